@@ -1,0 +1,131 @@
+package node
+
+import (
+	"net"
+	"sort"
+)
+
+// Status is a member's state as this node sees it.
+type Status uint8
+
+const (
+	StatusNone Status = iota
+	// StatusAlive members answer probes and are served by DNS and rendering.
+	StatusAlive
+	// StatusLeaving members announced a graceful leave that has not completed.
+	StatusLeaving
+	// StatusLeft members left gracefully; they are kept as tombstones.
+	StatusLeft
+	// StatusFailed members stopped answering without leaving; they are
+	// retried until the reconnect timeout, then reaped.
+	StatusFailed
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusAlive:
+		return "alive"
+	case StatusLeaving:
+		return "leaving"
+	case StatusLeft:
+		return "left"
+	case StatusFailed:
+		return "failed"
+	default:
+		return "none"
+	}
+}
+
+// ParseStatus is the inverse of Status.String.
+func ParseStatus(s string) (Status, bool) {
+	for st := StatusAlive; st <= StatusFailed; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return StatusNone, false
+}
+
+// Service is a named port that a member offers. Services travel in the
+// member's tags (see EncodeService) so every agent learns them by gossip.
+type Service struct {
+	Name   string
+	Port   uint16
+	Tags   []string
+	Weight int
+}
+
+// HasTag reports whether the service carries tag t.
+func (s Service) HasTag(t string) bool {
+	for _, x := range s.Tags {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Member is one node of the cluster. A Member taken from a Snapshot is
+// shared and must be treated as read-only.
+type Member struct {
+	Name string
+	Addr net.IP
+	Port uint16
+	// Tags are the user tags, without the reserved service keys.
+	Tags     map[string]string
+	Services []Service
+	Status   Status
+
+	ProtocolMin, ProtocolMax, ProtocolCur uint8
+	DelegateMin, DelegateMax, DelegateCur uint8
+}
+
+// Role is the Serf-compatible role: the value of the "role" tag.
+func (m Member) Role() string { return m.Tags["role"] }
+
+// Service returns the member's service called name.
+func (m Member) Service(name string) (Service, bool) {
+	for _, s := range m.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Snapshot is an immutable, point-in-time view of the cluster. Members are
+// sorted by name and include every status; most consumers want Alive().
+type Snapshot struct {
+	// Self is the local node's name.
+	Self string
+	// Members, sorted by name.
+	Members []Member
+	// Version increases with every change this node observes.
+	Version uint64
+}
+
+// Get returns the member called name.
+func (s *Snapshot) Get(name string) (Member, bool) {
+	i := sort.Search(len(s.Members), func(i int) bool { return s.Members[i].Name >= name })
+	if i < len(s.Members) && s.Members[i].Name == name {
+		return s.Members[i], true
+	}
+	return Member{}, false
+}
+
+// Local returns the local node's own entry.
+func (s *Snapshot) Local() Member {
+	m, _ := s.Get(s.Self)
+	return m
+}
+
+// Alive returns the alive members, sorted by name.
+func (s *Snapshot) Alive() []Member {
+	out := make([]Member, 0, len(s.Members))
+	for _, m := range s.Members {
+		if m.Status == StatusAlive {
+			out = append(out, m)
+		}
+	}
+	return out
+}
