@@ -1,0 +1,158 @@
+package dns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// Config configures a Server. Start from DefaultConfig and change fields;
+// New validates the result.
+type Config struct {
+	// Addr is the host:port served over both UDP and TCP. Port 0 picks a
+	// free port; Server.Addr reports the bound one.
+	Addr string
+	// Domain is the zone answered from membership, e.g. "shoal.".
+	Domain string
+
+	// NodeTTL is the TTL of <node>.node records and PTR records.
+	NodeTTL time.Duration
+	// ServiceTTL is the TTL of service records without an entry in
+	// ServiceTTLs.
+	ServiceTTL time.Duration
+	// ServiceTTLs overrides ServiceTTL per service name (case-insensitive).
+	ServiceTTLs map[string]time.Duration
+	// NegativeTTL is the SOA minimum and TTL, which resolvers use to cache
+	// NXDOMAIN and empty answers (RFC 2308).
+	NegativeTTL time.Duration
+
+	// MaxAnswers caps the A/AAAA records of one answer; 0 means no cap.
+	// The served subset is random, so clients spread over instances.
+	MaxAnswers int
+	// MaxUDPSize is the largest UDP response sent to an EDNS0 client and
+	// the buffer size advertised in our OPT record. Clients without EDNS0
+	// get at most 512 bytes.
+	MaxUDPSize int
+
+	// Recursors are upstream servers (host:port, port 53 if omitted) that
+	// answer names outside Domain, tried in order. Empty: such names are
+	// REFUSED.
+	Recursors []string
+	// RecursorTimeout bounds one exchange with one recursor.
+	RecursorTimeout time.Duration
+
+	// ReadTimeout and WriteTimeout bound each read and write, so a slow or
+	// silent TCP client cannot hold a connection.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// IdleTimeout closes a TCP connection that sent no query for this long.
+	IdleTimeout time.Duration
+}
+
+// DefaultConfig returns a Config with every field set. TTLs are zero, like
+// Consul's: answers follow live membership and operators raise them to trade
+// freshness for load.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:8600",
+		Domain:          "shoal.",
+		NodeTTL:         0,
+		ServiceTTL:      0,
+		NegativeTTL:     0,
+		MaxAnswers:      0,
+		MaxUDPSize:      1232, // DNS flag day 2020: avoids IP fragmentation
+		RecursorTimeout: 2 * time.Second,
+		ReadTimeout:     2 * time.Second,
+		WriteTimeout:    2 * time.Second,
+		IdleTimeout:     8 * time.Second, // RFC 7766 suggests seconds, not minutes
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("dns addr %q: %w", c.Addr, err))
+	}
+	if d := mdns.Fqdn(c.Domain); c.Domain == "" || d == "." {
+		errs = append(errs, errors.New("dns domain is empty"))
+	} else if _, ok := mdns.IsDomainName(d); !ok {
+		errs = append(errs, fmt.Errorf("dns domain %q is not a valid domain name", c.Domain))
+	}
+	for name, d := range map[string]time.Duration{
+		"node ttl": c.NodeTTL, "service ttl": c.ServiceTTL, "negative ttl": c.NegativeTTL,
+	} {
+		if err := checkTTL(d); err != nil {
+			errs = append(errs, fmt.Errorf("dns %s: %w", name, err))
+		}
+	}
+	for svc, d := range c.ServiceTTLs {
+		if err := checkTTL(d); err != nil {
+			errs = append(errs, fmt.Errorf("dns ttl of service %q: %w", svc, err))
+		}
+	}
+	if c.MaxAnswers < 0 {
+		errs = append(errs, fmt.Errorf("dns max answers %d is negative", c.MaxAnswers))
+	}
+	if c.MaxUDPSize < mdns.MinMsgSize || c.MaxUDPSize > mdns.MaxMsgSize {
+		errs = append(errs, fmt.Errorf("dns max udp size %d is outside [%d, %d]",
+			c.MaxUDPSize, mdns.MinMsgSize, mdns.MaxMsgSize))
+	}
+	for _, r := range c.Recursors {
+		if _, err := recursorAddr(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"recursor timeout": c.RecursorTimeout, "read timeout": c.ReadTimeout,
+		"write timeout": c.WriteTimeout, "idle timeout": c.IdleTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("dns %s %s must be positive", name, d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkTTL accepts durations that fit a DNS TTL in whole seconds.
+func checkTTL(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%s is negative", d)
+	}
+	if d.Seconds() > float64(1<<31-1) { // RFC 2181 section 8
+		return fmt.Errorf("%s is over 2^31-1 seconds", d)
+	}
+	return nil
+}
+
+// recursorAddr returns r as host:port, adding port 53 when r has none.
+func recursorAddr(r string) (string, error) {
+	if host, port, err := net.SplitHostPort(r); err == nil {
+		if host == "" || port == "" {
+			return "", fmt.Errorf("dns recursor %q: empty host or port", r)
+		}
+		return r, nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(r, "["), "]")
+	if host == "" || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+		return "", fmt.Errorf("dns recursor %q is not host or host:port", r)
+	}
+	return net.JoinHostPort(host, "53"), nil
+}
+
+// ttlSeconds converts a validated TTL to the wire's seconds.
+func ttlSeconds(d time.Duration) uint32 { return uint32(d / time.Second) }
+
+// serviceTTL returns the TTL of the service called name (lowercase).
+func (c Config) serviceTTL(name string) uint32 {
+	for svc, d := range c.ServiceTTLs {
+		if strings.EqualFold(svc, name) {
+			return ttlSeconds(d)
+		}
+	}
+	return ttlSeconds(c.ServiceTTL)
+}

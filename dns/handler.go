@@ -1,0 +1,258 @@
+package dns
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// handler answers queries from the current index. It is the server's only
+// mdns.Handler: it validates the request, routes by name (the domain, a
+// member's reverse name, or the recursors) and packs the response itself so
+// it can fit it to the transport.
+type handler struct {
+	cfg       Config
+	domain    string // lowercase, fully qualified
+	logger    *slog.Logger
+	index     atomic.Pointer[index]
+	recursors []string
+	udp, tcp  *mdns.Client // to the recursors
+	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
+	// upstream. Set before serving starts, read-only afterwards.
+	ctx context.Context
+}
+
+var _ mdns.Handler = (*handler)(nil)
+
+// newHandler returns a handler for a validated cfg, serving an empty
+// membership until update is called.
+func newHandler(cfg Config, logger *slog.Logger) *handler {
+	h := &handler{
+		cfg:    cfg,
+		domain: strings.ToLower(mdns.Fqdn(cfg.Domain)),
+		logger: logger,
+		udp:    &mdns.Client{Net: "udp", Timeout: cfg.RecursorTimeout, UDPSize: uint16(cfg.MaxUDPSize)},
+		tcp:    &mdns.Client{Net: "tcp", Timeout: cfg.RecursorTimeout},
+		ctx:    context.Background(),
+	}
+	for _, r := range cfg.Recursors {
+		addr, _ := recursorAddr(r) // validated by New
+		h.recursors = append(h.recursors, addr)
+	}
+	h.update(&node.Snapshot{})
+	return h
+}
+
+// update swaps in an index built from snap; queries in flight keep the
+// index they loaded.
+func (h *handler) update(snap *node.Snapshot) {
+	h.index.Store(buildIndex(snap, h.cfg, h.logger))
+}
+
+func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
+	if req.Response {
+		return // answering a response invites loops between servers
+	}
+	tcp := isTCP(w)
+	resp := new(mdns.Msg)
+	reqOPT := req.IsEdns0()
+	switch {
+	case req.Opcode != mdns.OpcodeQuery:
+		resp.SetRcode(req, mdns.RcodeNotImplemented)
+	case len(req.Question) != 1:
+		resp.SetRcodeFormatError(req)
+	case reqOPT != nil && reqOPT.Version() != 0:
+		resp.SetRcode(req, mdns.RcodeBadVers) // RFC 6891 section 6.1.3
+	default:
+		q := req.Question[0]
+		name := strings.ToLower(q.Name)
+		idx := h.index.Load()
+		switch {
+		case q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY:
+			resp.SetRcode(req, mdns.RcodeRefused) // we hold no data of other classes
+		case q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR:
+			resp.SetRcode(req, mdns.RcodeRefused) // membership is not a zone to copy
+		case mdns.IsSubDomain(h.domain, name):
+			h.answerDomain(resp, req, idx, name)
+		case idx.names[name] != nil: // a member's reverse name
+			resp.SetReply(req)
+			resp.Authoritative = true
+			fill(resp, idx.names[name], q.Qtype, h.cfg.MaxAnswers)
+		case len(h.recursors) > 0:
+			h.forward(w, req, tcp, responseSize(tcp, reqOPT, h.cfg.MaxUDPSize))
+			return
+		default:
+			resp.SetRcode(req, mdns.RcodeRefused)
+		}
+		if q.Name != name {
+			preserveCase(resp.Answer, q.Name)
+		}
+	}
+	resp.RecursionAvailable = len(h.recursors) > 0
+	if reqOPT != nil {
+		resp.SetEdns0(uint16(h.cfg.MaxUDPSize), false)
+	}
+	h.write(w, resp, responseSize(tcp, reqOPT, h.cfg.MaxUDPSize))
+}
+
+// answerDomain answers a name inside the domain: NXDOMAIN for an unknown
+// name, NODATA for a known name without records of the asked type, both
+// with the SOA in the authority section for negative caching (RFC 2308).
+func (h *handler) answerDomain(resp, req *mdns.Msg, idx *index, name string) {
+	resp.SetReply(req)
+	resp.Authoritative = true
+	set := idx.names[name]
+	if set == nil {
+		resp.Rcode = mdns.RcodeNameError
+		resp.Ns = []mdns.RR{idx.soa}
+		return
+	}
+	fill(resp, set, req.Question[0].Qtype, h.cfg.MaxAnswers)
+	if len(resp.Answer) == 0 {
+		resp.Ns = []mdns.RR{idx.soa}
+	}
+}
+
+// fill puts the records of set that answer qtype in resp, in a random order
+// per response. The slices are copies: the index is shared.
+func fill(resp *mdns.Msg, set *rrset, qtype uint16, maxAnswers int) {
+	switch qtype {
+	case mdns.TypeA:
+		resp.Answer = capped(shuffled(set.a, 0), maxAnswers)
+	case mdns.TypeAAAA:
+		resp.Answer = capped(shuffled(set.aaaa, 0), maxAnswers)
+	case mdns.TypeSRV:
+		resp.Answer = shuffled(set.srv, 0)
+		resp.Extra = shuffled(set.extra, 1)
+	case mdns.TypeTXT:
+		resp.Answer = shuffled(set.txt, 0)
+	case mdns.TypePTR:
+		resp.Answer = shuffled(set.ptr, 0)
+	case mdns.TypeSOA:
+		resp.Answer = shuffled(set.soa, 0)
+	case mdns.TypeNS:
+		resp.Answer = shuffled(set.ns, 0)
+		resp.Extra = shuffled(set.extra, 1)
+	case mdns.TypeANY:
+		a := capped(shuffled(set.a, 0), maxAnswers)
+		aaaa := capped(shuffled(set.aaaa, 0), maxAnswers)
+		for _, rrs := range [][]mdns.RR{a, aaaa, set.srv, set.txt, set.ptr, set.soa, set.ns} {
+			resp.Answer = append(resp.Answer, rrs...)
+		}
+	}
+}
+
+// shuffled returns a shuffled copy of rrs with room for spare more records
+// (the OPT record goes at the end of the additional section).
+func shuffled(rrs []mdns.RR, spare int) []mdns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]mdns.RR, len(rrs), len(rrs)+spare)
+	copy(out, rrs)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func capped(rrs []mdns.RR, limit int) []mdns.RR {
+	if limit > 0 && len(rrs) > limit {
+		return rrs[:limit]
+	}
+	return rrs
+}
+
+// preserveCase gives the answers the owner name as the client spelled it,
+// as authoritative servers do, so a 0x20-randomising resolver sees its own
+// spelling. It copies the records: the index's are shared.
+func preserveCase(answers []mdns.RR, owner string) {
+	for i, rr := range answers {
+		if strings.EqualFold(rr.Header().Name, owner) {
+			c := mdns.Copy(rr)
+			c.Header().Name = owner
+			answers[i] = c
+		}
+	}
+}
+
+// responseSize is the largest response the client accepts: 64 KiB over
+// TCP, its EDNS0 buffer size (at least 512, at most ours) over UDP, and 512
+// bytes without EDNS0 (RFC 1035 section 4.2.1).
+func responseSize(tcp bool, opt *mdns.OPT, maxUDP int) int {
+	switch {
+	case tcp:
+		return mdns.MaxMsgSize
+	case opt == nil:
+		return mdns.MinMsgSize
+	default:
+		return min(max(int(opt.UDPSize()), mdns.MinMsgSize), maxUDP)
+	}
+}
+
+func isTCP(w mdns.ResponseWriter) bool {
+	_, ok := w.LocalAddr().(*net.TCPAddr)
+	return ok
+}
+
+// packBuffers holds buffers big enough for most responses, so packing does
+// not allocate per query.
+var packBuffers = sync.Pool{New: func() any { b := make([]byte, 8192); return &b }}
+
+// write packs resp to fit size and sends it. A response that cannot be
+// packed becomes SERVFAIL rather than silence, so the client does not wait
+// for its timeout.
+func (h *handler) write(w mdns.ResponseWriter, resp *mdns.Msg, size int) {
+	bp := packBuffers.Get().(*[]byte)
+	defer packBuffers.Put(bp)
+	out, err := packToFit(resp, size, *bp)
+	if err != nil {
+		h.logger.Warn("dns: cannot pack response", "question", resp.Question, "err", err)
+		fail := new(mdns.Msg).SetRcode(resp, mdns.RcodeServerFailure)
+		if out, err = fail.PackBuffer(*bp); err != nil {
+			return
+		}
+	}
+	if _, err := w.Write(out); err != nil {
+		h.logger.Debug("dns: cannot write response", "remote", w.RemoteAddr(), "err", err)
+	}
+}
+
+// packToFit packs m with name compression into buf. When the result is over
+// size it first drops the additional records, which are optional (RFC 2181
+// section 9), and only then truncates the answer and sets TC so the client
+// retries over TCP.
+func packToFit(m *mdns.Msg, size int, buf []byte) ([]byte, error) {
+	m.Compress = true
+	out, err := m.PackBuffer(buf)
+	if err != nil || len(out) <= size {
+		return out, err
+	}
+	if dropAdditional(m) {
+		if out, err = m.PackBuffer(buf); err != nil || len(out) <= size {
+			return out, err
+		}
+	}
+	m.Truncate(size)
+	return m.PackBuffer(buf)
+}
+
+// dropAdditional removes every additional record but the OPT record and
+// reports whether it removed any.
+func dropAdditional(m *mdns.Msg) bool {
+	kept := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == mdns.TypeOPT {
+			kept = append(kept, rr)
+		}
+	}
+	dropped := len(kept) < len(m.Extra)
+	m.Extra = kept
+	return dropped
+}

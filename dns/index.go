@@ -1,0 +1,291 @@
+package dns
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// rrset holds every record of one owner name. Sets are built once per
+// membership change and then shared, read-only, by every query; a response
+// copies the slice it serves, never the records.
+type rrset struct {
+	a, aaaa, txt, srv, ptr, ns, soa []mdns.RR
+	// extra holds the addresses of the SRV or NS targets, for the
+	// additional section.
+	extra []mdns.RR
+}
+
+// index is an immutable view of one membership snapshot as DNS records,
+// keyed by lowercase owner name. A name present with an empty rrset exists
+// (an empty non-terminal such as "service.shoal.") and answers NODATA
+// rather than NXDOMAIN (RFC 8020).
+type index struct {
+	names map[string]*rrset
+	// soa goes in the authority section of negative answers.
+	soa mdns.RR
+	// version is the snapshot version the index was built from.
+	version uint64
+}
+
+// indexBuilder turns a snapshot into an index.
+type indexBuilder struct {
+	cfg    Config
+	domain string // lowercase, fully qualified
+	logger *slog.Logger
+	names  map[string]*rrset
+}
+
+// service instances grouped by the owner names that answer for them.
+type instance struct {
+	target string // <node>.node.<domain>
+	addr   net.IP
+	svc    node.Service
+}
+
+func buildIndex(snap *node.Snapshot, cfg Config, logger *slog.Logger) *index {
+	b := &indexBuilder{
+		cfg:    cfg,
+		domain: strings.ToLower(mdns.Fqdn(cfg.Domain)),
+		logger: logger,
+		names:  make(map[string]*rrset),
+	}
+	b.set(b.domain)
+	b.set("node." + b.domain)
+	b.set("service." + b.domain)
+
+	groups := make(map[string][]instance)
+	var owners []string // group keys in first-seen order, so builds are deterministic
+	addInstance := func(owner string, in instance) {
+		if _, ok := groups[owner]; !ok {
+			owners = append(owners, owner)
+		}
+		groups[owner] = append(groups[owner], in)
+	}
+
+	for _, m := range snap.Members {
+		if m.Status != node.StatusAlive {
+			continue // failed, leaving and left members are never answered
+		}
+		target, ok := b.fqdn(m.Name, "node")
+		if !ok {
+			b.logger.Debug("dns: member name is not a valid DNS label, not served", "member", m.Name)
+			continue
+		}
+		b.addNode(target, m)
+		for _, s := range m.Services {
+			name := strings.ToLower(s.Name)
+			in := instance{target: target, addr: m.Addr, svc: s}
+			for _, owner := range []string{name, "_" + name + "._tcp"} {
+				if fq, ok := b.fqdn(owner, "service"); ok {
+					addInstance(fq, in)
+				}
+			}
+			for _, tag := range s.Tags {
+				tag = strings.ToLower(tag)
+				for _, owner := range []string{tag + "." + name, "_" + name + "._" + tag} {
+					if fq, ok := b.fqdn(owner, "service"); ok {
+						addInstance(fq, in)
+					}
+				}
+			}
+		}
+	}
+	for _, owner := range owners {
+		b.addService(owner, groups[owner])
+	}
+	soa := b.addApex(snap)
+	return &index{names: b.names, soa: soa, version: snap.Version}
+}
+
+// fqdn returns "<label>.<kind>.<domain>" in lowercase, and false when the
+// result is not a valid domain name (a member name with a 64-byte label,
+// say) and must not be served.
+func (b *indexBuilder) fqdn(label, kind string) (string, bool) {
+	name := strings.ToLower(label) + "." + kind + "." + b.domain
+	if _, ok := mdns.IsDomainName(name); !ok || len(name) > 254 || label == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// set returns the rrset of name, creating it and the empty non-terminals
+// between it and the domain apex.
+func (b *indexBuilder) set(name string) *rrset {
+	if s, ok := b.names[name]; ok {
+		return s
+	}
+	s := &rrset{}
+	b.names[name] = s
+	if mdns.IsSubDomain(b.domain, name) {
+		for off, end := mdns.NextLabel(name, 0); !end; off, end = mdns.NextLabel(name, off) {
+			parent := name[off:]
+			if len(parent) < len(b.domain) {
+				break
+			}
+			if _, ok := b.names[parent]; !ok {
+				b.names[parent] = &rrset{}
+			}
+		}
+	}
+	return s
+}
+
+// addNode adds the address, TXT and PTR records of an alive member.
+func (b *indexBuilder) addNode(owner string, m node.Member) {
+	ttl := ttlSeconds(b.cfg.NodeTTL)
+	s := b.set(owner)
+	if rr := addrRR(owner, m.Addr, ttl); rr != nil {
+		s.add(rr)
+		if rev, err := mdns.ReverseAddr(m.Addr.String()); err == nil {
+			ptr := b.set(rev)
+			ptr.ptr = append(ptr.ptr, &mdns.PTR{Hdr: header(rev, mdns.TypePTR, ttl), Ptr: owner})
+		}
+	}
+	if txt := tagStrings(m.Tags); len(txt) > 0 {
+		s.txt = append(s.txt, &mdns.TXT{Hdr: header(owner, mdns.TypeTXT, ttl), Txt: txt})
+	}
+}
+
+// addService fills owner with the A/AAAA and SRV records of its instances,
+// and the SRV targets' addresses as additional records.
+func (b *indexBuilder) addService(owner string, instances []instance) {
+	s := b.set(owner)
+	nodeTTL := ttlSeconds(b.cfg.NodeTTL)
+	seen := make(map[string]bool)
+	for _, in := range instances {
+		ttl := b.cfg.serviceTTL(in.svc.Name)
+		s.srv = append(s.srv, &mdns.SRV{
+			Hdr:      header(owner, mdns.TypeSRV, ttl),
+			Priority: 1,
+			Weight:   srvWeight(in.svc.Weight),
+			Port:     in.svc.Port,
+			Target:   in.target,
+		})
+		if seen[in.target] {
+			continue // one address per member, even with two ports
+		}
+		seen[in.target] = true
+		if rr := addrRR(owner, in.addr, ttl); rr != nil {
+			s.add(rr)
+			s.extra = append(s.extra, addrRR(in.target, in.addr, nodeTTL))
+		}
+	}
+}
+
+// addApex adds the SOA and NS records of the domain and returns the SOA. The
+// name server is the local node, so resolvers that follow the NS record
+// reach the agent they asked.
+func (b *indexBuilder) addApex(snap *node.Snapshot) mdns.RR {
+	apex := b.set(b.domain)
+	ns := "ns." + b.domain
+	if self, ok := snap.Get(snap.Self); ok && self.Status == node.StatusAlive {
+		if target, ok := b.fqdn(self.Name, "node"); ok {
+			ns = target
+			if rr := addrRR(target, self.Addr, ttlSeconds(b.cfg.NodeTTL)); rr != nil {
+				apex.extra = append(apex.extra, rr)
+			}
+		}
+	}
+	negTTL := ttlSeconds(b.cfg.NegativeTTL)
+	soa := &mdns.SOA{
+		Hdr:     header(b.domain, mdns.TypeSOA, negTTL),
+		Ns:      ns,
+		Mbox:    "hostmaster." + b.domain,
+		Serial:  uint32(snap.Version), // changes with membership; wraps, as RFC 1982 allows
+		Refresh: 3600,
+		Retry:   600,
+		Expire:  86400,
+		Minttl:  negTTL,
+	}
+	apex.soa = []mdns.RR{soa}
+	apex.ns = []mdns.RR{&mdns.NS{Hdr: header(b.domain, mdns.TypeNS, ttlSeconds(b.cfg.NodeTTL)), Ns: ns}}
+	return soa
+}
+
+func (s *rrset) add(rr mdns.RR) {
+	switch rr.Header().Rrtype {
+	case mdns.TypeA:
+		s.a = append(s.a, rr)
+	case mdns.TypeAAAA:
+		s.aaaa = append(s.aaaa, rr)
+	}
+}
+
+func header(owner string, rrtype uint16, ttl uint32) mdns.RR_Header {
+	return mdns.RR_Header{Name: owner, Rrtype: rrtype, Class: mdns.ClassINET, Ttl: ttl}
+}
+
+// addrRR returns an A or AAAA record for ip, or nil when ip is unset.
+func addrRR(owner string, ip net.IP, ttl uint32) mdns.RR {
+	if v4 := ip.To4(); v4 != nil {
+		return &mdns.A{Hdr: header(owner, mdns.TypeA, ttl), A: v4}
+	}
+	if len(ip) == net.IPv6len {
+		return &mdns.AAAA{Hdr: header(owner, mdns.TypeAAAA, ttl), AAAA: ip}
+	}
+	return nil
+}
+
+// tagStrings renders tags as sorted "k=v" strings. A TXT string holds at
+// most 255 bytes; longer pairs are left out rather than cut, since a cut
+// value would be wrong rather than missing.
+func tagStrings(tags map[string]string) []string {
+	out := make([]string, 0, len(tags))
+	for k, v := range tags {
+		if kv := k + "=" + v; len(kv) <= 255 {
+			out = append(out, escapeTXT(kv))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// srvWeight maps a service weight to SRV's 16 bits. An unset (zero) weight
+// is served as 1: RFC 2782 gives weight 0 almost no traffic when others
+// are set, which is not what an undeclared weight means.
+func srvWeight(w int) uint16 {
+	switch {
+	case w <= 0:
+		return 1
+	case w > 65535:
+		return 65535
+	default:
+		return uint16(w)
+	}
+}
+
+// escapeTXT writes s in the presentation format miekg/dns packs TXT strings
+// from, so a tag value with a quote, a backslash or a control byte reaches
+// the wire as the same bytes.
+func escapeTXT(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c < 0x20 || c > 0x7e {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' || c == '"':
+			sb.WriteByte('\\')
+			sb.WriteByte(c)
+		case c < 0x20 || c > 0x7e:
+			fmt.Fprintf(&sb, "\\%03d", c)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}

@@ -1,0 +1,202 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// View is what the server needs from the node: the current membership and
+// a signal when it changes. *node.Node satisfies it.
+type View interface {
+	// Snapshot returns the current, immutable membership.
+	Snapshot() *node.Snapshot
+	// Watch returns a capacity-1 channel that receives after each change,
+	// and a function that stops the watch.
+	Watch() (<-chan struct{}, func())
+}
+
+// Server answers DNS queries over UDP and TCP from a View.
+type Server struct {
+	cfg     Config
+	view    View
+	logger  *slog.Logger
+	handler *handler
+
+	running atomic.Bool
+	started chan struct{}
+	addr    atomic.Pointer[string]
+}
+
+// New validates cfg and returns a server that is not yet listening.
+func New(cfg Config, view View, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dns config: %w", err)
+	}
+	if view == nil {
+		return nil, errors.New("dns: nil view")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:     cfg,
+		view:    view,
+		logger:  logger,
+		handler: newHandler(cfg, logger),
+		started: make(chan struct{}),
+	}, nil
+}
+
+// Started is closed once the server serves both UDP and TCP; Addr is valid
+// from then on.
+func (s *Server) Started() <-chan struct{} { return s.started }
+
+// Addr returns the bound host:port, shared by UDP and TCP, or "" before
+// the server started.
+func (s *Server) Addr() string {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// Run serves until ctx is cancelled and returns after every goroutine it
+// started has exited. It can be called once.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("dns: server already ran")
+	}
+	// Watch before the first snapshot, so no change falls between them.
+	changed, stopWatch := s.view.Watch()
+	defer stopWatch()
+	s.handler.ctx = ctx
+	s.handler.update(s.view.Snapshot())
+
+	pc, ln, err := listen(s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.addr.Store(new(ln.Addr().String()))
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.follow(ctx, changed) })
+
+	notify := make(chan struct{}, 2)
+	errc := make(chan error, 2)
+	servers := []*mdns.Server{
+		{PacketConn: pc, UDPSize: max(s.cfg.MaxUDPSize, 4096)},
+		{Listener: ln, IdleTimeout: func() time.Duration { return s.cfg.IdleTimeout }, MaxTCPQueries: -1},
+	}
+	for _, srv := range servers {
+		srv.Handler = s.handler
+		srv.ReadTimeout = s.cfg.ReadTimeout
+		srv.WriteTimeout = s.cfg.WriteTimeout
+		srv.MsgAcceptFunc = acceptRequest
+		srv.NotifyStartedFunc = func() { notify <- struct{}{} }
+		wg.Go(func() { errc <- srv.ActivateAndServe() })
+	}
+
+	// Shutdown needs both servers started: ShutdownContext refuses a server
+	// that has not, and that server would then serve forever.
+	var runErr error
+	for pending := len(servers); pending > 0 && runErr == nil; {
+		select {
+		case <-notify:
+			pending--
+		case err := <-errc:
+			runErr = fmt.Errorf("dns: server stopped while starting: %w", err)
+		}
+	}
+	if runErr == nil {
+		close(s.started)
+		s.logger.Info("dns: serving", "addr", s.Addr(), "domain", s.handler.domain)
+		select {
+		case <-ctx.Done():
+		case err := <-errc:
+			runErr = fmt.Errorf("dns: server stopped: %w", err)
+		}
+	}
+	// ShutdownContext waits for in-flight handlers; forwarding is bound to
+	// ctx and every read and write has a deadline, so this is bounded.
+	for _, srv := range servers {
+		_ = srv.ShutdownContext(context.Background())
+	}
+	pc.Close()
+	ln.Close()
+	wg.Wait()
+	return runErr
+}
+
+// follow rebuilds the index on every membership change until ctx ends.
+func (s *Server) follow(ctx context.Context, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-changed:
+			if !ok {
+				return
+			}
+			snap := s.view.Snapshot()
+			s.handler.update(snap)
+			s.logger.Debug("dns: membership changed", "version", snap.Version)
+		}
+	}
+}
+
+// listen binds UDP and TCP on the same address. With port 0 the TCP port
+// follows the one the kernel gave UDP; another process may hold that TCP
+// port, so a few ports are tried.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dns: listen %q: %w", addr, err)
+	}
+	var lastErr error
+	for range 10 {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
+		}
+		_, bound, _ := net.SplitHostPort(pc.LocalAddr().String())
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		lastErr = err
+		if port != "0" {
+			break
+		}
+	}
+	return nil, nil, fmt.Errorf("dns: listen tcp %s: %w", addr, lastErr)
+}
+
+// acceptRequest replaces mdns.DefaultMsgAcceptFunc: it also rejects NOTIFY
+// (we are nobody's secondary) and tells malformed requests apart before
+// they are fully parsed.
+func acceptRequest(h mdns.Header) mdns.MsgAcceptAction {
+	const qr = 1 << 15
+	if h.Bits&qr != 0 {
+		return mdns.MsgIgnore
+	}
+	if opcode := int(h.Bits>>11) & 0xF; opcode != mdns.OpcodeQuery {
+		return mdns.MsgRejectNotImplemented
+	}
+	// One question; queries carry no answer or authority records, and at
+	// most an OPT and a TSIG record in the additional section.
+	if h.Qdcount != 1 || h.Ancount != 0 || h.Nscount != 0 || h.Arcount > 2 {
+		return mdns.MsgReject
+	}
+	return mdns.MsgAccept
+}
