@@ -21,6 +21,7 @@ type recorder struct {
 	tcp bool
 	raw []byte
 	msg *mdns.Msg
+	err error // from unpacking what the handler wrote
 }
 
 func (r *recorder) LocalAddr() net.Addr {
@@ -48,10 +49,12 @@ func (r *recorder) WriteMsg(m *mdns.Msg) error {
 
 func (r *recorder) Write(b []byte) (int, error) {
 	r.raw = slices.Clone(b) // the handler reuses its buffer
-	r.msg = new(mdns.Msg)
-	if err := r.msg.Unpack(r.raw); err != nil {
-		return 0, fmt.Errorf("response does not unpack: %w", err)
+	m := new(mdns.Msg)
+	if err := m.Unpack(r.raw); err != nil {
+		r.err = fmt.Errorf("response does not unpack: %w", err)
+		return 0, r.err
 	}
+	r.msg = m
 	return len(b), nil
 }
 

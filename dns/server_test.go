@@ -320,4 +320,3 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		t.Errorf("DefaultConfig does not validate: %v", err)
 	}
 }
-

@@ -1,0 +1,76 @@
+package dns
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+)
+
+// FuzzHandler feeds raw packets through the path the server takes:
+// acceptRequest on the header, then unpacking, then the handler. Whatever
+// arrives, the handler must not panic and must answer with a well-formed
+// response to the same ID that fits the transport.
+func FuzzHandler(f *testing.F) {
+	for _, q := range []*mdns.Msg{
+		query("alpha.node.shoal.", mdns.TypeA, 0),
+		query("WEB.service.shoal.", mdns.TypeSRV, 1232),
+		query("_web._v1.service.shoal.", mdns.TypeSRV, 0),
+		query("1.0.0.10.in-addr.arpa.", mdns.TypePTR, 0),
+		query("shoal.", mdns.TypeANY, 4096),
+		query("example.com.", mdns.TypeA, 0),
+		query("big.service.shoal.", mdns.TypeA, 0),
+	} {
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte("\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01")) // pointer loop
+	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x01\x00\x01\x00\x00\x29\x00\x00\x00\x01\x00\x00\x00\x00"))
+
+	h := newHandler(testConfig(), slog.New(slog.DiscardHandler))
+	snap := bigSnapshot(30)
+	snap.Members = append(snap.Members, testSnapshot().Members...)
+	h.update(snap)
+
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) < 12 {
+			return // the server drops these unanswered
+		}
+		hdr := mdns.Header{
+			Id:      binary.BigEndian.Uint16(raw[0:]),
+			Bits:    binary.BigEndian.Uint16(raw[2:]),
+			Qdcount: binary.BigEndian.Uint16(raw[4:]),
+			Ancount: binary.BigEndian.Uint16(raw[6:]),
+			Nscount: binary.BigEndian.Uint16(raw[8:]),
+			Arcount: binary.BigEndian.Uint16(raw[10:]),
+		}
+		if acceptRequest(hdr) != mdns.MsgAccept {
+			return // miekg answers FORMERR/NOTIMP or drops
+		}
+		req := new(mdns.Msg)
+		if err := req.Unpack(raw); err != nil {
+			return // miekg answers FORMERR
+		}
+		for _, tcp := range []bool{false, true} {
+			rec := &recorder{tcp: tcp}
+			h.ServeDNS(rec, req)
+			if rec.err != nil {
+				t.Fatalf("tcp=%v: %v", tcp, rec.err)
+			}
+			if rec.msg == nil {
+				t.Fatalf("tcp=%v: no response to %v", tcp, req)
+			}
+			if rec.msg.Id != req.Id || !rec.msg.Response {
+				t.Fatalf("tcp=%v: got id %d response %v, want id %d response true", tcp, rec.msg.Id, rec.msg.Response, req.Id)
+			}
+			if limit := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize); len(rec.raw) > limit {
+				t.Fatalf("tcp=%v: %d-byte response over the %d-byte limit", tcp, len(rec.raw), limit)
+			}
+		}
+	})
+}
