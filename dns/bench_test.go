@@ -32,6 +32,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"node_A", query("node-007.node.shoal.", mdns.TypeA, 0), 1},
 		{"service_A_20", query("big.service.shoal.", mdns.TypeA, 1232), 20},
 		{"service_SRV_20", query("big.service.shoal.", mdns.TypeSRV, 1232), 20},
+		{"service_SRV_20_truncated", query("big.service.shoal.", mdns.TypeSRV, 0), 12},
 		{"service_SRV_3", query("web.service.shoal.", mdns.TypeSRV, 0), 3},
 		{"nxdomain", query("nobody.node.shoal.", mdns.TypeA, 0), 0},
 	} {

@@ -225,34 +225,30 @@ func (h *handler) write(w mdns.ResponseWriter, resp *mdns.Msg, size int) {
 }
 
 // packToFit packs m with name compression into buf. When the result is over
-// size it first drops the additional records, which are optional (RFC 2181
-// section 9), and only then truncates the answer and sets TC so the client
-// retries over TCP.
+// size it drops the additional records, which are optional (RFC 2181
+// section 9), and then truncates the answer if it still does not fit,
+// setting TC so the client retries over TCP. Truncate measures before it
+// cuts, so an answer that fits once the additional records are gone costs
+// one more pack, not two.
 func packToFit(m *mdns.Msg, size int, buf []byte) ([]byte, error) {
 	m.Compress = true
 	out, err := m.PackBuffer(buf)
 	if err != nil || len(out) <= size {
 		return out, err
 	}
-	if dropAdditional(m) {
-		if out, err = m.PackBuffer(buf); err != nil || len(out) <= size {
-			return out, err
-		}
-	}
+	dropAdditional(m)
 	m.Truncate(size)
+	m.Compress = true // Truncate turns it off when the rest fits uncompressed
 	return m.PackBuffer(buf)
 }
 
-// dropAdditional removes every additional record but the OPT record and
-// reports whether it removed any.
-func dropAdditional(m *mdns.Msg) bool {
+// dropAdditional removes every additional record but the OPT record.
+func dropAdditional(m *mdns.Msg) {
 	kept := m.Extra[:0]
 	for _, rr := range m.Extra {
 		if rr.Header().Rrtype == mdns.TypeOPT {
 			kept = append(kept, rr)
 		}
 	}
-	dropped := len(kept) < len(m.Extra)
 	m.Extra = kept
-	return dropped
 }

@@ -1,0 +1,18 @@
+// Package dns answers DNS queries from the cluster's live membership, like
+// Consul's DNS interface without servers:
+//
+//	<node>.node.<domain>                  A/AAAA, TXT (the node's tags)
+//	<service>.service.<domain>            A/AAAA, SRV (targets' addresses in additional)
+//	<tag>.<service>.service.<domain>      the same, for instances with the tag
+//	_<service>._<tag|tcp>.service.<domain> RFC 2782 form of the above
+//	<domain>                              SOA, NS
+//	reverse names of member addresses     PTR
+//
+// Only alive members are answered. The records are built once per
+// membership change into an immutable index that is swapped atomically,
+// so a query costs a lookup, a shuffle and a pack. Names outside the domain
+// are refused, or forwarded to the configured recursors.
+//
+// The package imports only the types of package node; the agent passes a
+// *node.Node as the View.
+package dns
