@@ -64,6 +64,11 @@ func (t *Template) Reload() error {
 	if err != nil {
 		return fmt.Errorf("template %s: %w", t.source, err)
 	}
+	if len(bytes.TrimSpace(text)) == 0 {
+		// An editor that saves in place truncates first; an empty template
+		// would render an empty config, so wait for the real text.
+		return fmt.Errorf("template %s: file is empty", t.source)
+	}
 	tmpl := template.New(filepath.Base(t.source)).Option("missingkey=error")
 	tmpl, err = tmpl.Funcs(funcMap(&t.cur)).Parse(string(text))
 	if err != nil {
