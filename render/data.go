@@ -33,7 +33,7 @@ type Data struct {
 	services []ServiceGroup
 	// instances is the total number of instances, to size the used set.
 	instances int
-	// Excluded lists the members left out, sorted by name.
+	// excluded lists the members left out, in snapshot (name) order.
 	excluded []Exclusion
 }
 

@@ -250,10 +250,15 @@ func (r *Runner) find(name string) *tmplState {
 }
 
 // Once renders every template now from the current snapshot, installs and
-// reloads (unless Config.Dry), and returns what it rendered. It is for
-// shoal render -once [-dry]; do not call it while Run is running.
-func (r *Runner) Once(ctx context.Context) []Result {
-	return r.batch(ctx, r.cfg.Source.Snapshot(), r.tmpl)
+// reloads (unless Config.Dry), and returns what it rendered, one Result per
+// template with its own error. It is for shoal render -once [-dry] and
+// refuses to run while Run is running.
+func (r *Runner) Once(ctx context.Context) ([]Result, error) {
+	if !r.running.CompareAndSwap(false, true) {
+		return nil, errors.New("render: runner is running")
+	}
+	defer r.running.Store(false)
+	return r.batch(ctx, r.cfg.Source.Snapshot(), r.tmpl), nil
 }
 
 // Run renders every template once, then keeps them current until ctx is
@@ -323,7 +328,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			snap := r.cfg.Source.Snapshot()
 			urgent := lostInstance(prev, snap)
 			prev = snap
-			r.seen.Store(snap.Version)
 			r.changed(clock.Now(), urgent)
 		case <-r.notifyCh:
 			r.changed(clock.Now(), r.notifyUrg.Swap(false))
@@ -339,7 +343,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 			}
 		case ev := <-fw.events():
-			if ts := fw.match(ev); ts != nil {
+			for _, ts := range fw.match(ev) {
 				r.reloadTemplate(ts)
 				ts.q.change(clock.Now(), true)
 			}

@@ -365,7 +365,10 @@ func TestRunner_SharedBackendReloadsOncePerBatch(t *testing.T) {
 
 func TestRunner_DryRunWritesNothing(t *testing.T) {
 	f := newFixture(t, webCluster(), func(c *Config) { c.Dry = true })
-	res := f.r.Once(context.Background())
+	res, err := f.r.Once(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(res) != 1 || res[0].Err != nil || !res[0].Changed || !strings.Contains(string(res[0].Content), "server web1") {
 		t.Fatalf("dry run: got %+v, want the would-be content", res)
 	}
@@ -410,5 +413,34 @@ func TestNew_ReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// The injection attempt from issue 5, through the whole pipeline with the
+// built-in HAProxy template: the evil member is left out and reported.
+func TestRunner_InjectedTagIsExcludedAndReported(t *testing.T) {
+	evil := member("evil", 66, svc("web", 8080, 1))
+	evil.Tags = map[string]string{"zone": "a\nserver evil 1.2.3.4:80"}
+	snap := snapshot("lb1", 1, append(webCluster().Members, evil)...)
+	dest := filepath.Join(t.TempDir(), "haproxy.cfg")
+	r, err := New(Config{
+		Source:    newFakeSource(snap),
+		Clock:     newFakeClock(),
+		Templates: []TemplateConfig{{Name: "lb", Source: "builtin:haproxy", Destination: dest}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, r)
+	got := readFile(t, dest)
+	if strings.Contains(got, "evil") || strings.Contains(got, "1.2.3.4") {
+		t.Errorf("rendered file contains the injected member:\n%s", got)
+	}
+	if !strings.Contains(got, "server web1 10.0.0.11:8080") {
+		t.Errorf("rendered file lacks the honest members:\n%s", got)
+	}
+	st := statusOf(t, r, "lb")
+	if len(st.Excluded) != 1 || st.Excluded[0].Member != `"evil"` {
+		t.Errorf("status excluded: got %+v, want evil", st.Excluded)
 	}
 }

@@ -12,15 +12,15 @@ import (
 // it over the old one, which ends a watch on the old file's inode.
 type fileWatcher struct {
 	w     *fsnotify.Watcher // nil when no template is a file
-	files map[string]*tmplState
+	files map[string][]*tmplState
 }
 
 func newFileWatcher(tmpls []*tmplState) (*fileWatcher, error) {
-	fw := &fileWatcher{files: map[string]*tmplState{}}
+	fw := &fileWatcher{files: map[string][]*tmplState{}}
 	dirs := map[string]bool{}
 	for _, ts := range tmpls {
 		if p := ts.t.Path(); p != "" {
-			fw.files[p] = ts
+			fw.files[p] = append(fw.files[p], ts)
 			dirs[filepath.Dir(p)] = true
 		}
 	}
@@ -56,10 +56,10 @@ func (fw *fileWatcher) errors() <-chan error {
 	return fw.w.Errors
 }
 
-// match returns the template an event rewrote, or nil. Writes and creates
+// match returns the templates whose file an event rewrote. Writes and creates
 // (a rename over the file arrives as a create) count; a removal does not,
 // since the last good template keeps serving until a new file appears.
-func (fw *fileWatcher) match(ev fsnotify.Event) *tmplState {
+func (fw *fileWatcher) match(ev fsnotify.Event) []*tmplState {
 	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
 		return nil
 	}
