@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"container/heap"
 	"time"
 )
@@ -36,10 +37,23 @@ type pendingEvent struct {
 
 type eventHeap []pendingEvent
 
-func (h eventHeap) Len() int           { return len(h) }
-func (h eventHeap) Less(i, j int) bool { return h[i].ev.LTime < h[j].ev.LTime }
-func (h eventHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)        { *h = append(*h, x.(pendingEvent)) }
+func (h eventHeap) Len() int { return len(h) }
+
+// Less orders by Lamport time; concurrent events (equal times, from
+// different nodes) are ordered by name and payload, so every node delivers
+// them in the same order.
+func (h eventHeap) Less(i, j int) bool {
+	a, b := h[i].ev, h[j].ev
+	if a.LTime != b.LTime {
+		return a.LTime < b.LTime
+	}
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	return bytes.Compare(a.Payload, b.Payload) < 0
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(pendingEvent)) }
 func (h *eventHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]

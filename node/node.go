@@ -171,9 +171,13 @@ func (n *Node) Start() error {
 	mc.LogOutput = nil
 	n.mlConfig = mc
 	numNodes := func() int { return n.ml.NumMembers() }
-	n.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mc.RetransmitMult}
-	n.eventBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mc.RetransmitMult}
-	n.queryBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mc.RetransmitMult}
+	// memberlist hands each gossip target its own GetBroadcasts call, so a
+	// low multiplier (the local profile's 2) can leave a member out of an
+	// event's epidemic; shoal's messages get at least LAN's 4.
+	mult := max(mc.RetransmitMult, 4)
+	n.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.eventBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.queryBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
