@@ -227,7 +227,7 @@ func (n *Node) broadcastJoin(ltime LamportTime) {
 // ForceLeave moves a failed member to left (it stops being retried). With
 // prune it is forgotten at once instead of kept as a tombstone.
 func (n *Node) ForceLeave(name string, prune bool) error {
-	if n.ml == nil {
+	if n.list() == nil {
 		return errors.New("force-leave: node not started")
 	}
 	if _, ok := n.Snapshot().Get(name); !ok {
@@ -317,7 +317,7 @@ func (n *Node) reconnectOnce() {
 	m := failed[rand.IntN(len(failed))]
 	addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
 	n.logger.Debug("reconnecting to failed member", "member", m.Name, "addr", addr)
-	if _, err := n.ml.Join([]string{addr}); err != nil {
+	if _, err := n.list().Join([]string{addr}); err != nil {
 		n.logger.Debug("reconnect failed", "member", m.Name, "err", err)
 	}
 }

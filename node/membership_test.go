@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -158,4 +159,61 @@ func TestNode_NameConflictReported(t *testing.T) {
 	if !strings.Contains(nodes[0].logs.String()+nodes[1].logs.String(), "node name conflict") {
 		t.Error("no log line reports the name conflict")
 	}
+}
+
+func TestNode_LabelKeepsClustersApart(t *testing.T) {
+	a := startNode(t, func() Config { c := testConfig("lbl-a"); c.Label = "blue"; return c }())
+	b := startNode(t, func() Config { c := testConfig("lbl-b"); c.Label = "green"; return c }())
+	if _, err := b.Join([]string{a.addr()}, false); err == nil {
+		t.Fatal("node with another gossip label joined")
+	}
+	c := startNode(t, func() Config { c := testConfig("lbl-c"); c.Label = "blue"; return c }())
+	if _, err := c.Join([]string{a.addr()}, false); err != nil {
+		t.Fatalf("node with the same label: %v", err)
+	}
+}
+
+func TestNode_TombstoneIgnoresStaleJoinIntent(t *testing.T) {
+	nodes := startCluster(t, "tomb", 2, nil)
+	leaver := nodes[1]
+	if err := leaver.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	leaver.Shutdown()
+	waitStatus(t, nodes[:1], StatusLeft, leaver.Name())
+	m, _ := nodes[0].Snapshot().Get(leaver.Name())
+	// Late gossip from before the leave must not bring it back.
+	if nodes[0].handleJoinIntent(&joinIntent{LTime: 1, Node: leaver.Name()}) {
+		t.Error("stale join intent accepted for a left member")
+	}
+	if got, _ := nodes[0].Snapshot().Get(leaver.Name()); got.Status != StatusLeft {
+		t.Errorf("after stale intent: %s is %s, want left (was %s)", got.Name, got.Status, m.Status)
+	}
+}
+
+func TestNode_RunLeavesOnCancel(t *testing.T) {
+	nodes := startCluster(t, "run", 1, nil)
+	n, err := New(testConfig("run-x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if ip, _ := n.LocalAddr(); ip == nil {
+			return fmt.Errorf("not started")
+		}
+		return nil
+	})
+	ip, port := n.LocalAddr()
+	if _, err := n.Join([]string{fmt.Sprintf("%s:%d", ip, port), nodes[0].addr()}, false); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, nodes, StatusAlive, "run-x")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	waitStatus(t, nodes, StatusLeft, "run-x")
 }

@@ -6,6 +6,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -36,7 +37,7 @@ type Node struct {
 	cfg      Config
 	logger   *slog.Logger
 	mlConfig *memberlist.Config
-	ml       *memberlist.Memberlist
+	mlPtr    atomic.Pointer[memberlist.Memberlist]
 	keyring  *memberlist.Keyring
 
 	clock      lamportClock // member status changes
@@ -170,7 +171,7 @@ func (n *Node) Start() error {
 	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
 	mc.LogOutput = nil
 	n.mlConfig = mc
-	numNodes := func() int { return n.ml.NumMembers() }
+	numNodes := func() int { return n.list().NumMembers() }
 	// memberlist hands each gossip target its own GetBroadcasts call, so a
 	// low multiplier (the local profile's 2) can leave a member out of an
 	// event's epidemic; shoal's messages get at least LAN's 4.
@@ -186,7 +187,7 @@ func (n *Node) Start() error {
 		}
 		return fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
-	n.ml = ml
+	n.mlPtr.Store(ml)
 	n.life = stateAlive
 	ip, port := n.LocalAddr()
 	n.logger.Info("gossip started", "name", n.cfg.Name, "addr", net.JoinHostPort(ip.String(), fmt.Sprint(port)),
@@ -225,14 +226,14 @@ func (n *Node) rejoin(peers []string) {
 // Join contacts the given addresses. With replay false, user events and
 // queries from before the join are not delivered.
 func (n *Node) Join(addrs []string, replay bool) (int, error) {
-	if n.ml == nil {
+	if n.list() == nil {
 		return 0, errors.New("join: node not started")
 	}
 	if !replay {
 		n.events.joinIgnore.Store(true)
 		defer n.events.joinIgnore.Store(false)
 	}
-	joined, err := n.ml.Join(addrs)
+	joined, err := n.list().Join(addrs)
 	if joined > 0 {
 		n.broadcastJoin(n.clock.Time())
 	}
@@ -271,7 +272,7 @@ func (n *Node) Leave() error {
 			n.logger.Warn("timed out spreading leave intent", "timeout", n.cfg.LeaveTimeout)
 		}
 	}
-	if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {
+	if err := n.list().Leave(n.cfg.LeaveTimeout); err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
 	n.lifeMu.Lock()
@@ -299,8 +300,8 @@ func (n *Node) Shutdown() error {
 		n.life = stateShutdown
 		n.lifeMu.Unlock()
 		close(n.shutdownCh)
-		if n.ml != nil {
-			if e := n.ml.Shutdown(); e != nil {
+		if n.list() != nil {
+			if e := n.list().Shutdown(); e != nil {
 				err = fmt.Errorf("shutdown gossip: %w", e)
 			}
 		}
@@ -327,10 +328,10 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // LocalAddr is the address and port other members reach this node on.
 func (n *Node) LocalAddr() (net.IP, uint16) {
-	if n.ml == nil {
+	if n.list() == nil {
 		return nil, 0
 	}
-	ln := n.ml.LocalNode()
+	ln := n.list().LocalNode()
 	return ln.Addr, ln.Port
 }
 
@@ -434,10 +435,10 @@ func (n *Node) updateMeta(tags map[string]string, services []Service) error {
 	n.metaMu.Lock()
 	n.tags, n.services, n.meta = copyTags(tags), append([]Service(nil), services...), meta
 	n.metaMu.Unlock()
-	if n.ml == nil {
+	if n.list() == nil {
 		return nil
 	}
-	if err := n.ml.UpdateNode(n.cfg.LeaveTimeout); err != nil {
+	if err := n.list().UpdateNode(n.cfg.LeaveTimeout); err != nil {
 		return fmt.Errorf("gossip tag update: %w", err)
 	}
 	return nil
@@ -455,8 +456,8 @@ func (n *Node) Tags() map[string]string {
 func (n *Node) DefaultQueryTimeout() time.Duration {
 	members := 1
 	interval := 200 * time.Millisecond
-	if n.ml != nil {
-		members = n.ml.NumMembers()
+	if n.list() != nil {
+		members = n.list().NumMembers()
 		interval = n.mlConfig.GossipInterval
 	}
 	scale := math.Ceil(math.Log10(float64(members) + 1))
@@ -489,8 +490,8 @@ func (n *Node) Stats() Stats {
 			s.Leaving++
 		}
 	}
-	if n.ml != nil {
-		s.Health = n.ml.GetHealthScore()
+	if n.list() != nil {
+		s.Health = n.list().GetHealthScore()
 	}
 	return s
 }
@@ -517,3 +518,24 @@ func sortedMembers(m map[string]*memberState) []Member {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// Run starts the node, blocks until ctx is cancelled, then leaves
+// (bounded by the leave timeout) and shuts down.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-n.shutdownCh:
+		return nil
+	}
+	leaveErr := n.Leave()
+	if err := n.Shutdown(); err != nil {
+		return errors.Join(leaveErr, err)
+	}
+	return leaveErr
+}
+
+// list is the running memberlist, or nil before Start.
+func (n *Node) list() *memberlist.Memberlist { return n.mlPtr.Load() }

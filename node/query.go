@@ -146,7 +146,7 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 	if name == "" {
 		return nil, errors.New("query: name is empty")
 	}
-	if n.ml == nil {
+	if n.list() == nil {
 		return nil, fmt.Errorf("query %q: node not started", name)
 	}
 	if params == nil {
@@ -175,7 +175,7 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 		return nil, fmt.Errorf("query %q: encoded query is %d bytes, %d over the %d-byte limit",
 			name, len(buf), len(buf)-limit, limit)
 	}
-	capacity := 2*n.ml.NumMembers() + 16
+	capacity := 2*n.list().NumMembers() + 16
 	resp := &QueryResponse{
 		ltime: msg.LTime, id: msg.ID, deadline: time.Now().Add(timeout),
 		acks: map[string]bool{}, answered: map[string]bool{},
@@ -306,7 +306,7 @@ func (n *Node) sendQueryResponse(q *queryMsg, resp *queryResponseMsg) error {
 	}
 	addr := net.JoinHostPort(net.IP(q.Addr).String(), strconv.Itoa(int(q.Port)))
 	buf := encodeMessage(msgQueryResponse, resp)
-	return n.ml.SendToAddress(memberlist.Address{Addr: addr, Name: q.SourceNode}, buf)
+	return n.list().SendToAddress(memberlist.Address{Addr: addr, Name: q.SourceNode}, buf)
 }
 
 func (n *Node) handleQueryResponse(m *queryResponseMsg) {

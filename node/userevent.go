@@ -63,7 +63,7 @@ func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 		return fmt.Errorf("user event %q: name and payload are %d bytes, %d over the %d-byte limit",
 			name, size, size-limit, limit)
 	}
-	if n.ml == nil {
+	if n.list() == nil {
 		return fmt.Errorf("user event %q: node not started", name)
 	}
 	msg := userEventMsg{LTime: n.eventClock.Increment(), Name: name, Payload: payload, Coalesce: coalesce}
