@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -170,5 +171,50 @@ func TestNode_MalformedGossipIsDropped(t *testing.T) {
 	peer := startNode(t, testConfig("garble2"))
 	if _, err := peer.Join([]string{n.addr()}, false); err != nil {
 		t.Fatalf("join after garbage: %v", err)
+	}
+}
+
+func TestNode_ReconnectBringsBackARestartedMember(t *testing.T) {
+	nodes := startCluster(t, "recon", 2, nil)
+	_, port := nodes[1].LocalAddr()
+	nodes[1].Shutdown()
+	waitStatus(t, nodes[:1], StatusFailed, "recon1")
+	// Same name and port, no -join and no snapshot: only the survivor's
+	// reconnect loop can bring it back.
+	cfg := testConfig("recon1")
+	cfg.BindPort = int(port)
+	back := startNode(t, cfg)
+	waitStatus(t, []*testNode{nodes[0], back}, StatusAlive, "recon0", "recon1")
+}
+
+func TestSnapshot_CompactsAndKeepsState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapshot")
+	s, err := openSnapshot(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; s.size < snapshotMaxSize/2 || i < 10; i++ {
+		s.apply(snapshotRecord{kind: "alive", name: fmt.Sprintf("n%d", i%10), addr: fmt.Sprintf("127.0.0.1:%d", 1000+i)})
+	}
+	for i := 0; i < 3000; i++ {
+		s.apply(snapshotRecord{kind: "not-alive", name: "n9"})
+		s.apply(snapshotRecord{kind: "alive", name: "n9", addr: fmt.Sprintf("127.0.0.1:%d", 5000+i)})
+	}
+	s.flush()
+	s.close()
+	st, _ := os.Stat(path)
+	if st.Size() > snapshotMaxSize {
+		t.Errorf("snapshot is %d bytes, want compaction below %d", st.Size(), snapshotMaxSize)
+	}
+	again, err := openSnapshot(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	if got := len(again.restored.peers); got != 10 {
+		t.Errorf("restored %d peers, want 10", got)
+	}
+	if again.alive["n9"] != "127.0.0.1:7999" {
+		t.Errorf("n9 restored at %q, want the newest address 127.0.0.1:7999", again.alive["n9"])
 	}
 }
