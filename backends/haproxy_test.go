@@ -109,6 +109,7 @@ func newHAProxy(t *testing.T, cfg backends.HAProxyConfig) *backends.HAProxy {
 }
 
 func TestHAProxy_ValidateAcceptsGoodConfig(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, haproxyConfig(backendtest.FreePort(t), "127.0.0.1:1"))
 	h := newHAProxy(t, backends.HAProxyConfig{ReloadCommand: []string{"true"}})
@@ -118,6 +119,7 @@ func TestHAProxy_ValidateAcceptsGoodConfig(t *testing.T) {
 }
 
 func TestHAProxy_ValidateRejectsBadConfigWithHAProxysMessage(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, haproxyConfig(backendtest.FreePort(t), "127.0.0.1:1")+"    bogus_keyword 1\n")
 	h := newHAProxy(t, backends.HAProxyConfig{ReloadCommand: []string{"true"}})
@@ -133,6 +135,7 @@ func TestHAProxy_ValidateRejectsBadConfigWithHAProxysMessage(t *testing.T) {
 }
 
 func TestHAProxy_ReloadSwitchesBackend(t *testing.T) {
+	t.Parallel()
 	one, two := namedServer(t, "one"), namedServer(t, "two")
 	port := backendtest.FreePort(t)
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
@@ -168,6 +171,7 @@ func TestHAProxy_ReloadSwitchesBackend(t *testing.T) {
 }
 
 func TestHAProxy_ReloadThatCannotStartIsReportedAndOldWorkerServes(t *testing.T) {
+	t.Parallel()
 	one, two := namedServer(t, "one"), namedServer(t, "two")
 	port := backendtest.FreePort(t)
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
@@ -222,6 +226,7 @@ func TestHAProxy_ReloadThatCannotStartIsReportedAndOldWorkerServes(t *testing.T)
 }
 
 func TestHAProxy_ReloadCommandExitStatusDecides(t *testing.T) {
+	t.Parallel()
 	ok := newHAProxy(t, backends.HAProxyConfig{ReloadCommand: []string{"true"}})
 	if err := ok.Reload(context.Background()); err != nil {
 		t.Errorf("Reload with reload command true = %v, want nil", err)
@@ -234,6 +239,7 @@ func TestHAProxy_ReloadCommandExitStatusDecides(t *testing.T) {
 }
 
 func TestHAProxy_ReloadWithoutMasterReportsUnreachableCLI(t *testing.T) {
+	t.Parallel()
 	h := newHAProxy(t, backends.HAProxyConfig{
 		MasterSocket: filepath.Join(t.TempDir(), "nobody.sock"),
 		Timeout:      300 * time.Millisecond,
@@ -245,6 +251,7 @@ func TestHAProxy_ReloadWithoutMasterReportsUnreachableCLI(t *testing.T) {
 }
 
 func TestHAProxy_HungValidatorIsKilledAtTimeout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	childPIDFile := filepath.Join(dir, "child.pid")
 	// A fake "haproxy" that hangs, with a child of its own in the same

@@ -64,6 +64,7 @@ func newNginx(t *testing.T, cfg backends.NginxConfig) *backends.Nginx {
 }
 
 func TestNginx_ValidateAcceptsGoodConfig(t *testing.T) {
+	t.Parallel()
 	prefix, _ := nginxPrefix(t, "")
 	candidate := filepath.Join(prefix, "nginx.conf.candidate")
 	writeFile(t, candidate, nginxConfig(backendtest.FreePort(t), "127.0.0.1:1"))
@@ -81,6 +82,7 @@ func TestNginx_ValidateAcceptsGoodConfig(t *testing.T) {
 }
 
 func TestNginx_ValidateRejectsBadConfigWithNginxsMessage(t *testing.T) {
+	t.Parallel()
 	prefix, _ := nginxPrefix(t, "")
 	candidate := filepath.Join(prefix, "nginx.conf.candidate")
 	writeFile(t, candidate, nginxConfig(backendtest.FreePort(t), "127.0.0.1:1")+"bogus_directive on;\n")
@@ -97,6 +99,7 @@ func TestNginx_ValidateRejectsBadConfigWithNginxsMessage(t *testing.T) {
 }
 
 func TestNginx_ReloadSwitchesBackend(t *testing.T) {
+	t.Parallel()
 	one, two := namedServer(t, "one"), namedServer(t, "two")
 	port := backendtest.FreePort(t)
 	prefix, conf := nginxPrefix(t, nginxConfig(port, one))
@@ -127,6 +130,7 @@ func TestNginx_ReloadSwitchesBackend(t *testing.T) {
 }
 
 func TestNginx_ReloadThatCannotStartIsReportedAndOldWorkersServe(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		errorLog string
@@ -138,6 +142,7 @@ func TestNginx_ReloadThatCannotStartIsReportedAndOldWorkersServe(t *testing.T) {
 		{"without error log", "", "started no new workers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			one, two := namedServer(t, "one"), namedServer(t, "two")
 			port := backendtest.FreePort(t)
 			prefix, conf := nginxPrefix(t, nginxConfig(port, one))
@@ -190,6 +195,7 @@ func TestNginx_ReloadThatCannotStartIsReportedAndOldWorkersServe(t *testing.T) {
 }
 
 func TestNginx_ReloadWithoutRunningMasterFails(t *testing.T) {
+	t.Parallel()
 	prefix := t.TempDir()
 	n := newNginx(t, backends.NginxConfig{Prefix: prefix, PidFile: "nginx.pid"})
 	if err := n.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "pid file") {
