@@ -114,16 +114,20 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	// A master still re-executing from an earlier reload refuses
-	// connections for a moment, so the first look is allowed to wait.
-	before, err := h.awaitStatus(ctx, func(HAProxyStatus) error { return nil })
+	before, err := h.firstStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("reload haproxy: %w", err)
 	}
 	// The master closes the connection when it re-executes, which may cut
 	// the exchange short; the status below is the answer, not this reply.
-	if _, err := h.masterCommand(ctx, "reload"); err != nil && !isCutShort(err) {
+	// Versions after 2.6 reply "Success=0" and their startup log to a
+	// reload that failed, which saves waiting for the status.
+	reply, err := h.masterCommand(ctx, "reload")
+	if err != nil && !isCutShort(err) {
 		return fmt.Errorf("reload haproxy: %w", err)
+	}
+	if strings.Contains(reply, "Success=0") {
+		return fmt.Errorf("reload haproxy: the master could not start the new configuration%s", tail(reply))
 	}
 
 	after, err := h.awaitStatus(ctx, func(st HAProxyStatus) error {
@@ -137,7 +141,7 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 			return fmt.Errorf("master reloaded but lists no new worker (workers %v)", st.WorkerPIDs())
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("reload haproxy: %w", err)
 	}
@@ -146,6 +150,16 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 			after.WorkerPIDs(), after.FailedReloads)
 	}
 	return nil
+}
+
+// firstStatus reads the status before a reload. A master still
+// re-executing from an earlier reload refuses connections for a moment, so
+// that is waited out; anything else, such as a socket that is not a
+// master CLI, fails at once.
+func (h *HAProxy) firstStatus(ctx context.Context) (HAProxyStatus, error) {
+	return h.awaitStatus(ctx, func(HAProxyStatus) error { return nil }, func(err error) bool {
+		return errors.Is(err, syscall.ECONNREFUSED) || isCutShort(err)
+	})
 }
 
 // newWorkers returns the workers in after that were not in before.
@@ -162,8 +176,9 @@ func newWorkers(before, after HAProxyStatus) []int {
 
 // awaitStatus polls "show proc" until done accepts the status or ctx ends,
 // and then returns the last error seen, so a timeout says what the master
-// looked like.
-func (h *HAProxy) awaitStatus(ctx context.Context, done func(HAProxyStatus) error) (HAProxyStatus, error) {
+// looked like. When retryable is not nil, a "show proc" error it refuses
+// ends the wait at once.
+func (h *HAProxy) awaitStatus(ctx context.Context, done func(HAProxyStatus) error, retryable func(error) bool) (HAProxyStatus, error) {
 	interval := 10 * time.Millisecond
 	for {
 		st, err := h.Status(ctx)
@@ -171,6 +186,8 @@ func (h *HAProxy) awaitStatus(ctx context.Context, done func(HAProxyStatus) erro
 			if err = done(st); err == nil {
 				return st, nil
 			}
+		} else if retryable != nil && !retryable(err) {
+			return HAProxyStatus{}, err
 		}
 		timer := time.NewTimer(interval)
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -238,15 +239,39 @@ func TestHAProxy_ReloadCommandExitStatusDecides(t *testing.T) {
 	}
 }
 
-func TestHAProxy_ReloadWithoutMasterReportsUnreachableCLI(t *testing.T) {
+func TestHAProxy_ReloadWithoutMasterFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	h := newHAProxy(t, backends.HAProxyConfig{
-		MasterSocket: filepath.Join(t.TempDir(), "nobody.sock"),
-		Timeout:      300 * time.Millisecond,
-	})
+	h := newHAProxy(t, backends.HAProxyConfig{MasterSocket: filepath.Join(t.TempDir(), "nobody.sock")})
 	err := h.Reload(context.Background())
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "nobody.sock") {
-		t.Errorf("Reload with no master = %v, want a deadline error naming the socket", err)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "nobody.sock") {
+		t.Errorf("Reload with no master = %v, want a not-exist error naming the socket", err)
+	}
+}
+
+func TestHAProxy_ReloadThroughANonMasterSocketFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	// A unix socket that answers like a worker's stats socket, not a master.
+	socket := filepath.Join(backendtest.ShortTempDir(t), "stats.sock")
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, conn)
+			io.WriteString(conn, "Unknown command. Please enter one of the following commands only :\n")
+			conn.Close()
+		}
+	}()
+	h := newHAProxy(t, backends.HAProxyConfig{MasterSocket: socket})
+	err = h.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no master in show proc output") {
+		t.Errorf("Reload through a non-master socket = %v, want an error saying it is not a master", err)
 	}
 }
 
