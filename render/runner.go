@@ -88,7 +88,6 @@ type Runner struct {
 	running   atomic.Bool
 	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
 	lastExcl  string     // exclusions last logged, to log changes only
-	seen      atomic.Uint64
 	statusMu  sync.Mutex
 }
 
@@ -452,3 +451,6 @@ func (r *Runner) logExclusions(ex []Exclusion) {
 		r.log.Warn("member left out of rendering: unsafe value", "member", e.Member, "reason", e.Reason)
 	}
 }
+
+// The agent passes its *node.Node as the Source.
+var _ Source = (*node.Node)(nil)
