@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -107,5 +110,54 @@ func TestBuiltin_EmptyCluster(t *testing.T) {
 			}
 			validate(t, tc.name, append(tc.args, path)...)
 		})
+	}
+}
+
+// The pipeline with the real HAProxy adapter: a good render installs, a
+// render HAProxy rejects keeps the last good file and reports HAProxy's own
+// message.
+func TestRunner_RealHAProxyValidation(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy not installed (run .ci/setup)")
+	}
+	be, err := backends.NewHAProxy(backends.HAProxyConfig{ReloadCommand: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "haproxy.cfg")
+	src := newFakeSource(builtinCluster())
+	vars := map[string]string{}
+	r, err := New(Config{
+		Source: src,
+		Clock:  newFakeClock(),
+		Templates: []TemplateConfig{{
+			Name: "lb", Source: "builtin:haproxy", Destination: dest, Backend: be, Vars: vars,
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, r)
+	good := readFile(t, dest)
+	if st := statusOf(t, r, "lb"); !st.OK || st.Reloads != 1 {
+		t.Fatalf("status: got %+v, want installed and reloaded", st)
+	}
+
+	vars["balance"] = "no-such-algorithm" // the runner reads Vars at render time
+	if err := r.RenderNow("lb"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, time.Minute, func() error {
+		if st := statusOf(t, r, "lb"); st.Renders < 2 {
+			return fmt.Errorf("got %d renders, want 2", st.Renders)
+		}
+		return nil
+	})
+	if got := readFile(t, dest); got != good {
+		t.Errorf("a config haproxy rejected was installed:\n%s", got)
+	}
+	st := statusOf(t, r, "lb")
+	if st.OK || !strings.Contains(st.Error, "balance only supports") || st.Reloads != 1 {
+		t.Errorf("status: got %+v, want haproxy's rejection of the algorithm and no reload", st)
 	}
 }

@@ -116,7 +116,8 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 		cancel()
 		if err != nil {
 			os.Remove(tmp)
-			j.fail("validate", fmt.Errorf("%s rejected the candidate: %w", b.Name(), err))
+			// The backend's error names it and carries its own message.
+			j.fail("validate", err)
 			return
 		}
 	}
