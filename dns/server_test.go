@@ -320,3 +320,6 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		t.Errorf("DefaultConfig does not validate: %v", err)
 	}
 }
+
+// The agent passes its *node.Node as the View.
+var _ View = (*node.Node)(nil)
