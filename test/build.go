@@ -1,0 +1,69 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Binaries are the programs the harness runs inside namespaces.
+type Binaries struct {
+	Shoal string // the agent and CLI, built from this tree
+	Tool  string // test/shoaltool
+}
+
+// ModuleRoot finds the directory holding go.mod, from the working directory
+// up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("module root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("module root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Build compiles shoaltool and, if the tree has it, cmd/shoal into dir.
+// Shoal is empty when cmd/shoal does not exist yet; buildErr says why.
+func Build(dir string) (bin Binaries, shoalErr error, err error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return bin, nil, err
+	}
+	bin.Tool = filepath.Join(dir, "shoaltool")
+	if err := goBuild(root, bin.Tool, "./test/shoaltool"); err != nil {
+		return bin, nil, err
+	}
+	if _, err := os.Stat(filepath.Join(root, "cmd", "shoal")); err != nil {
+		return bin, fmt.Errorf("cmd/shoal is not in this tree yet: %w", err), nil
+	}
+	shoal := filepath.Join(dir, "shoal")
+	if err := goBuild(root, shoal, "./cmd/shoal"); err != nil {
+		return bin, err, nil
+	}
+	bin.Shoal = shoal
+	return bin, nil, nil
+}
+
+func goBuild(root, out, pkg string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Member is what the harness reads from `shoal members -format json`.
+type Member struct {
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	Status string `json:"status"`
+}
+
+// Members asks this host's agent for its membership view.
+func (a *Agent) Members() ([]Member, error) {
+	out, err := a.Shoal(context.Background(), "members", "-format", "json")
+	if err != nil {
+		return nil, err
+	}
+	return parseMembers(out)
+}
+
+// parseMembers accepts a JSON array of members or an object wrapping one
+// under "members"; keys match case-insensitively (encoding/json does that).
+func parseMembers(out string) ([]Member, error) {
+	var ms []Member
+	if err := json.Unmarshal([]byte(out), &ms); err == nil {
+		return ms, nil
+	}
+	var wrapped struct {
+		Members []Member `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &wrapped); err != nil {
+		return nil, fmt.Errorf("members json: %w: %q", err, out)
+	}
+	return wrapped.Members, nil
+}
+
+// Statuses maps member name to status as this agent sees it.
+func (a *Agent) Statuses() (map[string]string, error) {
+	ms, err := a.Members()
+	if err != nil {
+		return nil, err
+	}
+	st := make(map[string]string, len(ms))
+	for _, m := range ms {
+		st[m.Name] = m.Status
+	}
+	return st, nil
+}
+
+// CheckStatus returns nil when every agent in observers sees each of names
+// with status want.
+func CheckStatus(observers []*Agent, names []string, want string) error {
+	for _, o := range observers {
+		st, err := o.Statuses()
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if st[n] != want {
+				return fmt.Errorf("%s sees %s as %q, want %q (view %v)", o.Name, n, st[n], want, st)
+			}
+		}
+	}
+	return nil
+}
+
+// WaitStatus waits until every observer sees each name with status want
+// and returns how long that took.
+func (c *Cluster) WaitStatus(observers []*Agent, names []string, want string, timeout time.Duration) time.Duration {
+	c.T.Helper()
+	start := time.Now()
+	WaitFor(c.T, timeout, func() error { return CheckStatus(observers, names, want) })
+	return time.Since(start)
+}
+
+// WaitConverged waits until every agent sees every agent alive.
+func (c *Cluster) WaitConverged(timeout time.Duration) time.Duration {
+	c.T.Helper()
+	return c.WaitStatus(c.All(), c.Names(), "alive", timeout)
+}
+
+// Except returns the agents other than the named ones.
+func (c *Cluster) Except(names ...string) []*Agent {
+	var out []*Agent
+	for _, a := range c.All() {
+		skip := false
+		for _, n := range names {
+			skip = skip || a.Name == n
+		}
+		if !skip {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Events returns the lines the handler script appended: "type name ltime
+// payload", one per event the agent ran the handler for.
+func (a *Agent) Events() []string {
+	data, err := os.ReadFile(a.EventLog)
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+}
+
+// UserEvents returns the handler lines of user events named name.
+func (a *Agent) UserEvents(name string) []string {
+	var out []string
+	for _, l := range a.Events() {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "user" && f[1] == name {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Dig asks the agent's DNS server on this host for name/qtype and returns
+// the answers' data, sorted.
+func (a *Agent) Dig(name, qtype string) ([]string, error) {
+	out, err := a.Exec(context.Background(), nil, "dig", "+short", "+time=2", "+tries=1",
+		"-p", fmt.Sprint(DNSPort), "@127.0.0.1", name, qtype)
+	if err != nil {
+		return nil, err
+	}
+	var ans []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, ";") {
+			ans = append(ans, l)
+		}
+	}
+	sort.Strings(ans)
+	return ans, nil
+}
+
+// LoadResult is shoaltool load's report.
+type LoadResult struct {
+	OK       int            `json:"ok"`
+	Failed   int            `json:"failed"`
+	Errors   []string       `json:"errors"`
+	Backends map[string]int `json:"backends"`
+}
+
+// Load runs `shoaltool load` on h against url with the given arguments
+// (which must bound it: -n or -duration) and returns its report.
+func (h *Host) Load(tool, url string, args ...string) (LoadResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := h.Exec(ctx, nil, append([]string{tool, "load", "-url", url}, args...)...)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	return parseLoad(out)
+}
+
+// StartLoad runs `shoaltool load` in the background; Stop it for the report.
+func (h *Host) StartLoad(name, tool, url string, args ...string) (*BackgroundLoad, error) {
+	ready := filepath.Join(h.Dir, name+".ready")
+	_ = os.Remove(ready)
+	p, err := h.Start(name, nil, append([]string{tool, "load", "-url", url, "-ready", ready}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	l := &BackgroundLoad{Proc: p}
+	// Wait for a first answer so the load really runs before the test acts.
+	err = poll(30*time.Second, func() error {
+		if p.Exited() {
+			return fmt.Errorf("load exited early:\n%s", p.Tail(10))
+		}
+		_, err := os.Stat(ready)
+		return err
+	})
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("load on %s: %w", h.Name, err)
+	}
+	return l, nil
+}
+
+// BackgroundLoad is a running `shoaltool load`.
+type BackgroundLoad struct{ Proc *Proc }
+
+// Stop ends the load with SIGTERM and returns its report.
+func (l *BackgroundLoad) Stop() (LoadResult, error) {
+	if err := l.Proc.Signal(syscall.SIGTERM); err != nil && !l.Proc.Exited() {
+		return LoadResult{}, err
+	}
+	if err := l.Proc.Wait(30 * time.Second); err != nil {
+		return LoadResult{}, fmt.Errorf("load: %w\n%s", err, l.Proc.Tail(10))
+	}
+	data, err := os.ReadFile(l.Proc.Log)
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("load report: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return parseLoad(lines[len(lines)-1])
+}
+
+func parseLoad(out string) (LoadResult, error) {
+	var r LoadResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return r, fmt.Errorf("load report: %w: %q", err, out)
+	}
+	return r, nil
+}
+
+// LBURL is where haproxy on an lb host serves the web service: the built-in
+// template listens on the service port + 10000.
+var LBURL = fmt.Sprintf("http://127.0.0.1:%d/", BackendPort+10000)
+
+// Servers returns the server names in the lb's rendered HAProxy config.
+func (a *Agent) Servers() ([]string, error) {
+	data, err := os.ReadFile(a.LBConfig())
+	if err != nil {
+		return nil, fmt.Errorf("lb config: %w", err)
+	}
+	var names []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "server" {
+			names = append(names, f[1])
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// CheckServers returns nil when the lb's config lists exactly want.
+func (a *Agent) CheckServers(want []string) error {
+	got, err := a.Servers()
+	if err != nil {
+		return err
+	}
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("%s's config has servers %v, want %v", a.Name, got, want)
+	}
+	return nil
+}
+
+// WebNames returns the names of the web hosts except the named ones.
+func (c *Cluster) WebNames(except ...string) []string {
+	var out []string
+	for _, a := range c.Web {
+		skip := false
+		for _, e := range except {
+			skip = skip || a.Name == e
+		}
+		if !skip {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// Reloads returns the lb haproxy's reload counter.
+func (a *Agent) Reloads() (int, error) {
+	if a.HAProxy == nil {
+		return 0, fmt.Errorf("%s runs no haproxy", a.Name)
+	}
+	st, err := a.HAProxy.Status()
+	return st.Reloads, err
+}

@@ -1,0 +1,113 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// long reports whether the long variants were asked for (SHOAL_TEST_LONG=1):
+// 60 s of packet loss and a longer flood. CI runs the short ones, which
+// assert the same things over a shorter window.
+func long() bool { return os.Getenv("SHOAL_TEST_LONG") == "1" }
+
+// Scenario 1: five hosts join; DNS on the lb answers with all five; haproxy
+// routes to all five.
+func TestScenario_FiveHostsJoin(t *testing.T) {
+	needShoal(t)
+	c := NewCluster(t, bins, Options{Web: 5, LBs: 1})
+	t.Logf("converged in %s", c.WaitConverged(60*time.Second))
+
+	var want []string
+	for _, a := range c.Web {
+		want = append(want, a.IP)
+	}
+	WaitFor(t, 20*time.Second, func() error {
+		got, err := c.LB.Dig("web.service.shoal", "A")
+		if err != nil {
+			return err
+		}
+		if strings.Join(got, ",") != strings.Join(sorted(want), ",") {
+			return fmt.Errorf("dig web.service.shoal got %v, want %v", got, sorted(want))
+		}
+		return nil
+	})
+	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+	WaitFor(t, 30*time.Second, func() error {
+		r, err := c.LB.Load(bins.Tool, LBURL, "-n", "100", "-c", "4")
+		if err != nil {
+			return err
+		}
+		if len(r.Backends) != 5 || r.Failed > 0 {
+			return fmt.Errorf("haproxy answered from %v with %d failures, want all 5 hosts and none failed", r.Backends, r.Failed)
+		}
+		return nil
+	})
+}
+
+// Scenario 2: SIGKILL one agent: every node marks it failed, the lb's
+// config loses it, haproxy reloads, and no request fails after the reload.
+func TestScenario_KilledAgentLeavesPool(t *testing.T) {
+	needShoal(t)
+	c := NewCluster(t, bins, Options{Web: 5, LBs: 1})
+	c.WaitConverged(60 * time.Second)
+	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+	before, err := c.LB.Reloads()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	victim := c.Web[4]
+	killed := time.Now()
+	if err := victim.Proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d := c.WaitStatus(c.Except(victim.Name), []string{victim.Name}, "failed", 60*time.Second)
+	t.Logf("every node marked %s failed %s after SIGKILL", victim.Name, d)
+	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames(victim.Name)) })
+	WaitFor(t, 20*time.Second, func() error {
+		n, err := c.LB.Reloads()
+		if err == nil && n <= before {
+			err = fmt.Errorf("haproxy reloads %d, want more than %d", n, before)
+		}
+		return err
+	})
+	t.Logf("haproxy reloaded without %s %s after SIGKILL", victim.Name, time.Since(killed))
+
+	r, err := c.LB.Load(bins.Tool, LBURL, "-n", "200", "-c", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed > 0 || r.Backends[victim.Name] > 0 || len(r.Backends) != 4 {
+		t.Fatalf("after the reload got %d failed, answers %v; want 0 failed, the 4 live hosts only: %v", r.Failed, r.Backends, r.Errors)
+	}
+}
+
+// Scenario 3: cut one host's link: it is marked failed and leaves the lb's
+// config; heal: it comes back alive by itself (reconnect) and the config
+// regains it.
+func TestScenario_PartitionHeals(t *testing.T) {
+	needShoal(t)
+	c := NewCluster(t, bins, Options{Web: 4, LBs: 1})
+	c.WaitConverged(60 * time.Second)
+	victim := c.Web[2]
+	if err := victim.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	d := c.WaitStatus(c.Except(victim.Name), []string{victim.Name}, "failed", 60*time.Second)
+	t.Logf("partitioned %s marked failed everywhere in %s", victim.Name, d)
+	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames(victim.Name)) })
+
+	if err := victim.SetLink(true); err != nil {
+		t.Fatal(err)
+	}
+	d = c.WaitConverged(90 * time.Second)
+	t.Logf("healed: all alive again in %s", d)
+	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }

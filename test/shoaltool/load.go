@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Result is what load prints as JSON when it stops.
+type Result struct {
+	OK       int            `json:"ok"`
+	Failed   int            `json:"failed"`
+	Errors   []string       `json:"errors,omitempty"` // the first few failures
+	Backends map[string]int `json:"backends"`         // answers per body
+}
+
+// load sends GET requests with n workers until -duration passes, -count
+// requests are done, or SIGTERM arrives; then it prints a Result. Every
+// request opens a new connection, so each one goes through the load
+// balancer's listener, which is what a reload could break.
+func load(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:80/", "URL to fetch")
+	workers := fs.Int("c", 4, "concurrent workers")
+	duration := fs.Duration("duration", 10*time.Second, "stop after this long")
+	count := fs.Int("n", 0, "stop after this many requests (0: no limit)")
+	timeout := fs.Duration("timeout", 5*time.Second, "per-request timeout")
+	ready := fs.String("ready", "", "file to create once the first request succeeded")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	client := &http.Client{
+		Timeout:   *timeout,
+		Transport: &http.Transport{DisableKeepAlives: true},
+	}
+	var (
+		mu        sync.Mutex
+		res       = Result{Backends: map[string]int{}}
+		issued    int
+		readyOnce sync.Once
+	)
+	take := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if *count > 0 && issued >= *count {
+			return false
+		}
+		issued++
+		return true
+	}
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && take() {
+				body, err := get(client, *url)
+				if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+					return
+				}
+				mu.Lock()
+				if err != nil {
+					res.Failed++
+					if len(res.Errors) < 10 {
+						res.Errors = append(res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
+					}
+				} else {
+					res.OK++
+					res.Backends[body]++
+				}
+				mu.Unlock()
+				if err == nil && *ready != "" {
+					readyOnce.Do(func() { _ = os.WriteFile(*ready, nil, 0o644) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func get(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return strings.TrimSpace(string(body)), nil
+}

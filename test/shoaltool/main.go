@@ -1,0 +1,31 @@
+// Command shoaltool is the multi-host harness's helper, run inside host
+// namespaces: an HTTP backend that answers with its host name, a bounded
+// HTTP load generator, and a bounded flood of random bytes.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: shoaltool serve|load|flood [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "load":
+		err = load(os.Args[2:])
+	case "flood":
+		err = flood(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shoaltool:", err)
+		os.Exit(1)
+	}
+}
