@@ -36,7 +36,7 @@ func ModuleRoot() (string, error) {
 }
 
 // Build compiles shoaltool and, if the tree has it, cmd/shoal into dir.
-// Shoal is empty when cmd/shoal does not exist yet; buildErr says why.
+// Shoal is empty when cmd/shoal does not exist yet; shoalErr says why.
 func Build(dir string) (bin Binaries, shoalErr error, err error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -45,6 +45,12 @@ func Build(dir string) (bin Binaries, shoalErr error, err error) {
 	bin.Tool = filepath.Join(dir, "shoaltool")
 	if err := goBuild(root, bin.Tool, "./test/shoaltool"); err != nil {
 		return bin, nil, err
+	}
+	// SHOAL_TEST_BIN runs the harness against a prebuilt agent, e.g. one
+	// built from another branch or a release.
+	if prebuilt := os.Getenv("SHOAL_TEST_BIN"); prebuilt != "" {
+		bin.Shoal = prebuilt
+		return bin, nil, nil
 	}
 	if _, err := os.Stat(filepath.Join(root, "cmd", "shoal")); err != nil {
 		return bin, fmt.Errorf("cmd/shoal is not in this tree yet: %w", err), nil

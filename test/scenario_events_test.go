@@ -55,7 +55,7 @@ func TestScenario_PacketLoss(t *testing.T) {
 	if long() {
 		window = 60 * time.Second
 	}
-	c := NewCluster(t, bins, Options{Web: 4, LBs: 1, NoHAProxy: true})
+	c := NewCluster(t, bins, Options{Web: 5})
 	c.WaitConverged(60 * time.Second)
 	for _, h := range c.Net.Hosts() {
 		if err := h.SetLoss(20); err != nil {
@@ -90,12 +90,20 @@ func TestScenario_SnapshotRejoin(t *testing.T) {
 	if err := a.Proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Proc.Wait(30 * time.Second); err != nil && a.Proc.Exited() == false {
+	if err := a.Proc.Wait(30 * time.Second); err != nil && !a.Proc.Exited() {
 		t.Fatal(err)
 	}
 	a.StartWith() // no -join, no -retry-join: the snapshot is all it has
 	d := c.WaitConverged(60 * time.Second)
 	t.Logf("%s rejoined from its snapshot in %s", a.Name, d)
+	// Others reconnect to failed members too; the log shows that the
+	// restarted agent itself used its snapshot.
+	WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(a.Proc.Tail(1000), "rejoined from snapshot") {
+			return fmt.Errorf("%s's log does not say it rejoined from its snapshot", a.Name)
+		}
+		return nil
+	})
 
 	// The sentinel: once "after" arrived, a replay of "before" would have
 	// arrived too (same sender, lower Lamport time).
