@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsimple"
 
-	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
+	"github.com/shoal-dev/shoal/node"
 )
 
 // fileConfig is the schema of a config file, the same for HCL and JSON.

@@ -92,11 +92,11 @@ func clean(s string) string {
 type result struct {
 	stdout    []byte
 	truncated bool
-	stderr   string
-	exitCode int
-	timedOut bool
-	err      error
-	took     time.Duration
+	stderr    string
+	exitCode  int
+	timedOut  bool
+	err       error
+	took      time.Duration
 }
 
 // invoke runs command under /bin/sh -c in its own process group, so a
