@@ -1,0 +1,186 @@
+package node
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Benchmarks run real nodes on 127.0.0.1. Run them with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./node
+//
+// Each reports its own measure (seconds to converge, to detect a failure,
+// to deliver an event, heap bytes per node) next to the usual ns/op.
+
+func lanConfig(name string) Config {
+	cfg := testConfig(name)
+	cfg.Profile = "lan"
+	cfg.Memberlist = memberlist.DefaultLANConfig()
+	cfg.EventOrderWindow = DefaultConfig().EventOrderWindow
+	return cfg
+}
+
+func startQuiet(b *testing.B, cfgs []Config) []*Node {
+	b.Helper()
+	nodes := make([]*Node, len(cfgs))
+	for i, cfg := range cfgs {
+		n, err := New(cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Start(); err != nil {
+			b.Fatal(err)
+		}
+		nodes[i] = n
+	}
+	b.Cleanup(func() {
+		for _, n := range nodes {
+			n.Shutdown()
+		}
+	})
+	return nodes
+}
+
+func addrOf(n *Node) string {
+	ip, port := n.LocalAddr()
+	return fmt.Sprintf("%s:%d", ip, port)
+}
+
+// waitAll polls until cond holds for every node, returning the elapsed time.
+func waitAll(b *testing.B, nodes []*Node, timeout time.Duration, cond func(*Node) bool) time.Duration {
+	start := time.Now()
+	for {
+		ok := true
+		for _, n := range nodes {
+			if !cond(n) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			b.Fatalf("condition not met within %s", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func BenchmarkConvergence(b *testing.B) {
+	for _, size := range []int{10, 50, 100} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			var total time.Duration
+			for i := range b.N {
+				cfgs := make([]Config, size)
+				for j := range cfgs {
+					cfgs[j] = lanConfig(fmt.Sprintf("conv%d-%d", i, j))
+				}
+				nodes := startQuiet(b, cfgs)
+				b.ResetTimer()
+				start := time.Now()
+				for _, n := range nodes[1:] {
+					if _, err := n.Join([]string{addrOf(nodes[0])}, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				waitAll(b, nodes, 60*time.Second, func(n *Node) bool { return n.Stats().Alive == size })
+				total += time.Since(start)
+				b.StopTimer()
+				for _, n := range nodes {
+					n.Shutdown()
+				}
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/converge")
+		})
+	}
+}
+
+func BenchmarkFailureDetection10(b *testing.B) {
+	var total time.Duration
+	for i := range b.N {
+		cfgs := make([]Config, 10)
+		for j := range cfgs {
+			cfgs[j] = lanConfig(fmt.Sprintf("fd%d-%d", i, j))
+		}
+		nodes := startQuiet(b, cfgs)
+		for _, n := range nodes[1:] {
+			n.Join([]string{addrOf(nodes[0])}, false)
+		}
+		waitAll(b, nodes, 60*time.Second, func(n *Node) bool { return n.Stats().Alive == 10 })
+		victim := nodes[9].Name()
+		nodes[9].Shutdown()
+		total += waitAll(b, nodes[:9], 60*time.Second, func(n *Node) bool {
+			m, _ := n.Snapshot().Get(victim)
+			return m.Status == StatusFailed
+		})
+		for _, n := range nodes {
+			n.Shutdown()
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/all-see-failed")
+}
+
+func BenchmarkUserEvent50(b *testing.B) {
+	cfgs := make([]Config, 50)
+	for j := range cfgs {
+		cfgs[j] = lanConfig(fmt.Sprintf("ue-%d", j))
+	}
+	nodes := startQuiet(b, cfgs)
+	streams := make([]<-chan Event, len(nodes))
+	for i, n := range nodes {
+		streams[i], _ = n.Subscribe(1024)
+	}
+	for _, n := range nodes[1:] {
+		n.Join([]string{addrOf(nodes[0])}, false)
+	}
+	waitAll(b, nodes, 60*time.Second, func(n *Node) bool { return n.Stats().Alive == 50 })
+	b.ResetTimer()
+	var total time.Duration
+	for i := range b.N {
+		name := fmt.Sprintf("bench-%d", i)
+		start := time.Now()
+		if err := nodes[i%50].UserEvent(name, []byte("payload"), false); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range streams {
+			for ev := range s {
+				if ue, ok := ev.(*UserEvent); ok && ue.Name == name {
+					break
+				}
+			}
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/all-delivered")
+}
+
+func BenchmarkHeapPerNode(b *testing.B) {
+	const size = 50
+	var perNode float64
+	for i := range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cfgs := make([]Config, size)
+		for j := range cfgs {
+			cfgs[j] = lanConfig(fmt.Sprintf("heap%d-%d", i, j))
+		}
+		nodes := startQuiet(b, cfgs)
+		for _, n := range nodes[1:] {
+			n.Join([]string{addrOf(nodes[0])}, false)
+		}
+		waitAll(b, nodes, 60*time.Second, func(n *Node) bool { return n.Stats().Alive == size })
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perNode = float64(after.HeapInuse-before.HeapInuse) / size
+		for _, n := range nodes {
+			n.Shutdown()
+		}
+	}
+	b.ReportMetric(perNode, "heap-bytes/node")
+}

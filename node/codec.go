@@ -1,0 +1,106 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// A small length-prefixed binary codec for shoal's own gossip messages.
+// It is hand-written rather than msgpack so that node depends on memberlist
+// alone, and so every length read from the wire is checked before use.
+
+var errShortMessage = errors.New("message truncated")
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) u8(v uint8)       { e.buf = append(e.buf, v) }
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) bytes(b []byte)   { e.uvarint(uint64(len(b))); e.buf = append(e.buf, b...) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) boolean(b bool) {
+	if b {
+		e.u8(1)
+	} else {
+		e.u8(0)
+	}
+}
+
+// decoder reads what encoder wrote. The first error sticks; later reads
+// return zero values, so a message is decoded straight through and checked
+// once at the end.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) u8() uint8 {
+	if d.err != nil || len(d.buf) < 1 {
+		d.fail(errShortMessage)
+		return 0
+	}
+	v := d.buf[0]
+	d.buf = d.buf[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail(fmt.Errorf("bad varint: %w", errShortMessage))
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.buf)) {
+		d.fail(fmt.Errorf("field of %d bytes with %d left: %w", n, len(d.buf), errShortMessage))
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, d.buf[:n])
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+func (d *decoder) boolean() bool { return d.u8() != 0 }
+
+// count reads a collection length and refuses one that could not fit in
+// the rest of the message (each element takes at least min bytes), so a
+// hostile length cannot make us allocate.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64(len(d.buf)/min) {
+		d.fail(fmt.Errorf("count %d too large for %d bytes: %w", n, len(d.buf), errShortMessage))
+		return 0
+	}
+	return int(n)
+}
+
+// done reports a decode error, including trailing garbage.
+func (d *decoder) done() error {
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail(fmt.Errorf("%d trailing bytes", len(d.buf)))
+	}
+	return d.err
+}

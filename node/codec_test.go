@@ -1,0 +1,76 @@
+package node
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestCodec_RoundTrip(t *testing.T) {
+	msgs := []struct {
+		typ     messageType
+		in, out message
+	}{
+		{msgJoinIntent, &joinIntent{LTime: 7, Node: "a"}, &joinIntent{}},
+		{msgLeaveIntent, &leaveIntent{LTime: 9, Node: "b", Prune: true}, &leaveIntent{}},
+		{msgUserEvent, &userEventMsg{LTime: 3, Name: "deploy", Payload: []byte("v1"), Coalesce: true}, &userEventMsg{}},
+		{msgQuery, &queryMsg{LTime: 1, ID: 42, Addr: []byte{127, 0, 0, 1}, Port: 7946, SourceNode: "a",
+			FilterNodes: []string{"x", "y"}, FilterTags: map[string]string{"role": "web"}, Flags: queryFlagAck,
+			Timeout: time.Second, Name: "load", Payload: []byte("p")}, &queryMsg{}},
+		{msgQueryResponse, &queryResponseMsg{LTime: 1, ID: 42, From: "b", Ack: true, Payload: []byte("r")}, &queryResponseMsg{}},
+		{msgPushPull, &pushPullMsg{LTime: 5, StatusLTimes: map[string]LamportTime{"a": 1, "b": 2}, LeftMembers: []string{"b"},
+			EventLTime: 4, Events: []userEventMsg{{LTime: 2, Name: "e", Payload: []byte("x")}}, QueryLTime: 8}, &pushPullMsg{}},
+	}
+	for _, m := range msgs {
+		buf := encodeMessage(m.typ, m.in)
+		if messageType(buf[0]) != m.typ {
+			t.Fatalf("%s: type byte %d", m.typ, buf[0])
+		}
+		if err := decodeMessage(buf[1:], m.out); err != nil {
+			t.Fatalf("%s: %v", m.typ, err)
+		}
+		if !reflect.DeepEqual(m.in, m.out) {
+			t.Errorf("%s: got %+v, want %+v", m.typ, m.out, m.in)
+		}
+		// Every truncation is an error, never a panic.
+		for i := 1; i < len(buf)-1; i++ {
+			decodeMessage(buf[1:i], m.out)
+		}
+	}
+}
+
+func TestMeta_RoundTripAndLimit(t *testing.T) {
+	tags := map[string]string{"role": "web", "dc": "east"}
+	svcs := []Service{{Name: "web", Port: 8080, Weight: 10, Tags: []string{"v2"}}, {Name: "api", Port: 9000, Weight: 1}}
+	buf, err := encodeMeta(tags, svcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotTags, gotSvcs, err := decodeMeta(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotTags, tags) || len(gotSvcs) != 2 || gotSvcs[0].Name != "api" || gotSvcs[1].Tags[0] != "v2" {
+		t.Errorf("round trip: got %v %+v", gotTags, gotSvcs)
+	}
+	for _, bad := range []map[string]string{{"": "x"}, {"a b": "x"}, {"k": "line\nbreak"}} {
+		if _, err := encodeMeta(bad, nil); err == nil {
+			t.Errorf("tags %q accepted", bad)
+		}
+	}
+	if _, err := encodeMeta(nil, []Service{{Name: "web"}}); err == nil {
+		t.Error("service without a port accepted")
+	}
+}
+
+func FuzzDecodeMessages(f *testing.F) {
+	f.Add(encodeMessage(msgQuery, &queryMsg{Name: "x", FilterTags: map[string]string{"a": "b"}}))
+	f.Add(encodeMessage(msgPushPull, &pushPullMsg{StatusLTimes: map[string]LamportTime{"a": 1}}))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		for _, m := range []message{&joinIntent{}, &leaveIntent{}, &userEventMsg{}, &queryMsg{}, &queryResponseMsg{}, &pushPullMsg{}, &keyResult{}} {
+			decodeMessage(buf, m)
+		}
+		decodeMeta(buf)
+	})
+}

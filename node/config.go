@@ -1,0 +1,181 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Config configures a Node. DefaultConfig sets every field; New validates.
+type Config struct {
+	// Name must be unique in the cluster. Default: the hostname.
+	Name          string
+	BindAddr      string
+	BindPort      int
+	AdvertiseAddr string
+	AdvertisePort int
+	// Tags are user tags; keys match [A-Za-z0-9_.-]+ and "s:" is reserved.
+	Tags     map[string]string
+	Services []Service
+	// Profile picks memberlist timings: "lan", "wan" or "local".
+	Profile string
+
+	// ReconnectInterval is how often a failed member is retried.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a failed member is retried before it is reaped.
+	ReconnectTimeout time.Duration
+	// TombstoneTimeout is how long a left member is remembered.
+	TombstoneTimeout time.Duration
+	// ReapInterval is how often failed and left members are checked for reaping.
+	ReapInterval time.Duration
+	// LeaveTimeout bounds a graceful leave.
+	LeaveTimeout time.Duration
+
+	// EventBuffer is how many recent Lamport times of user events are kept
+	// for de-duplication; older events are dropped.
+	EventBuffer int
+	// QueryBuffer is the same for queries.
+	QueryBuffer int
+	// QueryTimeoutMult scales the default query timeout:
+	// GossipInterval * QueryTimeoutMult * ceil(log10(N+1)).
+	QueryTimeoutMult       int
+	QuerySizeLimit         int
+	QueryResponseSizeLimit int
+	// UserEventSizeLimit caps len(name)+len(payload) of a user event.
+	UserEventSizeLimit int
+	// EventOrderWindow is how long a received user event is held so that
+	// events arriving out of order are delivered in Lamport order.
+	EventOrderWindow time.Duration
+	// CoalescePeriod is the longest a coalescing user event is held;
+	// QuiescentPeriod is how long without a newer event of the same name
+	// releases it early. Only the latest event of each name is delivered.
+	CoalescePeriod  time.Duration
+	QuiescentPeriod time.Duration
+
+	// SnapshotPath, when set, records members and clocks so a restarted
+	// node rejoins without -join and replays no old events.
+	SnapshotPath string
+	// RejoinAfterLeave lets a node that left gracefully rejoin from its
+	// snapshot; by default a leave is final.
+	RejoinAfterLeave bool
+
+	// Keys is the gossip keyring; the first key is primary. Empty and no
+	// KeyringFile: gossip is not encrypted.
+	Keys [][]byte
+	// KeyringFile, when set, is loaded at start (if it exists) and
+	// rewritten whenever the keyring changes.
+	KeyringFile string
+	// Label keeps clusters apart: packets with another label are dropped.
+	Label string
+
+	// Memberlist, when non-nil, replaces the profile's memberlist config
+	// (tests shrink intervals here). Name, addresses, keyring, label and
+	// delegates are always set from the fields above.
+	Memberlist *memberlist.Config
+}
+
+// DefaultConfig returns a Config with every default set.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Name:                   host,
+		BindAddr:               "0.0.0.0",
+		BindPort:               7946,
+		Tags:                   map[string]string{},
+		Profile:                "lan",
+		ReconnectInterval:      30 * time.Second,
+		ReconnectTimeout:       24 * time.Hour,
+		TombstoneTimeout:       24 * time.Hour,
+		ReapInterval:           15 * time.Second,
+		LeaveTimeout:           5 * time.Second,
+		EventBuffer:            512,
+		QueryBuffer:            512,
+		QueryTimeoutMult:       16,
+		QuerySizeLimit:         1024,
+		QueryResponseSizeLimit: 1024,
+		UserEventSizeLimit:     512,
+		EventOrderWindow:       200 * time.Millisecond,
+		CoalescePeriod:         5 * time.Second,
+		QuiescentPeriod:        time.Second,
+	}
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// Validate reports every problem of the config at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !validName.MatchString(c.Name) {
+		bad("node name %q: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit", c.Name)
+	}
+	if c.BindPort < 0 || c.BindPort > 65535 {
+		bad("bind port %d: out of range", c.BindPort)
+	}
+	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
+		bad("advertise port %d: out of range", c.AdvertisePort)
+	}
+	switch c.Profile {
+	case "lan", "wan", "local":
+	default:
+		bad("profile %q: must be lan, wan or local", c.Profile)
+	}
+	if _, err := encodeMeta(c.Tags, c.Services); err != nil {
+		errs = append(errs, err)
+	}
+	for name, d := range map[string]time.Duration{
+		"reconnect interval": c.ReconnectInterval, "reconnect timeout": c.ReconnectTimeout,
+		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
+		"leave timeout": c.LeaveTimeout,
+	} {
+		if d <= 0 {
+			bad("%s %s: must be positive", name, d)
+		}
+	}
+	for name, v := range map[string]int{
+		"event buffer": c.EventBuffer, "query buffer": c.QueryBuffer,
+		"query timeout multiplier": c.QueryTimeoutMult, "query size limit": c.QuerySizeLimit,
+		"query response size limit": c.QueryResponseSizeLimit, "user event size limit": c.UserEventSizeLimit,
+	} {
+		if v <= 0 {
+			bad("%s %d: must be positive", name, v)
+		}
+	}
+	// Gossip packets are at most ~1400 bytes; larger events could never be sent.
+	if c.UserEventSizeLimit > 9*1024 || c.QuerySizeLimit > 9*1024 || c.QueryResponseSizeLimit > 9*1024 {
+		bad("event, query and response size limits must be at most 9216 bytes")
+	}
+	for i, k := range c.Keys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			bad("gossip key %d: %w", i+1, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// memberlistConfig builds the memberlist config for the profile.
+func (c *Config) memberlistConfig() *memberlist.Config {
+	var mc *memberlist.Config
+	switch {
+	case c.Memberlist != nil:
+		copied := *c.Memberlist
+		mc = &copied
+	case c.Profile == "wan":
+		mc = memberlist.DefaultWANConfig()
+	case c.Profile == "local":
+		mc = memberlist.DefaultLocalConfig()
+	default:
+		mc = memberlist.DefaultLANConfig()
+	}
+	mc.Name = c.Name
+	mc.BindAddr = c.BindAddr
+	mc.BindPort = c.BindPort
+	mc.AdvertiseAddr = c.AdvertiseAddr
+	mc.AdvertisePort = c.AdvertisePort
+	mc.Label = c.Label
+	return mc
+}

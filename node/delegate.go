@@ -1,0 +1,167 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// The memberlist callbacks. None of them blocks: they update state under
+// a lock and hand events to non-blocking publishers.
+
+type delegate struct{ n *Node }
+type eventDelegate struct{ n *Node }
+type conflictDelegate struct{ n *Node }
+
+var (
+	_ memberlist.Delegate         = (*delegate)(nil)
+	_ memberlist.EventDelegate    = (*eventDelegate)(nil)
+	_ memberlist.ConflictDelegate = (*conflictDelegate)(nil)
+)
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.n.metaMu.RLock()
+	defer d.n.metaMu.RUnlock()
+	if len(d.n.meta) > limit {
+		// encodeMeta already refuses this; never hand memberlist more.
+		return nil
+	}
+	return d.n.meta
+}
+
+// NotifyMsg handles one of shoal's gossip messages. Anything malformed or
+// unknown is counted and dropped.
+func (d *delegate) NotifyMsg(buf []byte) {
+	n := d.n
+	if len(buf) == 0 {
+		n.dropMessage("empty", fmt.Errorf("no message type"))
+		return
+	}
+	t, body := messageType(buf[0]), buf[1:]
+	rebroadcast := false
+	var queue *memberlist.TransmitLimitedQueue
+	switch t {
+	case msgJoinIntent:
+		var m joinIntent
+		if err := decodeMessage(body, &m); err != nil {
+			n.dropMessage(t.String(), err)
+			return
+		}
+		rebroadcast, queue = n.handleJoinIntent(&m), n.broadcasts
+	case msgLeaveIntent:
+		var m leaveIntent
+		if err := decodeMessage(body, &m); err != nil {
+			n.dropMessage(t.String(), err)
+			return
+		}
+		rebroadcast, queue = n.handleLeaveIntent(&m), n.broadcasts
+	case msgUserEvent:
+		var m userEventMsg
+		if err := decodeMessage(body, &m); err != nil {
+			n.dropMessage(t.String(), err)
+			return
+		}
+		rebroadcast, queue = n.handleUserEvent(&m), n.eventBroadcasts
+	case msgQuery:
+		var m queryMsg
+		if err := decodeMessage(body, &m); err != nil {
+			n.dropMessage(t.String(), err)
+			return
+		}
+		rebroadcast, queue = n.handleQuery(&m), n.queryBroadcasts
+	case msgQueryResponse:
+		var m queryResponseMsg
+		if err := decodeMessage(body, &m); err != nil {
+			n.dropMessage(t.String(), err)
+			return
+		}
+		n.handleQueryResponse(&m)
+	default:
+		n.dropMessage(t.String(), fmt.Errorf("unknown message type"))
+		return
+	}
+	if rebroadcast {
+		// Copy: memberlist may reuse buf after we return.
+		msg := append([]byte(nil), buf...)
+		queue.QueueBroadcast(&broadcast{msg: msg})
+	}
+}
+
+// GetBroadcasts drains intents first, then events, then queries, so
+// membership changes are never starved by a chatty application.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	msgs := d.n.broadcasts.GetBroadcasts(overhead, limit)
+	used := 0
+	for _, m := range msgs {
+		used += len(m) + overhead
+	}
+	events := d.n.eventBroadcasts.GetBroadcasts(overhead, limit-used)
+	for _, m := range events {
+		used += len(m) + overhead
+	}
+	queries := d.n.queryBroadcasts.GetBroadcasts(overhead, limit-used)
+	return append(append(msgs, events...), queries...)
+}
+
+func (d *delegate) LocalState(join bool) []byte {
+	n := d.n
+	pp := pushPullMsg{LTime: n.clock.Time(), StatusLTimes: map[string]LamportTime{}}
+	n.mu.Lock()
+	for name, ms := range n.members {
+		pp.StatusLTimes[name] = ms.statusLTime
+		if ms.Status == StatusLeft {
+			pp.LeftMembers = append(pp.LeftMembers, name)
+		}
+	}
+	n.mu.Unlock()
+	pp.EventLTime = n.eventClock.Time()
+	pp.Events = n.events.recent()
+	pp.QueryLTime = n.queryClock.Time()
+	return encodeMessage(msgPushPull, &pp)
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	n := d.n
+	if len(buf) == 0 || messageType(buf[0]) != msgPushPull {
+		n.dropMessage("push-pull", fmt.Errorf("not a push-pull message"))
+		return
+	}
+	var pp pushPullMsg
+	if err := decodeMessage(buf[1:], &pp); err != nil {
+		n.dropMessage("push-pull", err)
+		return
+	}
+	n.clock.Witness(pp.LTime)
+	n.eventClock.Witness(pp.EventLTime)
+	n.queryClock.Witness(pp.QueryLTime)
+	if join && n.events.joinIgnore.Load() {
+		// A join without replay: everything the cluster did before now is old.
+		n.events.raiseMinTime(pp.EventLTime + 1)
+		n.queries.raiseMinTime(pp.QueryLTime + 1)
+	}
+	left := make(map[string]bool, len(pp.LeftMembers))
+	for _, name := range pp.LeftMembers {
+		left[name] = true
+		n.handleLeaveIntent(&leaveIntent{LTime: pp.StatusLTimes[name], Node: name})
+	}
+	for name, lt := range pp.StatusLTimes {
+		if !left[name] {
+			n.handleJoinIntent(&joinIntent{LTime: lt, Node: name})
+		}
+	}
+	for i := range pp.Events {
+		n.handleUserEvent(&pp.Events[i])
+	}
+}
+
+func (e *eventDelegate) NotifyJoin(mn *memberlist.Node)   { e.n.handleNodeJoin(mn) }
+func (e *eventDelegate) NotifyLeave(mn *memberlist.Node)  { e.n.handleNodeLeave(mn) }
+func (e *eventDelegate) NotifyUpdate(mn *memberlist.Node) { e.n.handleNodeUpdate(mn) }
+
+// NotifyConflict reports two machines claiming one name. memberlist keeps
+// the member it knew first; we report rather than merge.
+func (c *conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
+	c.n.stats.nameConflicts.Add(1)
+	c.n.logger.Error("node name conflict: two machines claim one name; the second is ignored",
+		"name", existing.Name, "existing", existing.Address(), "other", other.Address())
+}

@@ -1,0 +1,251 @@
+package node
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// messageType is the first byte of every message shoal sends through
+// memberlist's user-message channel.
+type messageType uint8
+
+const (
+	msgJoinIntent messageType = iota + 1
+	msgLeaveIntent
+	msgUserEvent
+	msgQuery
+	msgQueryResponse
+	msgPushPull
+)
+
+func (t messageType) String() string {
+	switch t {
+	case msgJoinIntent:
+		return "join-intent"
+	case msgLeaveIntent:
+		return "leave-intent"
+	case msgUserEvent:
+		return "user-event"
+	case msgQuery:
+		return "query"
+	case msgQueryResponse:
+		return "query-response"
+	case msgPushPull:
+		return "push-pull"
+	default:
+		return fmt.Sprintf("unknown(%d)", uint8(t))
+	}
+}
+
+type message interface {
+	encode(e *encoder)
+	decode(d *decoder)
+}
+
+func encodeMessage(t messageType, m message) []byte {
+	e := encoder{buf: make([]byte, 0, 64)}
+	e.u8(uint8(t))
+	m.encode(&e)
+	return e.buf
+}
+
+func decodeMessage(buf []byte, m message) error {
+	d := decoder{buf: buf}
+	m.decode(&d)
+	return d.done()
+}
+
+// joinIntent and leaveIntent order a member's status changes by Lamport
+// time, so a crash (memberlist: dead) and a graceful leave can be told
+// apart, and stale gossip cannot undo a newer change.
+type joinIntent struct {
+	LTime LamportTime
+	Node  string
+}
+
+func (m *joinIntent) encode(e *encoder) { e.uvarint(uint64(m.LTime)); e.str(m.Node) }
+func (m *joinIntent) decode(d *decoder) { m.LTime = LamportTime(d.uvarint()); m.Node = d.str() }
+
+type leaveIntent struct {
+	LTime LamportTime
+	Node  string
+	Prune bool
+}
+
+func (m *leaveIntent) encode(e *encoder) {
+	e.uvarint(uint64(m.LTime))
+	e.str(m.Node)
+	e.boolean(m.Prune)
+}
+func (m *leaveIntent) decode(d *decoder) {
+	m.LTime = LamportTime(d.uvarint())
+	m.Node = d.str()
+	m.Prune = d.boolean()
+}
+
+type userEventMsg struct {
+	LTime    LamportTime
+	Name     string
+	Payload  []byte
+	Coalesce bool
+}
+
+func (m *userEventMsg) encode(e *encoder) {
+	e.uvarint(uint64(m.LTime))
+	e.str(m.Name)
+	e.bytes(m.Payload)
+	e.boolean(m.Coalesce)
+}
+func (m *userEventMsg) decode(d *decoder) {
+	m.LTime = LamportTime(d.uvarint())
+	m.Name = d.str()
+	m.Payload = d.bytes()
+	m.Coalesce = d.boolean()
+}
+
+const (
+	queryFlagAck      = 1 << 0
+	queryFlagInternal = 1 << 1
+)
+
+type queryMsg struct {
+	LTime       LamportTime
+	ID          uint32
+	Addr        []byte
+	Port        uint16
+	SourceNode  string
+	FilterNodes []string
+	FilterTags  map[string]string
+	Flags       uint8
+	Timeout     time.Duration
+	Name        string
+	Payload     []byte
+}
+
+func (m *queryMsg) encode(e *encoder) {
+	e.uvarint(uint64(m.LTime))
+	e.uvarint(uint64(m.ID))
+	e.bytes(m.Addr)
+	e.uvarint(uint64(m.Port))
+	e.str(m.SourceNode)
+	e.uvarint(uint64(len(m.FilterNodes)))
+	for _, n := range m.FilterNodes {
+		e.str(n)
+	}
+	keys := make([]string, 0, len(m.FilterTags))
+	for k := range m.FilterTags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.str(m.FilterTags[k])
+	}
+	e.u8(m.Flags)
+	e.uvarint(uint64(m.Timeout))
+	e.str(m.Name)
+	e.bytes(m.Payload)
+}
+
+func (m *queryMsg) decode(d *decoder) {
+	m.LTime = LamportTime(d.uvarint())
+	m.ID = uint32(d.uvarint())
+	m.Addr = d.bytes()
+	m.Port = uint16(d.uvarint())
+	m.SourceNode = d.str()
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		m.FilterNodes = append(m.FilterNodes, d.str())
+	}
+	if n := d.count(2); n > 0 {
+		m.FilterTags = make(map[string]string, n)
+		for ; n > 0 && d.err == nil; n-- {
+			k := d.str()
+			m.FilterTags[k] = d.str()
+		}
+	}
+	m.Flags = d.u8()
+	m.Timeout = time.Duration(d.uvarint())
+	m.Name = d.str()
+	m.Payload = d.bytes()
+}
+
+type queryResponseMsg struct {
+	LTime   LamportTime
+	ID      uint32
+	From    string
+	Ack     bool
+	Payload []byte
+}
+
+func (m *queryResponseMsg) encode(e *encoder) {
+	e.uvarint(uint64(m.LTime))
+	e.uvarint(uint64(m.ID))
+	e.str(m.From)
+	e.boolean(m.Ack)
+	e.bytes(m.Payload)
+}
+func (m *queryResponseMsg) decode(d *decoder) {
+	m.LTime = LamportTime(d.uvarint())
+	m.ID = uint32(d.uvarint())
+	m.From = d.str()
+	m.Ack = d.boolean()
+	m.Payload = d.bytes()
+}
+
+// pushPullMsg is exchanged on memberlist's periodic full-state sync: the
+// status times of every member, who has left, the clocks and the recent
+// user events, so a node that missed gossip catches up.
+type pushPullMsg struct {
+	LTime        LamportTime
+	StatusLTimes map[string]LamportTime
+	LeftMembers  []string
+	EventLTime   LamportTime
+	Events       []userEventMsg
+	QueryLTime   LamportTime
+}
+
+func (m *pushPullMsg) encode(e *encoder) {
+	e.uvarint(uint64(m.LTime))
+	names := make([]string, 0, len(m.StatusLTimes))
+	for n := range m.StatusLTimes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	e.uvarint(uint64(len(names)))
+	for _, n := range names {
+		e.str(n)
+		e.uvarint(uint64(m.StatusLTimes[n]))
+	}
+	e.uvarint(uint64(len(m.LeftMembers)))
+	for _, n := range m.LeftMembers {
+		e.str(n)
+	}
+	e.uvarint(uint64(m.EventLTime))
+	e.uvarint(uint64(len(m.Events)))
+	for i := range m.Events {
+		m.Events[i].encode(e)
+	}
+	e.uvarint(uint64(m.QueryLTime))
+}
+
+func (m *pushPullMsg) decode(d *decoder) {
+	m.LTime = LamportTime(d.uvarint())
+	n := d.count(2)
+	m.StatusLTimes = make(map[string]LamportTime, n)
+	for ; n > 0 && d.err == nil; n-- {
+		name := d.str()
+		m.StatusLTimes[name] = LamportTime(d.uvarint())
+	}
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		m.LeftMembers = append(m.LeftMembers, d.str())
+	}
+	m.EventLTime = LamportTime(d.uvarint())
+	for n := d.count(4); n > 0 && d.err == nil; n-- {
+		var ev userEventMsg
+		ev.decode(d)
+		m.Events = append(m.Events, ev)
+	}
+	m.QueryLTime = LamportTime(d.uvarint())
+}

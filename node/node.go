@@ -1,0 +1,541 @@
+// Package node is shoal's gossip core. It wraps memberlist and gives the
+// rest of the program one consistent, read-only view of the cluster (a
+// Snapshot), a change signal (Watch) and an event stream (Subscribe), and it
+// carries user events and queries. It does for shoal what Serf's library
+// does on top of memberlist.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"math"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+type lifecycle uint8
+
+const (
+	stateCreated lifecycle = iota
+	stateAlive
+	stateLeaving
+	stateLeft
+	stateShutdown
+)
+
+// Node is one member of a shoal cluster. New allocates it; Start joins the
+// network; Leave and Shutdown end it.
+type Node struct {
+	cfg      Config
+	logger   *slog.Logger
+	mlConfig *memberlist.Config
+	mlPtr    atomic.Pointer[memberlist.Memberlist]
+	keyring  *memberlist.Keyring
+
+	clock      lamportClock // member status changes
+	eventClock lamportClock
+	queryClock lamportClock
+
+	broadcasts      *memberlist.TransmitLimitedQueue
+	eventBroadcasts *memberlist.TransmitLimitedQueue
+	queryBroadcasts *memberlist.TransmitLimitedQueue
+
+	lifeMu sync.Mutex
+	life   lifecycle
+
+	metaMu   sync.RWMutex
+	tags     map[string]string
+	services []Service
+	meta     []byte
+
+	// mu guards the membership state below.
+	mu            sync.Mutex
+	members       map[string]*memberState
+	recentIntents map[string]nodeIntent
+	version       uint64
+	snap          atomic.Pointer[Snapshot]
+
+	events  eventState
+	queries queryState
+
+	delivery *delivery
+	snapshot *snapshotter
+
+	subMu     sync.Mutex
+	subs      map[int]chan Event
+	watchers  map[int]chan struct{}
+	nextSubID int
+	subClosed bool
+
+	stats counters
+
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+}
+
+// counters are exported through Stats for metrics.
+type counters struct {
+	droppedMessages atomic.Uint64
+	droppedEvents   atomic.Uint64
+	nameConflicts   atomic.Uint64
+	userEvents      atomic.Uint64
+	queries         atomic.Uint64
+}
+
+// Stats are counters and gauges for metrics and `shoal info`.
+type Stats struct {
+	Members, Alive, Failed, Left, Leaving int
+	// Health is memberlist's awareness score: 0 is healthy.
+	Health                 int
+	LamportTime, EventTime LamportTime
+	QueryTime              LamportTime
+	// DroppedMessages counts malformed or unknown gossip messages.
+	DroppedMessages uint64
+	// DroppedEvents counts events a slow subscriber missed.
+	DroppedEvents uint64
+	NameConflicts uint64
+	UserEvents    uint64
+	Queries       uint64
+	Encrypted     bool
+}
+
+// New validates cfg and allocates a Node. It starts nothing: register
+// subscribers, then call Start.
+func New(cfg Config, logger *slog.Logger) (*Node, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	meta, err := encodeMeta(cfg.Tags, cfg.Services)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:           cfg,
+		logger:        logger.With("component", "node"),
+		tags:          copyTags(cfg.Tags),
+		services:      append([]Service(nil), cfg.Services...),
+		meta:          meta,
+		members:       map[string]*memberState{},
+		recentIntents: map[string]nodeIntent{},
+		subs:          map[int]chan Event{},
+		watchers:      map[int]chan struct{}{},
+		shutdownCh:    make(chan struct{}),
+	}
+	n.events.init(cfg.EventBuffer)
+	n.queries.init(cfg.QueryBuffer)
+	n.snap.Store(&Snapshot{Self: cfg.Name})
+	n.delivery = newDelivery(n)
+	if n.keyring, err = loadKeyring(cfg); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Start opens the gossip ports and, when a snapshot lists earlier peers,
+// rejoins them in the background.
+func (n *Node) Start() error {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.life != stateCreated {
+		return errors.New("node: already started")
+	}
+	if n.cfg.SnapshotPath != "" {
+		snap, err := openSnapshot(n.cfg.SnapshotPath, n.logger)
+		if err != nil {
+			return err
+		}
+		n.snapshot = snap
+		n.restoreClocks(snap.restored)
+	}
+	// The first status change of this node is its own join.
+	n.clock.Increment()
+
+	mc := n.cfg.memberlistConfig()
+	mc.Delegate = &delegate{n}
+	mc.Events = &eventDelegate{n}
+	mc.Conflict = &conflictDelegate{n}
+	mc.Keyring = n.keyring
+	mc.SecretKey = nil
+	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
+	mc.LogOutput = nil
+	n.mlConfig = mc
+	numNodes := func() int { return n.list().NumMembers() }
+	// memberlist hands each gossip target its own GetBroadcasts call, so a
+	// low multiplier (the local profile's 2) can leave a member out of an
+	// event's epidemic; shoal's messages get at least LAN's 4.
+	mult := max(mc.RetransmitMult, 4)
+	n.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.eventBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.queryBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		if n.snapshot != nil {
+			n.snapshot.close()
+		}
+		return fmt.Errorf("start gossip on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	n.mlPtr.Store(ml)
+	n.life = stateAlive
+	ip, port := n.LocalAddr()
+	n.logger.Info("gossip started", "name", n.cfg.Name, "addr", net.JoinHostPort(ip.String(), fmt.Sprint(port)),
+		"encrypted", n.keyring != nil, "profile", n.cfg.Profile)
+
+	n.wg.Add(3)
+	go n.delivery.run()
+	go n.reapLoop()
+	go n.reconnectLoop()
+	if n.snapshot != nil {
+		n.wg.Add(1)
+		go n.snapshot.run(n)
+		if peers := n.snapshot.restored.peers; len(peers) > 0 {
+			if n.snapshot.restored.left && !n.cfg.RejoinAfterLeave {
+				n.logger.Info("snapshot shows a graceful leave; not rejoining (rejoin_after_leave is off)")
+			} else {
+				n.wg.Add(1)
+				go n.rejoin(peers)
+			}
+		}
+	}
+	return nil
+}
+
+// rejoin contacts the peers a snapshot remembers, without replaying old events.
+func (n *Node) rejoin(peers []string) {
+	defer n.wg.Done()
+	joined, err := n.Join(peers, false)
+	if err != nil {
+		n.logger.Warn("rejoin from snapshot failed", "peers", peers, "err", err)
+		return
+	}
+	n.logger.Info("rejoined from snapshot", "contacted", joined)
+}
+
+// Join contacts the given addresses. With replay false, user events and
+// queries from before the join are not delivered.
+func (n *Node) Join(addrs []string, replay bool) (int, error) {
+	if n.list() == nil {
+		return 0, errors.New("join: node not started")
+	}
+	if !replay {
+		n.events.joinIgnore.Store(true)
+		defer n.events.joinIgnore.Store(false)
+	}
+	joined, err := n.list().Join(addrs)
+	if joined > 0 {
+		n.broadcastJoin(n.clock.Time())
+	}
+	if err != nil {
+		return joined, fmt.Errorf("join %v: %w", addrs, err)
+	}
+	return joined, nil
+}
+
+// Leave announces a graceful departure and waits, bounded by the leave
+// timeout, for it to spread. Shutdown must still be called.
+func (n *Node) Leave() error {
+	n.lifeMu.Lock()
+	if n.life != stateAlive {
+		life := n.life
+		n.lifeMu.Unlock()
+		if life == stateLeft || life == stateLeaving {
+			return nil
+		}
+		return errors.New("leave: node is not running")
+	}
+	n.life = stateLeaving
+	n.lifeMu.Unlock()
+
+	if n.snapshot != nil {
+		n.snapshot.recordLeave()
+	}
+	msg := leaveIntent{LTime: n.clock.Increment(), Node: n.cfg.Name}
+	n.handleLeaveIntent(&msg)
+	notify := make(chan struct{})
+	n.broadcasts.QueueBroadcast(&broadcast{msg: encodeMessage(msgLeaveIntent, &msg), notify: notify})
+	if n.hasAlivePeers() {
+		select {
+		case <-notify:
+		case <-time.After(n.cfg.LeaveTimeout):
+			n.logger.Warn("timed out spreading leave intent", "timeout", n.cfg.LeaveTimeout)
+		}
+	}
+	if err := n.list().Leave(n.cfg.LeaveTimeout); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	n.lifeMu.Lock()
+	n.life = stateLeft
+	n.lifeMu.Unlock()
+	n.logger.Info("left the cluster")
+	return nil
+}
+
+func (n *Node) hasAlivePeers() bool {
+	for _, m := range n.Snapshot().Members {
+		if m.Name != n.cfg.Name && m.Status == StatusAlive {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops gossip and every goroutine, without leaving: peers will
+// see this node fail. It is idempotent.
+func (n *Node) Shutdown() error {
+	var err error
+	n.shutdownOnce.Do(func() {
+		n.lifeMu.Lock()
+		n.life = stateShutdown
+		n.lifeMu.Unlock()
+		close(n.shutdownCh)
+		if n.list() != nil {
+			if e := n.list().Shutdown(); e != nil {
+				err = fmt.Errorf("shutdown gossip: %w", e)
+			}
+		}
+		n.wg.Wait()
+		if n.snapshot != nil {
+			n.snapshot.close()
+		}
+		n.subMu.Lock()
+		n.subClosed = true
+		for id, ch := range n.subs {
+			close(ch)
+			delete(n.subs, id)
+		}
+		n.subMu.Unlock()
+	})
+	return err
+}
+
+// Done is closed when Shutdown begins.
+func (n *Node) Done() <-chan struct{} { return n.shutdownCh }
+
+// Name is the local node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// LocalAddr is the address and port other members reach this node on.
+func (n *Node) LocalAddr() (net.IP, uint16) {
+	if n.list() == nil {
+		return nil, 0
+	}
+	ln := n.list().LocalNode()
+	return ln.Addr, ln.Port
+}
+
+// Snapshot returns the current immutable view of the cluster.
+func (n *Node) Snapshot() *Snapshot { return n.snap.Load() }
+
+// Members returns the current members, sorted by name.
+func (n *Node) Members() []Member { return n.Snapshot().Members }
+
+// Watch returns a channel that receives a value after membership changes.
+// Its capacity is 1: a burst of changes collapses into one signal, and the
+// consumer reads the newest Snapshot. Call cancel to stop watching.
+func (n *Node) Watch() (<-chan struct{}, func()) {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	id := n.nextSubID
+	n.nextSubID++
+	ch := make(chan struct{}, 1)
+	n.watchers[id] = ch
+	return ch, func() {
+		n.subMu.Lock()
+		delete(n.watchers, id)
+		n.subMu.Unlock()
+	}
+}
+
+// Subscribe returns a stream of events with the given buffer. A subscriber
+// that falls more than buffer events behind loses events (counted in
+// Stats.DroppedEvents); gossip is never blocked. The channel is closed at
+// Shutdown or by cancel.
+func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
+	if buffer < 1 {
+		buffer = 1
+	}
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	ch := make(chan Event, buffer)
+	if n.subClosed {
+		close(ch)
+		return ch, func() {}
+	}
+	id := n.nextSubID
+	n.nextSubID++
+	n.subs[id] = ch
+	return ch, func() {
+		n.subMu.Lock()
+		defer n.subMu.Unlock()
+		if c, ok := n.subs[id]; ok {
+			delete(n.subs, id)
+			close(c)
+		}
+	}
+}
+
+func (n *Node) publish(ev Event) {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	for _, ch := range n.subs {
+		select {
+		case ch <- ev:
+		default:
+			n.stats.droppedEvents.Add(1)
+			n.logger.Warn("subscriber is full; event dropped", "event", ev.String())
+		}
+	}
+}
+
+func (n *Node) signalWatchers() {
+	n.subMu.Lock()
+	defer n.subMu.Unlock()
+	for _, ch := range n.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SetTags replaces the local user tags and gossips them. A set that does
+// not fit in node meta is refused and the old tags stay.
+func (n *Node) SetTags(tags map[string]string) error {
+	n.metaMu.RLock()
+	services := n.services
+	n.metaMu.RUnlock()
+	return n.updateMeta(tags, services)
+}
+
+// SetServices replaces the local services and gossips them.
+func (n *Node) SetServices(services []Service) error {
+	n.metaMu.RLock()
+	tags := n.tags
+	n.metaMu.RUnlock()
+	return n.updateMeta(tags, services)
+}
+
+func (n *Node) updateMeta(tags map[string]string, services []Service) error {
+	meta, err := encodeMeta(tags, services)
+	if err != nil {
+		return err
+	}
+	n.metaMu.Lock()
+	n.tags, n.services, n.meta = copyTags(tags), append([]Service(nil), services...), meta
+	n.metaMu.Unlock()
+	if n.list() == nil {
+		return nil
+	}
+	if err := n.list().UpdateNode(n.cfg.LeaveTimeout); err != nil {
+		return fmt.Errorf("gossip tag update: %w", err)
+	}
+	return nil
+}
+
+// Tags returns a copy of the local user tags.
+func (n *Node) Tags() map[string]string {
+	n.metaMu.RLock()
+	defer n.metaMu.RUnlock()
+	return copyTags(n.tags)
+}
+
+// DefaultQueryTimeout is GossipInterval * QueryTimeoutMult * ceil(log10(N+1)),
+// long enough for a query to reach every member and the answers to return.
+func (n *Node) DefaultQueryTimeout() time.Duration {
+	members := 1
+	interval := 200 * time.Millisecond
+	if n.list() != nil {
+		members = n.list().NumMembers()
+		interval = n.mlConfig.GossipInterval
+	}
+	scale := math.Ceil(math.Log10(float64(members) + 1))
+	return time.Duration(float64(interval) * float64(n.cfg.QueryTimeoutMult) * scale)
+}
+
+// Stats returns the node's counters and gauges.
+func (n *Node) Stats() Stats {
+	s := Stats{
+		LamportTime:     n.clock.Time(),
+		EventTime:       n.eventClock.Time(),
+		QueryTime:       n.queryClock.Time(),
+		DroppedMessages: n.stats.droppedMessages.Load(),
+		DroppedEvents:   n.stats.droppedEvents.Load(),
+		NameConflicts:   n.stats.nameConflicts.Load(),
+		UserEvents:      n.stats.userEvents.Load(),
+		Queries:         n.stats.queries.Load(),
+		Encrypted:       n.keyring != nil,
+	}
+	for _, m := range n.Snapshot().Members {
+		s.Members++
+		switch m.Status {
+		case StatusAlive:
+			s.Alive++
+		case StatusFailed:
+			s.Failed++
+		case StatusLeft:
+			s.Left++
+		case StatusLeaving:
+			s.Leaving++
+		}
+	}
+	if n.list() != nil {
+		s.Health = n.list().GetHealthScore()
+	}
+	return s
+}
+
+// dropMessage counts and logs a gossip message that could not be used.
+func (n *Node) dropMessage(what string, err error) {
+	n.stats.droppedMessages.Add(1)
+	n.logger.Debug("dropped gossip message", "message", what, "err", err)
+}
+
+func copyTags(t map[string]string) map[string]string {
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		out[k] = v
+	}
+	return out
+}
+
+func sortedMembers(m map[string]*memberState) []Member {
+	out := make([]Member, 0, len(m))
+	for _, ms := range m {
+		out = append(out, ms.Member)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Run starts the node, blocks until ctx is cancelled, then leaves
+// (bounded by the leave timeout) and shuts down.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-n.shutdownCh:
+		return nil
+	}
+	leaveErr := n.Leave()
+	if err := n.Shutdown(); err != nil {
+		return errors.Join(leaveErr, err)
+	}
+	return leaveErr
+}
+
+// list is the running memberlist, or nil before Start.
+func (n *Node) list() *memberlist.Memberlist { return n.mlPtr.Load() }
