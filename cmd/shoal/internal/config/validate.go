@@ -39,7 +39,7 @@ func (c *Config) Validate() error {
 			bad("tag key %q must be non-empty without '=', ',', tabs or newlines", k)
 		}
 	}
-	if c.HTTPAddr != "" && c.HTTPAddr == c.DNSAddr {
+	if c.HTTPAddr != "" && c.HTTPAddr == c.DNSAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		bad("http_addr and dns_addr are both %s", c.HTTPAddr)
 	}
 	return errors.Join(errs...)
