@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -254,5 +253,3 @@ func (a *agentProc) waitStatus(want map[string]string) {
 		return nil
 	})
 }
-
-func readAll(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }

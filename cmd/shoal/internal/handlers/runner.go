@@ -76,6 +76,9 @@ func NewRunner(logger *slog.Logger, opts Options) *Runner {
 			Help: "Events not given to a handler script because its queue was full.",
 		}),
 	}
+	for _, res := range []string{"ok", "failed", "timeout"} {
+		r.runs.WithLabelValues(res) // export zeros before the first run
+	}
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(r.runs, r.dropped)
 	}
