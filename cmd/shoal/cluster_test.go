@@ -88,7 +88,7 @@ func TestCluster_Verbs(t *testing.T) {
 	}
 
 	// query: acks from all, -node narrows, json lines
-	out = mustShoal(t, a, "query", "-timeout", "3s", "ping")
+	out = mustShoal(t, a, "query", "-timeout", "2s", "ping")
 	for _, n := range []string{"a", "b", "c"} {
 		if !strings.Contains(out, "Ack from '"+n+"'") {
 			t.Errorf("query: no ack from %s in %q", n, out)
@@ -97,7 +97,7 @@ func TestCluster_Verbs(t *testing.T) {
 	if !strings.Contains(out, "Total Acks: 3") {
 		t.Errorf("query: got %q, want 3 acks", out)
 	}
-	out = mustShoal(t, a, "query", "-timeout", "3s", "-node", "b", "-format", "json", "ping")
+	out = mustShoal(t, a, "query", "-timeout", "2s", "-node", "b", "-format", "json", "ping")
 	var acks []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var ql api.QueryLine
@@ -111,7 +111,7 @@ func TestCluster_Verbs(t *testing.T) {
 	if len(acks) != 1 || acks[0] != "b" {
 		t.Errorf("query -node b: got acks %v, want [b]", acks)
 	}
-	out = mustShoal(t, a, "query", "-timeout", "2s", "-tag", "role=db", "-no-ack", "ping")
+	out = mustShoal(t, a, "query", "-timeout", "1s", "-tag", "role=db", "-no-ack", "ping")
 	if !strings.Contains(out, "Total Acks: 0") {
 		t.Errorf("query -no-ack: got %q", out)
 	}

@@ -64,11 +64,11 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if err != nil {
 		return nil, err
 	}
-	if a.Node, err = node.New(nc, logger.With("part", "node")); err != nil {
+	if a.Node, err = node.New(nc, logger); err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
 	reg.MustRegister(newNodeCollector(a.Node.Stats))
-	a.runner = handlers.NewRunner(logger.With("part", "handlers"), handlers.Options{
+	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
 		Timeout:    cfg.HandlerTimeout,
 		Queue:      cfg.HandlerQueue,
 		Self:       a.self,
@@ -148,7 +148,7 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	fatal := make(chan error, 4)
 	if a.httpLn != nil {
 		a.httpSrv = &http.Server{
-			Handler:           api.NewServer(a, a.log.With("part", "api"), a.hub, a.reg, a.config().HTTPToken),
+			Handler:           api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, a.config().HTTPToken),
 			ReadHeaderTimeout: 10 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -183,6 +183,8 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	a.log.Info("agent running", "node", a.Node.Name(), "gossip_addr", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
 		"http_addr", a.HTTPAddr(), "version", buildinfo.Version)
 
+	// Start-up is over: let go of the code pages only it needed.
+	a.log.Debug("released start-up code pages", "bytes", trimText())
 	for {
 		select {
 		case sig := <-signals:

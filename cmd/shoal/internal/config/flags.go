@@ -119,7 +119,7 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	}
 	fs.Var(sourceFlag{f, false}, "config-file", "read config from this .hcl or .json `file` (repeatable)")
 	fs.Var(sourceFlag{f, true}, "config-dir", "read every *.hcl and *.json in this `dir`, in lexical order")
-	fs.BoolVar(&f.dev, "dev", false, "development mode: one node on the defaults, rendering the built-in HAProxy template into ./"+DefaultDevDestDir)
+	fs.BoolVar(&f.dev, "dev", false, "development mode: one node on the defaults (gossip on 127.0.0.1), rendering the built-in HAProxy template into ./"+DefaultDevDestDir)
 	fs.StringVar(&f.node, "node", "", "node `name`, unique in the cluster (default: hostname)")
 	fs.Var(value{&f.bind, func(s string) error { return ignore2(ParseHostPort(s, DefaultBindPort)) }}, "bind", "gossip `ADDR:PORT` (default 0.0.0.0:7946)")
 	fs.Var(value{&f.advertise, func(s string) error { return ignore2(ParseHostPort(s, 0)) }}, "advertise", "`ADDR:PORT` other members reach this node at")
@@ -159,8 +159,11 @@ func (f *Flags) Dev() bool { return f.dev }
 func (f *Flags) Load() (Config, error) {
 	c := DefaultConfig()
 	if f.dev {
+		// Like Consul's -dev: one machine, so gossip stays on loopback
+		// and nothing is exposed by accident.
 		c.Dev = true
 		c.Profile = "local"
+		c.BindAddr = "127.0.0.1"
 	}
 	var errs []error
 	for _, s := range f.sources {
