@@ -26,6 +26,18 @@ func (a *Agent) Reload() {
 	prev := a.cfg
 	a.cfg = next
 	tags := a.effectiveTags()
+	// The node's own rules (name and tag syntax, the 512-byte meta limit)
+	// are checked before anything is applied.
+	nc, err := nodeConfig(next, tags)
+	if err == nil {
+		err = nc.Validate()
+	}
+	if err != nil {
+		a.cfg = prev
+		a.mu.Unlock()
+		a.log.Error("config reload failed, keeping the running config", "err", err)
+		return
+	}
 	comps := slices.Clone(a.components)
 	a.mu.Unlock()
 

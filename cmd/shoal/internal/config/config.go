@@ -22,7 +22,7 @@ const (
 	DefaultDNSAddr    = "127.0.0.1:8600"
 	DefaultDomain     = "shoal."
 	DefaultProfile    = "lan"
-	DefaultDevDestDir = "shoal-dev"
+	DefaultDevDestDir = "dev-data"
 	// TokenEnv carries the HTTP API token for the agent and the client verbs.
 	TokenEnv = "SHOAL_HTTP_TOKEN"
 	// HTTPAddrEnv tells client verbs where the agent's API is.
