@@ -3,6 +3,7 @@
 package deps
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,6 +23,9 @@ var allowed = map[string][]string{
 
 func TestDependencyDirection(t *testing.T) {
 	for pkg, allow := range allowed {
+		if _, err := os.Stat("../../" + pkg); err != nil {
+			continue // package not written yet
+		}
 		// Imports of the package's non-test files, sub-packages included.
 		cmd := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../../"+pkg+"/...")
 		var stderr strings.Builder

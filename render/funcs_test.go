@@ -1,0 +1,106 @@
+package render
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFuncs(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+		backends         int
+	}{
+		{"service", `{{ range service "web" }}{{ .Node }}/{{ .Weight }} {{ end }}`, "web1/5 web2/10 ", 2},
+		{"service by tag", `{{ range service "v2.web" }}{{ .Node }} {{ end }}`, "web2 ", 1},
+		{"unknown service", `{{ len (service "nope") }}`, "0", 0},
+		{"unknown tag", `{{ len (service "v9.web") }}`, "0", 0},
+		{"services", `{{ range services }}{{ .Name }}:{{ .Port }}:{{ len .Instances }} {{ end }}`, "api:9090:1 web:8080:2 ", 3},
+		{"service twice counts once", `{{ $a := service "web" }}{{ $b := service "v2.web" }}`, "", 2},
+		{"members all", `{{ range members }}{{ .Name }} {{ end }}`, "lb1 web1 web2 web3 ", 0},
+		{"members status", `{{ range members "failed" }}{{ .Name }} {{ end }}`, "web3 ", 0},
+		{"members tag", `{{ range members "alive" "role=web" }}{{ .Name }} {{ end }}`, "web1 web2 ", 0},
+		{"members has tag", `{{ range members "zone" }}{{ .Name }} {{ end }}`, "lb1 ", 0},
+		{"members lacks tag", `{{ range members "any" "!zone" "role" }}{{ .Name }} {{ end }}`, "web1 web2 web3 ", 0},
+		{"tag of self", `{{ .Self | tag "zone" }}`, "a", 0},
+		{"tag of instance", `{{ range service "web" }}{{ tag "role" . }} {{ end }}`, "web web ", 2},
+		{"listenPort offset", `{{ range services }}{{ listenPort . }} {{ end }}`, "9190 8180 ", 3},
+		{"listenPort by name", `{{ listenPort "web" }}`, "8180", 0},
+		{"has tag", `{{ range service "web" }}{{ .HasTag "v1" }} {{ end }}`, "true false ", 2},
+		{"sprig", `{{ list "b" "a" | sortAlpha | join "," }}`, "a,b", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n, err := execText(t, tc.text, webCluster())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if n != tc.backends {
+				t.Errorf("backends: got %d, want %d", n, tc.backends)
+			}
+		})
+	}
+}
+
+func TestFuncs_Errors(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"missing key", `{{ .Vars.nope }}`, "nope"},
+		{"tag of a string", `{{ tag "x" "y" }}`, "want a Member"},
+		{"empty filter key", `{{ members "=x" }}`, "no tag key"},
+		{"no env", `{{ env "HOME" }}`, "function \"env\" not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir+"/t.tmpl", tc.text)
+			tmpl, err := ParseTemplate(dir + "/t.tmpl")
+			if err != nil {
+				if strings.Contains(err.Error(), tc.want) {
+					return
+				}
+				t.Fatal(err)
+			}
+			d := NewData(webCluster())
+			d.Vars = map[string]string{}
+			_, _, err = tmpl.Execute(d)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestListenPort(t *testing.T) {
+	d := NewData(webCluster())
+	d.Vars = map[string]string{"listen.api": "81"}
+	d.Self.Tags = map[string]string{"listen.web": "80"}
+	for _, tc := range []struct {
+		name string
+		port int
+		want int
+	}{
+		{"web", 8080, 80},   // self tag
+		{"api", 9090, 81},   // var
+		{"db", 5432, 15432}, // default offset
+	} {
+		got, err := listenPort(d, tc.name, tc.port)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %d, %v, want %d", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := listenPort(d, "high", 60000); err == nil {
+		t.Errorf("port 60000 + 10000: got no error, want one")
+	}
+	d.Self.Tags["listen.web"] = "eighty"
+	if _, err := listenPort(d, "web", 8080); err == nil {
+		t.Errorf("non-numeric tag: got no error, want one")
+	}
+}

@@ -1,0 +1,130 @@
+package render
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// Injection guard.
+//
+// Node names, tags and services come from other machines by gossip. A value
+// with a newline, a quote, a brace or a semicolon could end a line of
+// haproxy.cfg or nginx.conf and start one of its own ("server evil ..."), so
+// every such value must match a strict pattern before it reaches a template.
+// Escaping is not an option: HAProxy and nginx quote differently and a
+// template can put a value anywhere. A member with any unsafe value is left
+// out of the render data as a whole; rendering it partially would be a guess.
+
+// maxValueLen bounds a single value; gossip meta is 512 bytes anyway.
+const maxValueLen = 255
+
+// nameChars are allowed in node names and tag keys: hostname characters.
+// valueChars are allowed in tag values and service tags: hostname characters
+// plus ":", "/", "=", "+" (versions, paths, key=value).
+// Service names are nameChars without ".", since "tag.name" selects by tag.
+var (
+	nameChars    = charset(alnum + "-_.")
+	serviceChars = charset(alnum + "-_")
+	valueChars   = charset(alnum + "-_.:/=+")
+)
+
+const alnum = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+func charset(chars string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+func matches(s string, set *[256]bool, emptyOK bool) bool {
+	if len(s) > maxValueLen || (s == "" && !emptyOK) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkMember returns why m must be left out of the render data, or "" if
+// every value it carries is safe.
+func checkMember(m *node.Member) string {
+	if !matches(m.Name, nameChars, false) {
+		return fmt.Sprintf("node name %s is not safe in a config file", quoteUnsafe(m.Name))
+	}
+	if len(m.Addr) == 0 || m.Addr.IsUnspecified() {
+		return "no usable address"
+	}
+	for k, v := range m.Tags {
+		if !matches(k, nameChars, false) {
+			return fmt.Sprintf("tag key %s is not safe in a config file", quoteUnsafe(k))
+		}
+		if !matches(v, valueChars, true) {
+			return fmt.Sprintf("tag %s value %s is not safe in a config file", k, quoteUnsafe(v))
+		}
+	}
+	for _, s := range m.Services {
+		if !matches(s.Name, serviceChars, false) {
+			return fmt.Sprintf("service name %s is not safe in a config file", quoteUnsafe(s.Name))
+		}
+		if s.Port == 0 {
+			return fmt.Sprintf("service %s has port 0", s.Name)
+		}
+		for _, t := range s.Tags {
+			if !matches(t, valueChars, false) {
+				return fmt.Sprintf("service %s tag %s is not safe in a config file", s.Name, quoteUnsafe(t))
+			}
+		}
+	}
+	return ""
+}
+
+// quoteUnsafe makes a hostile value safe to log: quoted, escaped, bounded.
+func quoteUnsafe(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// Floor guard.
+//
+// A node cut off from most of the cluster sees most members fail. Rendering
+// that view would empty the load balancer's pools exactly when the rest of
+// the cluster is fine, so a template can refuse a render that uses fewer
+// backends than a floor, or that drops more than a fraction of the backends
+// the installed file has.
+
+// Floor holds a template's guard settings.
+type Floor struct {
+	// MinBackends is the least number of backends (service instances the
+	// template used through the service and services functions) a render
+	// must have to be installed. 0 disables the check.
+	MinBackends int
+	// MaxDropFraction, when in (0, 1], refuses a render whose backend count
+	// is lower than the installed file's by more than this fraction of it
+	// (0.5: losing more than half at once is refused). 0 disables it.
+	MaxDropFraction float64
+}
+
+// check returns an error when a render using used backends must not replace
+// a file that used installed backends (installed < 0: unknown).
+func (f Floor) check(used, installed int) error {
+	if used < f.MinBackends {
+		return fmt.Errorf("render used %d backends, below min_backends %d", used, f.MinBackends)
+	}
+	if f.MaxDropFraction > 0 && installed > 0 && used < installed {
+		dropped := float64(installed-used) / float64(installed)
+		if dropped > f.MaxDropFraction {
+			return fmt.Errorf("render drops %d of %d backends (%.0f%%), more than max drop %.0f%%",
+				installed-used, installed, dropped*100, f.MaxDropFraction*100)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// job is one template's way through a batch.
+type job struct {
+	ts       *tmplState
+	res      Result
+	tmp      string // staged, validated candidate waiting to be installed
+	stage    string // what failed: "render", "floor guard", "validate", ...
+	reload   bool   // the backend must reload for this template
+	reloaded bool
+}
+
+func (j *job) fail(stage string, err error) {
+	j.stage, j.res.Err = stage, err
+}
+
+// batch renders tmpls from one snapshot: render all, stage and validate each
+// candidate, install the valid ones, then reload each backend once. A
+// failure at any step keeps that template's last good file and is logged
+// and recorded in its status; the others go on.
+func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplState) []Result {
+	r.batchMu.Lock()
+	defer r.batchMu.Unlock()
+
+	data := NewData(snap)
+	r.logExclusions(data.Excluded())
+	jobs := make([]*job, len(tmpls))
+	for i, ts := range tmpls {
+		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}}
+		r.prepare(ctx, data, jobs[i])
+	}
+	for _, j := range jobs {
+		if j.tmp == "" {
+			continue
+		}
+		if err := install(j.tmp, j.ts.cfg.Destination, j.ts.cfg.Backup); err != nil {
+			j.fail("install", err)
+			continue
+		}
+		j.res.Changed, j.reload = true, true
+	}
+	r.reloadBackends(ctx, jobs)
+
+	results := make([]Result, len(jobs))
+	var installed []Installed
+	for i, j := range jobs {
+		r.record(j, data.Excluded())
+		results[i] = j.res
+		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
+			installed = append(installed, Installed{
+				Name: j.res.Name, Destination: j.res.Destination,
+				Hash: j.res.Hash, Backends: j.res.Backends,
+			})
+		}
+	}
+	if r.cfg.OnInstall != nil {
+		for _, in := range installed {
+			r.cfg.OnInstall(in)
+		}
+	}
+	return results
+}
+
+// prepare renders one template, applies the floor guard, compares with the
+// installed file and, when it differs, stages and validates a candidate.
+func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
+	ts := j.ts
+	force := ts.force || ts.reloadPending
+	ts.force = false
+
+	d := *data // shallow: shared, read-only data; only Vars differ
+	d.Vars = ts.cfg.Vars
+	if d.Vars == nil {
+		d.Vars = map[string]string{}
+	}
+	content, n, err := ts.t.Execute(&d)
+	if err != nil {
+		j.fail("render", err)
+		return
+	}
+	if err := ts.floor.check(n, ts.installedN); err != nil {
+		j.fail("floor guard", fmt.Errorf("%w; keeping the installed file", err))
+		return
+	}
+	j.res.Content, j.res.Backends, j.res.Hash = content, n, hashOf(content)
+
+	same, err := sameAsInstalled(ts.cfg.Destination, content)
+	if err != nil {
+		j.fail("compare", err)
+		return
+	}
+	if r.cfg.Dry {
+		j.res.Changed = !same
+		return
+	}
+	if same {
+		j.reload = force && ts.cfg.Backend != nil
+		return
+	}
+	tmp, err := stage(ts.cfg.Destination, content, ts.cfg.Perms)
+	if err != nil {
+		j.fail("write", err)
+		return
+	}
+	if b := ts.cfg.Backend; b != nil {
+		vctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
+		err := b.Validate(vctx, tmp)
+		cancel()
+		if err != nil {
+			os.Remove(tmp)
+			// The backend's error names it and carries its own message.
+			j.fail("validate", err)
+			return
+		}
+	}
+	j.tmp = tmp
+}
+
+// reloadBackends reloads each backend that has a job wanting it, once, and
+// marks the jobs that share it.
+func (r *Runner) reloadBackends(ctx context.Context, jobs []*job) {
+	done := make([]bool, len(jobs))
+	for i, j := range jobs {
+		if done[i] || !j.reload || j.ts.cfg.Backend == nil {
+			continue
+		}
+		b := j.ts.cfg.Backend
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
+		err := b.Reload(rctx)
+		cancel()
+		for k := i; k < len(jobs); k++ {
+			o := jobs[k]
+			if !o.reload || !(k == i || sameBackend(b, o.ts.cfg.Backend)) {
+				continue
+			}
+			done[k] = true
+			if err != nil {
+				// The new file is installed but not in use: retry the
+				// reload with the next render even if nothing changes.
+				o.ts.reloadPending = true
+				o.fail("reload", fmt.Errorf("%s reload: %w", b.Name(), err))
+				continue
+			}
+			o.ts.reloadPending = false
+			o.reloaded = true
+		}
+	}
+}
+
+// record updates the template's status from the job and logs the outcome.
+func (r *Runner) record(j *job, excluded []Exclusion) {
+	ts := j.ts
+	now := r.cfg.Clock.Now()
+	r.statusMu.Lock()
+	st := &ts.st
+	st.LastRender = now
+	st.Renders++
+	st.Excluded = excluded
+	if j.stage == "" || j.stage == "reload" {
+		if !r.cfg.Dry && j.res.Hash != "" {
+			// The destination now holds this content (installed, or equal).
+			st.Hash, st.Backends = j.res.Hash, j.res.Backends
+			ts.installedN = j.res.Backends
+		}
+		if j.res.Changed && !r.cfg.Dry {
+			st.Installs++
+		}
+	}
+	if j.reloaded {
+		st.Reloads++
+	}
+	if j.stage != "" {
+		st.OK, st.Error = false, fmt.Sprintf("%s: %v", j.stage, j.res.Err)
+		st.Failures++
+	} else {
+		st.OK, st.Error = true, ""
+	}
+	r.statusMu.Unlock()
+
+	log := r.log.With("template", ts.cfg.Name, "destination", ts.cfg.Destination)
+	switch {
+	case j.stage != "":
+		log.Error("render failed; the last good file stays", "stage", j.stage, "error", j.res.Err)
+	case r.cfg.Dry:
+		log.Info("dry run", "changed", j.res.Changed, "hash", j.res.Hash, "backends", j.res.Backends)
+	case j.res.Changed:
+		log.Info("installed", "hash", j.res.Hash, "backends", j.res.Backends, "reloaded", j.reloaded)
+	case j.reloaded:
+		log.Info("reloaded unchanged file", "hash", j.res.Hash)
+	default:
+		log.Debug("unchanged", "hash", j.res.Hash)
+	}
+}

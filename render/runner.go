@@ -1,0 +1,456 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/node"
+)
+
+// Source is the membership view the runner renders from. *node.Node
+// satisfies it; tests pass a small fake.
+type Source interface {
+	// Snapshot returns the current, immutable view of the cluster.
+	Snapshot() *node.Snapshot
+	// Watch returns a capacity-1 channel that receives after changes, and a
+	// function that stops the watch.
+	Watch() (<-chan struct{}, func())
+}
+
+// TemplateConfig is one template { } block of the agent config.
+type TemplateConfig struct {
+	// Name identifies the template in status, logs and RenderNow. Default:
+	// Destination.
+	Name string
+	// Source is "builtin:haproxy", "builtin:nginx" or a template file path.
+	// A file's directory is watched and an edit re-renders at once.
+	Source string
+	// Destination is the file to keep current.
+	Destination string
+	// Backend validates candidates and reloads the load balancer. nil: no
+	// validation and no reload (a plain file). Templates that share a
+	// Backend value are reloaded once per batch.
+	Backend backends.Backend
+	// Wait coalesces changes; see Wait.
+	Wait Wait
+	// MinBackends and MaxDropFraction form the floor guard; see Floor.
+	MinBackends     int
+	MaxDropFraction float64
+	// Perms is the mode of a destination created by shoal (default 0644).
+	// An existing destination keeps its mode.
+	Perms fs.FileMode
+	// Backup keeps the replaced file as Destination + ".bak".
+	Backup bool
+	// Vars are trusted, local settings the template reads as .Vars.
+	Vars map[string]string
+}
+
+// Config configures a Runner.
+type Config struct {
+	Templates []TemplateConfig
+	// Source is the membership view; required.
+	Source Source
+	// Clock drives quiescence; default SystemClock.
+	Clock Clock
+	// CommandTimeout bounds each Validate and Reload call; default 30s.
+	CommandTimeout time.Duration
+	// Dry renders and compares but never writes, validates or reloads;
+	// Once returns what would be written.
+	Dry bool
+	// OnInstall, if set, is called from the runner's goroutine after a
+	// render changed a destination file. It must not block for long.
+	OnInstall func(Installed)
+}
+
+// Runner keeps every configured template's destination current: it watches
+// the membership view and the template files, coalesces changes, renders,
+// validates, installs and reloads. Create it with New, drive it with Run.
+type Runner struct {
+	cfg  Config
+	log  *slog.Logger
+	tmpl []*tmplState // sorted by name
+
+	notifyCh  chan struct{} // capacity 1: Notify
+	notifyUrg atomic.Bool
+	forceCh   chan struct{} // capacity 1: RenderNow
+	forceMu   sync.Mutex
+	forced    map[string]bool
+	idleCh    chan chan struct{} // tests: closed once due renders are done
+	running   atomic.Bool
+	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
+	lastExcl  string     // exclusions last logged, to log changes only
+	statusMu  sync.Mutex
+}
+
+type tmplState struct {
+	cfg   TemplateConfig
+	t     *Template
+	floor Floor
+	q     quiescence
+	// force re-installs and reloads even when the bytes are unchanged.
+	force bool
+	// reloadPending: the file changed but the reload failed; retry it with
+	// the next render even if the bytes are then unchanged.
+	reloadPending bool
+	installedN    int // backends in the installed file, -1 unknown
+
+	st TemplateStatus // guarded by Runner.statusMu
+}
+
+// New validates cfg, loads and parses every template and reads the hashes of
+// the installed files. It starts nothing.
+func New(cfg Config, logger *slog.Logger) (*Runner, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 30 * time.Second
+	}
+	var errs []error
+	if cfg.Source == nil {
+		errs = append(errs, errors.New("render: no membership source"))
+	}
+	r := &Runner{
+		cfg:      cfg,
+		log:      logger,
+		notifyCh: make(chan struct{}, 1),
+		forceCh:  make(chan struct{}, 1),
+		forced:   map[string]bool{},
+		idleCh:   make(chan chan struct{}),
+	}
+	names, dests := map[string]bool{}, map[string]bool{}
+	for i, tc := range cfg.Templates {
+		if tc.Name == "" {
+			tc.Name = tc.Destination
+		}
+		if err := checkTemplateConfig(tc); err != nil {
+			errs = append(errs, fmt.Errorf("render: template %d (%s): %w", i+1, tc.Name, err))
+			continue
+		}
+		if names[tc.Name] {
+			errs = append(errs, fmt.Errorf("render: template name %q used twice", tc.Name))
+		}
+		if dests[tc.Destination] {
+			errs = append(errs, fmt.Errorf("render: destination %s used by two templates", tc.Destination))
+		}
+		names[tc.Name], dests[tc.Destination] = true, true
+		t, err := ParseTemplate(tc.Source)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("render: %w", err))
+			continue
+		}
+		ts := &tmplState{
+			cfg:        tc,
+			t:          t,
+			floor:      Floor{MinBackends: tc.MinBackends, MaxDropFraction: tc.MaxDropFraction},
+			q:          quiescence{wait: tc.Wait},
+			installedN: -1,
+		}
+		ts.st = TemplateStatus{
+			Name: tc.Name, Source: tc.Source, Destination: tc.Destination,
+			OK: true, Hash: installedHash(tc.Destination),
+		}
+		if tc.Backend != nil {
+			ts.st.Backend = tc.Backend.Name()
+		}
+		r.tmpl = append(r.tmpl, ts)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Slice(r.tmpl, func(i, j int) bool { return r.tmpl[i].cfg.Name < r.tmpl[j].cfg.Name })
+	return r, nil
+}
+
+func checkTemplateConfig(tc TemplateConfig) error {
+	var errs []error
+	if tc.Source == "" {
+		errs = append(errs, errors.New("no source"))
+	}
+	if tc.Destination == "" {
+		errs = append(errs, errors.New("no destination"))
+	}
+	if tc.Wait.Min < 0 || tc.Wait.Max < 0 {
+		errs = append(errs, errors.New("negative wait"))
+	}
+	if tc.Wait.Max > 0 && tc.Wait.Max < tc.Wait.Min {
+		errs = append(errs, fmt.Errorf("wait max %s is below min %s", tc.Wait.Max, tc.Wait.Min))
+	}
+	if tc.MinBackends < 0 {
+		errs = append(errs, errors.New("negative min_backends"))
+	}
+	if tc.MaxDropFraction < 0 || tc.MaxDropFraction > 1 {
+		errs = append(errs, fmt.Errorf("max drop fraction %v is not within 0..1", tc.MaxDropFraction))
+	}
+	return errors.Join(errs...)
+}
+
+// Notify tells the runner the membership changed, for callers that learn it
+// from node.Subscribe rather than Watch. urgent (a member failed or left)
+// skips the Min wait. It never blocks.
+func (r *Runner) Notify(urgent bool) {
+	if urgent {
+		r.notifyUrg.Store(true)
+	}
+	select {
+	case r.notifyCh <- struct{}{}:
+	default:
+	}
+}
+
+// RenderNow renders the named template ("" for all) at once, without
+// waiting, and reloads its backend even if the file did not change (shoal
+// event reload). The floor guard still applies. It never blocks.
+func (r *Runner) RenderNow(name string) error {
+	if name != "" && r.find(name) == nil {
+		return fmt.Errorf("render: no template %q", name)
+	}
+	r.forceMu.Lock()
+	r.forced[name] = true
+	r.forceMu.Unlock()
+	select {
+	case r.forceCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Status returns the state of every template, sorted by name.
+func (r *Runner) Status() []TemplateStatus {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	out := make([]TemplateStatus, len(r.tmpl))
+	for i, ts := range r.tmpl {
+		out[i] = ts.st
+		out[i].Excluded = append([]Exclusion(nil), ts.st.Excluded...)
+	}
+	return out
+}
+
+func (r *Runner) find(name string) *tmplState {
+	for _, ts := range r.tmpl {
+		if ts.cfg.Name == name {
+			return ts
+		}
+	}
+	return nil
+}
+
+// Once renders every template now from the current snapshot, installs and
+// reloads (unless Config.Dry), and returns what it rendered, one Result per
+// template with its own error. It is for shoal render -once [-dry] and
+// refuses to run while Run is running.
+func (r *Runner) Once(ctx context.Context) ([]Result, error) {
+	if !r.running.CompareAndSwap(false, true) {
+		return nil, errors.New("render: runner is running")
+	}
+	defer r.running.Store(false)
+	return r.batch(ctx, r.cfg.Source.Snapshot(), r.tmpl), nil
+}
+
+// Run renders every template once, then keeps them current until ctx is
+// cancelled. It returns nil on cancellation, or an error if it cannot start.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("render: runner already running")
+	}
+	defer r.running.Store(false)
+
+	changes, stop := r.cfg.Source.Watch()
+	defer stop()
+	fw, err := newFileWatcher(r.tmpl)
+	if err != nil {
+		return err
+	}
+	defer fw.close()
+
+	clock := r.cfg.Clock
+	prev := r.cfg.Source.Snapshot()
+	for _, ts := range r.tmpl {
+		ts.q.change(clock.Now(), true) // first render: at once
+	}
+	var timer Timer
+	var idle chan struct{}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		now := clock.Now()
+		var due []*tmplState
+		for _, ts := range r.tmpl {
+			if at, ok := ts.q.due(); ok && !at.After(now) {
+				due = append(due, ts)
+			}
+		}
+		if len(due) > 0 {
+			snap := r.cfg.Source.Snapshot()
+			prev = snap
+			for _, ts := range due {
+				ts.q.done()
+			}
+			r.batch(ctx, snap, due)
+		}
+		if idle != nil {
+			close(idle)
+			idle = nil
+		}
+
+		// Arm one timer for the earliest pending template.
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		var timerC <-chan time.Time
+		if next, ok := r.nextDue(); ok {
+			timer = clock.NewTimer(next.Sub(clock.Now()))
+			timerC = timer.C()
+		}
+
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changes:
+			snap := r.cfg.Source.Snapshot()
+			urgent := lostInstance(prev, snap)
+			prev = snap
+			r.changed(clock.Now(), urgent)
+		case <-r.notifyCh:
+			r.changed(clock.Now(), r.notifyUrg.Swap(false))
+		case <-r.forceCh:
+			r.forceMu.Lock()
+			forced := r.forced
+			r.forced = map[string]bool{}
+			r.forceMu.Unlock()
+			for _, ts := range r.tmpl {
+				if forced[""] || forced[ts.cfg.Name] {
+					ts.force = true
+					ts.q.change(clock.Now(), true)
+				}
+			}
+		case ev := <-fw.events():
+			for _, ts := range fw.match(ev) {
+				r.reloadTemplate(ts)
+				ts.q.change(clock.Now(), true)
+			}
+		case err := <-fw.errors():
+			r.log.Warn("template watch error", "error", err)
+		case idle = <-r.idleCh:
+		case <-timerC:
+		}
+	}
+}
+
+// waitIdle returns once the loop has rendered everything due at the clock's
+// current time. Tests use it with a fake clock instead of sleeping.
+func (r *Runner) waitIdle() {
+	c := make(chan struct{})
+	r.idleCh <- c
+	<-c
+}
+
+// changed marks every template as having a pending change.
+func (r *Runner) changed(now time.Time, urgent bool) {
+	for _, ts := range r.tmpl {
+		ts.q.change(now, urgent)
+	}
+}
+
+func (r *Runner) nextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, ts := range r.tmpl {
+		if at, ok := ts.q.due(); ok && (!found || at.Before(next)) {
+			next, found = at, true
+		}
+	}
+	return next, found
+}
+
+// reloadTemplate re-parses an edited template file. A parse error keeps
+// the last good template and is reported until the file parses again.
+func (r *Runner) reloadTemplate(ts *tmplState) {
+	err := ts.t.Reload()
+	r.statusMu.Lock()
+	if err != nil {
+		ts.st.TemplateError = err.Error()
+		ts.st.Failures++
+	} else {
+		ts.st.TemplateError = ""
+	}
+	r.statusMu.Unlock()
+	if err != nil {
+		r.log.Error("template does not parse; keeping the last good one", "template", ts.cfg.Name, "error", err)
+		return
+	}
+	r.log.Info("template reloaded", "template", ts.cfg.Name, "source", ts.cfg.Source)
+}
+
+// lostInstance reports whether an instance alive in prev is gone from next
+// (its member failed, left or was reaped, or it stopped offering the
+// service): a removal that must render without waiting for quiet.
+func lostInstance(prev, next *node.Snapshot) bool {
+	if prev == nil || next == nil {
+		return false
+	}
+	for i := range prev.Members {
+		p := &prev.Members[i]
+		if p.Status != node.StatusAlive || len(p.Services) == 0 {
+			continue
+		}
+		n, ok := next.Get(p.Name)
+		if !ok || n.Status != node.StatusAlive || !n.Addr.Equal(p.Addr) {
+			return true
+		}
+		for _, s := range p.Services {
+			ns, ok := n.Service(s.Name)
+			if !ok || ns.Port != s.Port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sameBackend reports whether two templates share one load balancer, so it
+// is reloaded once for both. Backends of a type that cannot be compared are
+// never shared.
+func sameBackend(a, b backends.Backend) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ta := reflect.TypeOf(a)
+	if ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	return a == b
+}
+
+// logExclusions logs the members left out of the data when that set changes,
+// not at every render.
+func (r *Runner) logExclusions(ex []Exclusion) {
+	key := fmt.Sprint(ex)
+	if key == r.lastExcl {
+		return
+	}
+	r.lastExcl = key
+	for _, e := range ex {
+		r.log.Warn("member left out of rendering: unsafe value", "member", e.Member, "reason", e.Reason)
+	}
+}
+
+// The agent passes its *node.Node as the Source.
+var _ Source = (*node.Node)(nil)

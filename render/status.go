@@ -1,0 +1,61 @@
+package render
+
+import "time"
+
+// TemplateStatus is the state of one template, as the agent's API serves it
+// and its metrics export it. Counters only grow.
+type TemplateStatus struct {
+	Name        string
+	Source      string
+	Destination string
+	Backend     string // the backend's Name(), "" without one
+
+	// LastRender is when the last render attempt finished.
+	LastRender time.Time
+	// OK is false when the last attempt failed (template error, floor
+	// guard, validation, write, reload); Error then says why, with the load
+	// balancer's own message for validation and reload failures. The last
+	// good file stays installed.
+	OK    bool
+	Error string
+	// TemplateError is set while the template source on disk does not parse;
+	// renders go on with the last good parse.
+	TemplateError string
+
+	// Hash is the sha256 (hex) of the installed destination file, "" if
+	// there is none.
+	Hash string
+	// Backends is the backend count of the last render that passed the
+	// floor guard.
+	Backends int
+	// Excluded lists the members left out of the last render's data
+	// because their values were unsafe.
+	Excluded []Exclusion
+
+	Renders  uint64 // render attempts
+	Installs uint64 // renders that changed the destination file
+	Failures uint64 // failed attempts, of any kind
+	Reloads  uint64 // successful backend reloads after this template changed
+}
+
+// Installed is passed to Config.OnInstall after a render changed a
+// destination file, so the agent can announce the new config hash.
+type Installed struct {
+	Name        string
+	Destination string
+	Hash        string
+	Backends    int
+}
+
+// Result is the outcome of rendering one template, returned by Once.
+type Result struct {
+	Name        string
+	Destination string
+	// Content is what was (or, in dry mode, would be) written.
+	Content []byte
+	// Changed is true when Content differs from the installed file.
+	Changed  bool
+	Hash     string // sha256 hex of Content
+	Backends int
+	Err      error
+}
