@@ -1,0 +1,225 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+	"github.com/shoal-dev/shoal/internal/testutil"
+)
+
+// TestCluster_Verbs starts three agents and round-trips every client verb
+// against them.
+func TestCluster_Verbs(t *testing.T) {
+	t.Parallel()
+	key := strings.TrimSpace(mustShoal(t, nil, "keygen"))
+	a := startAgent(t, "a", nil, "-encrypt", key, "-tag", "role=web", "-service", "web:8080:v2,eu")
+	b := startAgent(t, "b", nil, "-encrypt", key, "-tag", "role=db", "-join", a.gossip)
+	c := startAgent(t, "c", nil, "-encrypt", key, "-tag", "role=web")
+
+	// join
+	out := mustShoal(t, c, "join", a.gossip)
+	if !strings.Contains(out, "contacting 1 nodes") {
+		t.Errorf("join: got %q", out)
+	}
+	a.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
+	c.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
+
+	// members: table, json, filters
+	out = mustShoal(t, a, "members")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") {
+		t.Fatalf("members: got %q, want a header and 3 rows", out)
+	}
+	col := strings.Index(lines[0], "STATUS")
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l[col:], "alive") {
+			t.Errorf("members: column STATUS not aligned in %q", l)
+		}
+	}
+	if !strings.Contains(out, "web:8080:v2,eu") || !strings.Contains(out, "role=db") {
+		t.Errorf("members: tags or services missing in %q", out)
+	}
+	var ms []api.Member
+	if err := json.Unmarshal([]byte(mustShoal(t, a, "members", "-format", "json", "-tag", "role=w.b")), &ms); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Name != "a" || ms[1].Name != "c" {
+		t.Errorf("members -tag role=w.b: got %+v, want a and c", ms)
+	}
+	if out := mustShoal(t, a, "members", "-status", "failed"); strings.Count(out, "\n") != 1 {
+		t.Errorf("members -status failed: got %q, want only the header", out)
+	}
+
+	// event and monitor: the event shows in b's monitor stream.
+	mon := exec.Command(bin, "monitor", "-http-addr", b.http, "-log-level", "debug")
+	stdout, err := mon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mon.Process.Kill(); _ = mon.Wait() })
+	monLines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			monLines <- sc.Text()
+		}
+		close(monLines)
+	}()
+	waitLine(t, monLines, "==> Monitoring")
+	out = mustShoal(t, a, "event", "-coalesce=false", "deploy", "v42")
+	if !strings.Contains(out, "Event 'deploy' dispatched") {
+		t.Errorf("event: got %q", out)
+	}
+	waitLine(t, monLines, `[EVENT] user: deploy`)
+	if err := mon.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Wait(); err != nil {
+		t.Errorf("monitor after SIGINT: %v, want exit 0", err)
+	}
+
+	// query: acks from all, -node narrows, json lines
+	out = mustShoal(t, a, "query", "-timeout", "2s", "ping")
+	for _, n := range []string{"a", "b", "c"} {
+		if !strings.Contains(out, "Ack from '"+n+"'") {
+			t.Errorf("query: no ack from %s in %q", n, out)
+		}
+	}
+	if !strings.Contains(out, "Total Acks: 3") {
+		t.Errorf("query: got %q, want 3 acks", out)
+	}
+	out = mustShoal(t, a, "query", "-timeout", "2s", "-node", "b", "-format", "json", "ping")
+	var acks []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ql api.QueryLine
+		if err := json.Unmarshal([]byte(l), &ql); err != nil {
+			t.Fatalf("query -format json: line %q: %v", l, err)
+		}
+		if ql.Type == "ack" {
+			acks = append(acks, ql.From)
+		}
+	}
+	if len(acks) != 1 || acks[0] != "b" {
+		t.Errorf("query -node b: got acks %v, want [b]", acks)
+	}
+	out = mustShoal(t, a, "query", "-timeout", "1s", "-tag", "role=db", "-no-ack", "ping")
+	if !strings.Contains(out, "Total Acks: 0") {
+		t.Errorf("query -no-ack: got %q", out)
+	}
+
+	// tags: set, delete, seen by the others
+	mustShoal(t, b, "tags", "-set", "zone=eu-1", "-delete", "role")
+	if out := mustShoal(t, b, "tags"); out != "zone=eu-1\n" {
+		t.Errorf("tags: got %q, want zone=eu-1", out)
+	}
+	testutil.WaitFor(t, wait, func() error {
+		var ms []api.Member
+		if err := json.Unmarshal([]byte(mustShoal(t, a, "members", "-format", "json", "-tag", "zone=eu-1")), &ms); err != nil {
+			return err
+		}
+		if len(ms) != 1 || ms[0].Name != "b" {
+			return fmt.Errorf("a sees members with zone=eu-1: %+v, want b", ms)
+		}
+		return nil
+	})
+
+	// info
+	out = mustShoal(t, a, "info")
+	for _, want := range []string{"name:", " a\n", "gossip_addr:", a.gossip, "encrypted:", "true", "web:8080:v2,eu"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info: %q lacks %q", out, want)
+		}
+	}
+
+	// keys: list, install, use, remove, across the cluster
+	out = mustShoal(t, a, "keys", "-list")
+	if !strings.Contains(out, key) || !strings.Contains(out, "3/3") {
+		t.Errorf("keys -list: got %q, want %s on 3/3", out, key)
+	}
+	key2 := strings.TrimSpace(mustShoal(t, nil, "keygen"))
+	mustShoal(t, a, "keys", "-install", key2)
+	mustShoal(t, a, "keys", "-use", key2)
+	mustShoal(t, a, "keys", "-remove", key)
+	out = mustShoal(t, b, "keys", "-list")
+	if strings.Contains(out, key) || !strings.Contains(out, key2) {
+		t.Errorf("keys -list after rotation: got %q, want only %s", out, key2)
+	}
+	if r := shoal(t, a, "keys", "-remove", key2); r.code != 1 || r.stderr == "" {
+		t.Errorf("removing the primary key: got exit %d stderr %q, want 1 and why", r.code, r.stderr)
+	}
+
+	// SIGTERM: c exits without leaving, so the others see it fail;
+	// force-leave then marks it left.
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.waitExit(); code != 0 {
+		t.Errorf("agent after SIGTERM: exit %d, want 0", code)
+	}
+	a.waitStatus(map[string]string{"c": "failed"})
+	mustShoal(t, a, "force-leave", "c")
+	a.waitStatus(map[string]string{"c": "left"})
+	mustShoal(t, a, "force-leave", "-prune", "c")
+	testutil.WaitFor(t, wait, func() error {
+		got, err := a.members()
+		if err != nil {
+			return err
+		}
+		if _, ok := got["c"]; ok {
+			return fmt.Errorf("a still lists c after prune: %v", got)
+		}
+		return nil
+	})
+
+	// leave: b leaves and exits; a sees it left.
+	out = mustShoal(t, b, "leave")
+	if !strings.Contains(out, "leave complete") {
+		t.Errorf("leave: got %q", out)
+	}
+	if code := b.waitExit(); code != 0 {
+		t.Errorf("agent after leave: exit %d, want 0", code)
+	}
+	a.waitStatus(map[string]string{"b": "left"})
+
+	// SIGINT: a leaves gracefully, then exits 0.
+	if err := a.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.waitExit(); code != 0 {
+		t.Errorf("agent after SIGINT: exit %d, want 0", code)
+	}
+	if _, ok := a.findLog(func(r map[string]any) bool { return r["msg"] == "leaving the cluster" }); !ok {
+		t.Error("agent did not log leaving on SIGINT")
+	}
+}
+
+// waitLine reads lines until one contains want.
+func waitLine(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	var seen []string
+	testutil.WaitFor(t, wait, func() error {
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return fmt.Errorf("stream ended; saw %q, want %q", seen, want)
+				}
+				if strings.Contains(l, want) {
+					return nil
+				}
+				seen = append(seen, l)
+			default:
+				return fmt.Errorf("no line with %q yet; saw %d lines", want, len(seen))
+			}
+		}
+	})
+}

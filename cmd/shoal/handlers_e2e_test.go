@@ -1,0 +1,187 @@
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shoal-dev/shoal/internal/testutil"
+)
+
+// dumpScript records each event's Serf/Shoal environment and stdin into
+// $OUT_DIR, renaming into place so the test never reads a half-written
+// file, and answers queries on stdout.
+const dumpScript = `#!/bin/sh
+f="$OUT_DIR/$SERF_EVENT.$$"
+cat > "$f.stdin.tmp"
+env | grep -E '^(SERF|SHOAL)_' | sort > "$f.env.tmp"
+mv "$f.env.tmp" "$f.env"
+mv "$f.stdin.tmp" "$f.stdin"
+if [ "$SERF_EVENT" = query ]; then printf 'load-of-%s' "$SERF_SELF_NAME"; fi
+`
+
+type dump struct{ env, stdin string }
+
+// dumps returns what the handler recorded for event.
+func dumps(dir, event string) []dump {
+	envs, _ := filepath.Glob(filepath.Join(dir, event+".*.stdin"))
+	var out []dump
+	for _, p := range envs {
+		in, _ := os.ReadFile(p)
+		env, _ := os.ReadFile(strings.TrimSuffix(p, ".stdin") + ".env")
+		out = append(out, dump{env: string(env), stdin: string(in)})
+	}
+	return out
+}
+
+// waitDump waits for a dump of event whose stdin is stdin and returns its env.
+func waitDump(t *testing.T, dir, event, stdin string) []string {
+	t.Helper()
+	var env []string
+	testutil.WaitFor(t, wait, func() error {
+		ds := dumps(dir, event)
+		for _, d := range ds {
+			if d.stdin == stdin {
+				env = strings.Split(strings.TrimSpace(d.env), "\n")
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s handler run with stdin %q; got %+v", event, stdin, ds)
+	})
+	return env
+}
+
+// serfEnv is the expected environment: each SERF_ variable and its SHOAL_ twin.
+func serfEnv(kv ...string) []string {
+	var out []string
+	for _, v := range kv {
+		out = append(out, "SERF_"+v, "SHOAL_"+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestHandlers_SerfCompatible checks that handlers get exactly the stdin
+// and environment Serf gives for member-join, member-failed, a user event
+// and a query, and that a query handler's stdout is the response.
+func TestHandlers_SerfCompatible(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dump.sh")
+	if err := os.WriteFile(script, []byte(dumpScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, "a", []string{"OUT_DIR=" + out}, "-tag", "role=lb", "-tag", "dc-name=eu",
+		"-event-handler", "member-join,member-failed,user:deploy,query:load="+script)
+	b := startAgent(t, "b", nil, "-tag", "role=db", "-tag", "v=2", "-join", a.gossip)
+
+	bHost := strings.Split(b.gossip, ":")[0]
+	self := []string{"SELF_NAME=a", "SELF_ROLE=lb", "TAG_DC_NAME=eu", "TAG_ROLE=lb"}
+
+	env := waitDump(t, out, "member-join", fmt.Sprintf("b\t%s\tdb\trole=db,v=2\n", bHost))
+	if want := serfEnv(append(self, "EVENT=member-join")...); !slices.Equal(env, want) {
+		t.Errorf("member-join env:\ngot  %q\nwant %q", env, want)
+	}
+
+	r := mustShoal(t, a, "event", "deploy", "v42")
+	_ = r
+	env = waitDump(t, out, "user", "v42")
+	ltime := ""
+	for _, v := range env {
+		if l, ok := strings.CutPrefix(v, "SERF_USER_LTIME="); ok {
+			ltime = l
+		}
+	}
+	if want := serfEnv(append(self, "EVENT=user", "USER_EVENT=deploy", "USER_LTIME="+ltime)...); ltime == "" || !slices.Equal(env, want) {
+		t.Errorf("user env:\ngot  %q\nwant %q", env, want)
+	}
+
+	qout := mustShoal(t, b, "query", "-timeout", "5s", "load", "how-busy")
+	if !strings.Contains(qout, "Response from 'a': load-of-a") || !strings.Contains(qout, "Total Responses: 1") {
+		t.Errorf("query: got %q, want a's handler output as its response", qout)
+	}
+	env = waitDump(t, out, "query", "how-busy")
+	ltime = ""
+	for _, v := range env {
+		if l, ok := strings.CutPrefix(v, "SERF_QUERY_LTIME="); ok {
+			ltime = l
+		}
+	}
+	if want := serfEnv(append(self, "EVENT=query", "QUERY_NAME=load", "QUERY_LTIME="+ltime)...); ltime == "" || !slices.Equal(env, want) {
+		t.Errorf("query env:\ngot  %q\nwant %q", env, want)
+	}
+
+	// b dies without leaving: a's handler sees member-failed.
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	env = waitDump(t, out, "member-failed", fmt.Sprintf("b\t%s\tdb\trole=db,v=2\n", bHost))
+	if want := serfEnv(append(self, "EVENT=member-failed")...); !slices.Equal(env, want) {
+		t.Errorf("member-failed env:\ngot  %q\nwant %q", env, want)
+	}
+}
+
+// TestHandlers_TimeoutDoesNotBlock: a handler that hangs is killed at its
+// timeout and never delays another handler of the same event.
+func TestHandlers_TimeoutDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "sleep.pid")
+	done := filepath.Join(dir, "done")
+	conf := filepath.Join(dir, "h.hcl")
+	if err := os.WriteFile(conf, []byte(`handler_timeout = "3s"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, "a", nil, "-config-file", conf,
+		"-event-handler", fmt.Sprintf("user:hang=sleep 300 & echo $! > %s; wait", pidFile),
+		"-event-handler", fmt.Sprintf("user:hang=cat > %s", done))
+	mustShoal(t, a, "event", "hang", "payload")
+	testutil.WaitFor(t, wait, func() error {
+		b, err := os.ReadFile(done)
+		if err != nil || string(b) != "payload" {
+			return fmt.Errorf("second handler has not run: %q %v", b, err)
+		}
+		return nil
+	})
+	// The second handler finished while the first still hung: it had
+	// not timed out yet.
+	if _, ok := a.findLog(func(r map[string]any) bool { return r["msg"] == "handler timed out and was killed" }); ok {
+		t.Log("the hanging handler timed out before the other finished (loaded machine?)")
+	}
+	rec := a.waitLog("handler timed out and was killed")
+	if !strings.Contains(fmt.Sprint(rec["handler"]), "sleep 300") {
+		t.Errorf("timeout logged for %v, want the sleeping handler", rec["handler"])
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	testutil.WaitFor(t, wait, func() error {
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err == nil && !strings.Contains(string(st), ") Z ") {
+			return fmt.Errorf("the handler's child sleep (pid %s) is still running", pid)
+		}
+		return nil
+	})
+}
+
+// TestHandlers_FailureLogged: a failing handler's exit status and the
+// tail of its stderr reach the log.
+func TestHandlers_FailureLogged(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "a", nil, "-event-handler", "user=echo first >&2; echo 'disk full' >&2; exit 7")
+	mustShoal(t, a, "event", "x")
+	rec := a.waitLog("handler failed")
+	if rec["exit_status"] != float64(7) || !strings.Contains(fmt.Sprint(rec["stderr"]), "disk full") {
+		t.Errorf("got %v, want exit_status 7 and stderr with 'disk full'", rec)
+	}
+}

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"fmt"
+
+	gometrics "github.com/hashicorp/go-metrics"
+	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
+	"github.com/shoal-dev/shoal/node"
+)
+
+// newRegistry builds the agent's own Prometheus registry (never the global
+// default) and bridges memberlist's go-metrics into it, so gossip counters
+// are counted once, by memberlist, and exported here.
+//
+// memberlist reports only to go-metrics' process-wide instance, so the
+// bridge sets that global; a process runs one agent.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "shoal_build_info",
+			Help:        "Always 1; the version label names the build.",
+			ConstLabels: prometheus.Labels{"version": buildinfo.Version},
+		}, func() float64 { return 1 }),
+	)
+	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Name: "shoal_gossip"})
+	if err != nil {
+		return nil, fmt.Errorf("metrics bridge: %w", err)
+	}
+	mc := gometrics.DefaultConfig("shoal")
+	mc.EnableHostname = false
+	mc.EnableRuntimeMetrics = false // the Go collector covers the runtime
+	if _, err := gometrics.NewGlobal(mc, sink); err != nil {
+		return nil, fmt.Errorf("metrics bridge: %w", err)
+	}
+	return reg, nil
+}
+
+// nodeCollector reads node.Stats at scrape time.
+type nodeCollector struct {
+	stats   func() node.Stats
+	members *prometheus.Desc
+	health  *prometheus.Desc
+	dropped *prometheus.Desc
+	lamport *prometheus.Desc
+}
+
+func newNodeCollector(stats func() node.Stats) *nodeCollector {
+	return &nodeCollector{
+		stats:   stats,
+		members: prometheus.NewDesc("shoal_members", "Members known to this node, by status.", []string{"status"}, nil),
+		health:  prometheus.NewDesc("shoal_health_score", "memberlist's health (awareness) score; 0 is healthy.", nil, nil),
+		dropped: prometheus.NewDesc("shoal_dropped_total", "Messages and events the node dropped.", []string{"kind"}, nil),
+		lamport: prometheus.NewDesc("shoal_lamport_time", "Lamport clocks.", []string{"clock"}, nil),
+	}
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.members
+	ch <- c.health
+	ch <- c.dropped
+	ch <- c.lamport
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	for status, n := range map[string]int{"alive": s.Alive, "failed": s.Failed, "left": s.Left} {
+		ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(n), status)
+	}
+	ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, float64(s.Health))
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedMessages), "messages")
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedEvents), "events")
+	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
+		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
+	}
+}

@@ -1,0 +1,68 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+)
+
+// MemberFilter selects members by status and tag regular expressions, both
+// anchored like Serf's.
+type MemberFilter struct {
+	status *regexp.Regexp
+	tags   map[string]*regexp.Regexp
+}
+
+// NewMemberFilter compiles status (may be empty) and KEY=REGEX tag filters.
+func NewMemberFilter(status string, tags []string) (*MemberFilter, error) {
+	f := &MemberFilter{tags: map[string]*regexp.Regexp{}}
+	var err error
+	if status != "" {
+		if f.status, err = regexp.Compile("^(?:" + status + ")$"); err != nil {
+			return nil, fmt.Errorf("status filter: %w", err)
+		}
+	}
+	for _, t := range tags {
+		k, v, err := config.ParseTag(t)
+		if err != nil {
+			return nil, fmt.Errorf("tag filter: %w", err)
+		}
+		if f.tags[k], err = regexp.Compile("^(?:" + v + ")$"); err != nil {
+			return nil, fmt.Errorf("tag filter %s: %w", k, err)
+		}
+	}
+	return f, nil
+}
+
+// Match reports whether m passes every filter.
+func (f *MemberFilter) Match(m Member) bool {
+	if f.status != nil && !f.status.MatchString(m.Status) {
+		return false
+	}
+	for k, re := range f.tags {
+		v, ok := m.Tags[k]
+		if !ok || !re.MatchString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// members answers GET /v1/members?status=REGEX&tag=KEY=REGEX...
+func (s *Server) members(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := NewMemberFilter(q.Get("status"), q["tag"])
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err)
+		return
+	}
+	out := []Member{}
+	for _, m := range s.agent.Members() {
+		if am := MemberFrom(m); f.Match(am) {
+			out = append(out, am)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

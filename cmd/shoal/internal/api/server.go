@@ -1,0 +1,200 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
+	"github.com/shoal-dev/shoal/node"
+)
+
+// Agent is what the API needs from the running agent. *agent.Agent
+// implements it; the node operations are *node.Node's.
+type Agent interface {
+	Name() string
+	Members() []node.Member
+	Join(addrs []string, replay bool) (int, error)
+	ForceLeave(name string, prune bool) error
+	UserEvent(name string, payload []byte, coalesce bool) error
+	Query(name string, payload []byte, qp *node.QueryParams) (*node.QueryResponse, error)
+	DefaultQueryTimeout() time.Duration
+	InstallKey(key string) (*node.KeyResponse, error)
+	UseKey(key string) (*node.KeyResponse, error)
+	RemoveKey(key string) (*node.KeyResponse, error)
+	ListKeys() (*node.KeyResponse, error)
+	Subscribe(buffer int) (<-chan node.Event, func())
+
+	// Leave leaves the cluster gracefully; the agent then exits.
+	Leave() error
+	// Tags are the local node's tags; UpdateTags changes and gossips them.
+	Tags() map[string]string
+	UpdateTags(set map[string]string, del []string) (map[string]string, error)
+	Info() Info
+}
+
+// Server serves the API.
+type Server struct {
+	agent Agent
+	log   *slog.Logger
+	hub   *logging.Hub
+	token string
+	mux   *http.ServeMux
+}
+
+// NewServer builds the handler tree. token "" disables authentication.
+// /v1/health stays open so load balancers and probes need no secret; it
+// tells only that the agent is up and how many members are alive.
+func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.Registry, token string) *Server {
+	s := &Server{agent: a, log: logger, hub: hub, token: token, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.HandleFunc("GET /v1/info", s.info)
+	s.mux.HandleFunc("GET /v1/members", s.members)
+	s.mux.HandleFunc("POST /v1/join", s.join)
+	s.mux.HandleFunc("POST /v1/leave", s.leave)
+	s.mux.HandleFunc("POST /v1/force-leave", s.forceLeave)
+	s.mux.HandleFunc("POST /v1/event", s.event)
+	s.mux.HandleFunc("POST /v1/query", s.query)
+	s.mux.HandleFunc("GET /v1/monitor", s.monitor)
+	s.mux.HandleFunc("GET /v1/tags", s.getTags)
+	s.mux.HandleFunc("POST /v1/tags", s.setTags)
+	s.mux.HandleFunc("GET /v1/keys", s.listKeys)
+	s.mux.HandleFunc("POST /v1/keys/{op}", s.keyOp)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	return s
+}
+
+// ServeHTTP checks the token, then dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.token != "" && r.URL.Path != "/v1/health" && !s.authorized(r) {
+		writeErr(w, http.StatusForbidden, errors.New("missing or wrong API token: send it in the "+TokenHeader+" header (shoal verbs read -http-token or SHOAL_HTTP_TOKEN)"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got := r.Header.Get(TokenHeader)
+	if got == "" {
+		got, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, Error{Error: err.Error()})
+}
+
+// decode reads a JSON body into v; unknown fields are errors, as in config.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return false
+	}
+	return true
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	alive := 0
+	for _, m := range s.agent.Members() {
+		if m.Status == node.StatusAlive {
+			alive++
+		}
+	}
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Name: s.agent.Name(), Members: alive})
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.agent.Info())
+}
+
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Addrs) == 0 {
+		writeErr(w, http.StatusBadRequest, errors.New("no addresses to join"))
+		return
+	}
+	n, err := s.agent.Join(req.Addrs, req.Replay)
+	if err != nil && n == 0 {
+		writeErr(w, http.StatusBadGateway, fmt.Errorf("join: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, JoinResponse{Joined: n})
+}
+
+func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
+	if err := s.agent.Leave(); err != nil {
+		writeErr(w, http.StatusInternalServerError, fmt.Errorf("leave: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) forceLeave(w http.ResponseWriter, r *http.Request) {
+	var req ForceLeaveRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Node == "" {
+		writeErr(w, http.StatusBadRequest, errors.New("no node named"))
+		return
+	}
+	if err := s.agent.ForceLeave(req.Node, req.Prune); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("force-leave: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) event(w http.ResponseWriter, r *http.Request) {
+	var req EventRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Name == "" {
+		writeErr(w, http.StatusBadRequest, errors.New("event has no name"))
+		return
+	}
+	coalesce := req.Coalesce == nil || *req.Coalesce
+	if err := s.agent.UserEvent(req.Name, []byte(req.Payload), coalesce); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("event: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) getTags(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.agent.Tags())
+}
+
+func (s *Server) setTags(w http.ResponseWriter, r *http.Request) {
+	var req TagsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	tags, err := s.agent.UpdateTags(req.Set, req.Delete)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("tags: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, tags)
+}

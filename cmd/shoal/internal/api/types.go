@@ -1,0 +1,155 @@
+// Package api is the agent's HTTP/JSON interface: the server, and the
+// request and response types the client verbs share with it.
+package api
+
+import (
+	"time"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// TokenHeader carries the API token; "Authorization: Bearer TOKEN" works too.
+const TokenHeader = "X-Shoal-Token"
+
+// Member is one member as the API shows it.
+type Member struct {
+	Name     string            `json:"name"`
+	Addr     string            `json:"addr"`
+	Port     uint16            `json:"port"`
+	Status   string            `json:"status"`
+	Tags     map[string]string `json:"tags"`
+	Services []Service         `json:"services,omitempty"`
+	Protocol [3]uint8          `json:"protocol"` // min, max, current
+}
+
+// Service is a member's service.
+type Service struct {
+	Name   string   `json:"name"`
+	Port   uint16   `json:"port"`
+	Tags   []string `json:"tags,omitempty"`
+	Weight int      `json:"weight"`
+}
+
+// MemberFrom converts a node member.
+func MemberFrom(m node.Member) Member {
+	out := Member{Name: m.Name, Port: m.Port, Status: m.Status.String(), Tags: m.Tags,
+		Protocol: [3]uint8{m.ProtocolMin, m.ProtocolMax, m.ProtocolCur}}
+	if m.Addr != nil {
+		out.Addr = m.Addr.String()
+	}
+	if out.Tags == nil {
+		out.Tags = map[string]string{}
+	}
+	for _, s := range m.Services {
+		out.Services = append(out.Services, Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
+	}
+	return out
+}
+
+// JoinRequest asks the agent to join members.
+type JoinRequest struct {
+	Addrs  []string `json:"addrs"`
+	Replay bool     `json:"replay,omitempty"`
+}
+
+// JoinResponse says how many members were contacted.
+type JoinResponse struct {
+	Joined int `json:"joined"`
+}
+
+// ForceLeaveRequest names a failed member to mark as left.
+type ForceLeaveRequest struct {
+	Node  string `json:"node"`
+	Prune bool   `json:"prune,omitempty"`
+}
+
+// EventRequest sends a user event. Payloads are text in the API.
+type EventRequest struct {
+	Name     string `json:"name"`
+	Payload  string `json:"payload,omitempty"`
+	Coalesce *bool  `json:"coalesce,omitempty"` // default true, like Serf
+}
+
+// QueryRequest starts a query. Timeout is a Go duration ("5s"); empty uses
+// the cluster-size based default.
+type QueryRequest struct {
+	Name    string            `json:"name"`
+	Payload string            `json:"payload,omitempty"`
+	Nodes   []string          `json:"nodes,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Timeout string            `json:"timeout,omitempty"`
+	NoAck   bool              `json:"no_ack,omitempty"`
+}
+
+// QueryLine is one line of a streamed query: an ack, a response, or the
+// final summary ("done").
+type QueryLine struct {
+	Type      string `json:"type"` // ack | response | done
+	From      string `json:"from,omitempty"`
+	Payload   string `json:"payload,omitempty"`
+	Acks      int    `json:"acks,omitempty"`
+	Responses int    `json:"responses,omitempty"`
+}
+
+// MonitorLine is one line of /v1/monitor: a log record or an event.
+type MonitorLine struct {
+	Type    string         `json:"type"` // hello | log | event
+	Time    time.Time      `json:"time"`
+	Level   string         `json:"level,omitempty"`
+	Message string         `json:"msg,omitempty"`
+	Attrs   map[string]any `json:"attrs,omitempty"`
+	Event   string         `json:"event,omitempty"`
+	Name    string         `json:"name,omitempty"`
+	LTime   uint64         `json:"ltime,omitempty"`
+	Payload string         `json:"payload,omitempty"`
+	Members []string       `json:"members,omitempty"`
+}
+
+// TagsRequest sets and deletes tags of the local node.
+type TagsRequest struct {
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
+// KeyRequest names a key for install, use or remove.
+type KeyRequest struct {
+	Key string `json:"key"`
+}
+
+// KeyResponse is a keyring operation's cluster-wide result.
+type KeyResponse struct {
+	NumNodes    int               `json:"num_nodes"`
+	NumResp     int               `json:"num_resp"`
+	NumErr      int               `json:"num_err"`
+	Messages    map[string]string `json:"messages,omitempty"`
+	Keys        map[string]int    `json:"keys,omitempty"`
+	PrimaryKeys map[string]int    `json:"primary_keys,omitempty"`
+}
+
+// Info describes the agent.
+type Info struct {
+	Name       string            `json:"name"`
+	Version    string            `json:"version"`
+	GossipAddr string            `json:"gossip_addr"`
+	HTTPAddr   string            `json:"http_addr"`
+	DNSAddr    string            `json:"dns_addr,omitempty"`
+	Domain     string            `json:"domain"`
+	Tags       map[string]string `json:"tags"`
+	Services   []Service         `json:"services,omitempty"`
+	Encrypted  bool              `json:"encrypted"`
+	Stats      map[string]uint64 `json:"stats"`
+	Handlers   []string          `json:"handlers,omitempty"`
+	Templates  []string          `json:"templates,omitempty"`
+}
+
+// Health is /v1/health's answer.
+type Health struct {
+	Status  string `json:"status"` // ok
+	Name    string `json:"name"`
+	Members int    `json:"alive_members"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,125 @@
+// Package cli implements shoal's verbs: `shoal agent` and the client verbs
+// that talk to an agent over its HTTP API.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// env is what a verb runs with; tests and main give real streams.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+type verb struct {
+	synopsis string
+	run      func(e env, args []string) int
+}
+
+var verbs map[string]verb
+
+func init() {
+	// A table, not registration side effects: every verb is listed here.
+	verbs = map[string]verb{
+		"agent":       {"run an agent", runAgent},
+		"members":     {"list members", runMembers},
+		"join":        {"join the agent to members", runJoin},
+		"leave":       {"make the agent leave the cluster and exit", runLeave},
+		"force-leave": {"mark a failed member as left", runForceLeave},
+		"event":       {"send a user event", runEvent},
+		"query":       {"send a query and print acks and responses", runQuery},
+		"monitor":     {"stream the agent's logs and events", runMonitor},
+		"tags":        {"show or change the agent's tags", runTags},
+		"keygen":      {"print a new gossip encryption key", runKeygen},
+		"keys":        {"manage the cluster's gossip keyring", runKeys},
+		"info":        {"describe the agent", runInfo},
+		"render":      {"render templates (not in this build yet)", runRender},
+		"version":     {"print the version", runVersion},
+	}
+}
+
+// Main runs shoal with args (without the program name) and returns the
+// exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	e := env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	v, ok := verbs[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "shoal: unknown command %q; run `shoal help` for the list\n", args[0])
+		return exitUsage
+	}
+	return v.run(e, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: shoal COMMAND [options]\n\nCommands:")
+	names := make([]string, 0, len(verbs))
+	for n := range verbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, verbs[n].synopsis)
+	}
+	fmt.Fprintln(w, "\nRun `shoal COMMAND -h` for a command's options.")
+}
+
+// newFlags returns a verb's flag set, writing its errors and usage to stderr.
+func newFlags(e env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet("shoal "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: shoal %s %s\n\n%s.\n\nOptions:\n", name, args, verbs[name].synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; the int is the exit status when ok is false.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// usageErr reports a usage mistake and returns exit status 2.
+func usageErr(e env, fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "%s: %s (run `%s -h` for help)\n", fs.Name(), fmt.Sprintf(format, args...), fs.Name())
+	return exitUsage
+}
+
+// fail reports err, one line per problem, and returns exit status 1.
+func fail(e env, name string, err error) int {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(e.stderr, "shoal %s: %s\n", name, line)
+	}
+	return exitFail
+}
+
+// repeated is a repeatable string flag.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }

@@ -1,0 +1,470 @@
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+)
+
+func checkFormat(format string) bool { return format == "text" || format == "json" }
+
+func runMembers(e env, args []string) int {
+	fs := newFlags(e, "members", "[-status REGEX] [-tag KEY=REGEX]... [-format text|json]")
+	c := clientFlags(fs)
+	status := fs.String("status", "", "only members whose status matches `REGEX` (alive, leaving, left, failed)")
+	var tags repeated
+	fs.Var(&tags, "tag", "only members with a tag matching `KEY=REGEX` (repeatable)")
+	format := fs.String("format", "text", "output `format`: text or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if !checkFormat(*format) {
+		return usageErr(e, fs, "-format %q is not text or json", *format)
+	}
+	// Check the filters here so a typo is a usage error, not a 400.
+	if _, err := api.NewMemberFilter(*status, tags); err != nil {
+		return usageErr(e, fs, "%v", err)
+	}
+	q := url.Values{}
+	if *status != "" {
+		q.Set("status", *status)
+	}
+	for _, t := range tags {
+		q.Add("tag", t)
+	}
+	var members []api.Member
+	if err := c.call("GET", "/v1/members?"+q.Encode(), nil, &members); err != nil {
+		return fail(e, "members", err)
+	}
+	if *format == "json" {
+		return printJSON(e, members)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tTAGS\tSERVICES")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, hostPort(m.Addr, m.Port), m.Status, tagString(m.Tags), serviceString(m.Services))
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+func hostPort(addr string, port uint16) string {
+	if strings.Contains(addr, ":") {
+		return fmt.Sprintf("[%s]:%d", addr, port)
+	}
+	return fmt.Sprintf("%s:%d", addr, port)
+}
+
+func tagString(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + tags[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func serviceString(svcs []api.Service) string {
+	parts := make([]string, len(svcs))
+	for i, s := range svcs {
+		parts[i] = fmt.Sprintf("%s:%d", s.Name, s.Port)
+		if len(s.Tags) > 0 {
+			parts[i] += ":" + strings.Join(s.Tags, ",")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func printJSON(e env, v any) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fail(e, "output", err)
+	}
+	return exitOK
+}
+
+func runJoin(e env, args []string) int {
+	fs := newFlags(e, "join", "ADDR:PORT...")
+	c := clientFlags(fs)
+	replay := fs.Bool("replay", false, "replay past user events to the joining agent")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return usageErr(e, fs, "name at least one ADDR:PORT to join")
+	}
+	var out api.JoinResponse
+	if err := c.call("POST", "/v1/join", api.JoinRequest{Addrs: fs.Args(), Replay: *replay}, &out); err != nil {
+		return fail(e, "join", err)
+	}
+	fmt.Fprintf(e.stdout, "Successfully joined cluster by contacting %d nodes.\n", out.Joined)
+	return exitOK
+}
+
+func runLeave(e env, args []string) int {
+	fs := newFlags(e, "leave", "")
+	c := clientFlags(fs)
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.call("POST", "/v1/leave", struct{}{}, nil); err != nil {
+		return fail(e, "leave", err)
+	}
+	fmt.Fprintln(e.stdout, "Graceful leave complete; the agent is exiting.")
+	return exitOK
+}
+
+func runForceLeave(e env, args []string) int {
+	fs := newFlags(e, "force-leave", "[-prune] NODE")
+	c := clientFlags(fs)
+	prune := fs.Bool("prune", false, "forget the member at once instead of keeping it as left")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageErr(e, fs, "name exactly one node")
+	}
+	if err := c.call("POST", "/v1/force-leave", api.ForceLeaveRequest{Node: fs.Arg(0), Prune: *prune}, nil); err != nil {
+		return fail(e, "force-leave", err)
+	}
+	return exitOK
+}
+
+func runEvent(e env, args []string) int {
+	fs := newFlags(e, "event", "[-coalesce=false] NAME [PAYLOAD]")
+	c := clientFlags(fs)
+	coalesce := fs.Bool("coalesce", true, "let agents coalesce events of the same name, delivering the latest")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return usageErr(e, fs, "give an event NAME and at most one PAYLOAD")
+	}
+	req := api.EventRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Coalesce: coalesce}
+	if err := c.call("POST", "/v1/event", req, nil); err != nil {
+		return fail(e, "event", err)
+	}
+	fmt.Fprintf(e.stdout, "Event '%s' dispatched! Coalescing enabled: %v\n", req.Name, *coalesce)
+	return exitOK
+}
+
+func runQuery(e env, args []string) int {
+	fs := newFlags(e, "query", "[-node NAME]... [-tag KEY=REGEX]... [-timeout D] [-no-ack] [-format text|json] NAME [PAYLOAD]")
+	c := clientFlags(fs)
+	var nodes, tags repeated
+	fs.Var(&nodes, "node", "ask only node `NAME` (repeatable)")
+	fs.Var(&tags, "tag", "ask only members with a tag matching `KEY=REGEX` (repeatable)")
+	timeout := fs.Duration("timeout", 0, "how long to wait for responses (default: scaled to the cluster size)")
+	noAck := fs.Bool("no-ack", false, "do not ask members to acknowledge")
+	format := fs.String("format", "text", "output `format`: text or json (one JSON object per line)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return usageErr(e, fs, "give a query NAME and at most one PAYLOAD")
+	}
+	if !checkFormat(*format) {
+		return usageErr(e, fs, "-format %q is not text or json", *format)
+	}
+	req := api.QueryRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Nodes: nodes, NoAck: *noAck}
+	if *timeout < 0 {
+		return usageErr(e, fs, "-timeout %s is negative", *timeout)
+	}
+	if *timeout > 0 {
+		req.Timeout = timeout.String()
+	}
+	for _, t := range tags {
+		k, v, err := config.ParseTag(t)
+		if err != nil {
+			return usageErr(e, fs, "-tag: %v", err)
+		}
+		if req.Tags == nil {
+			req.Tags = map[string]string{}
+		}
+		req.Tags[k] = v
+	}
+	if *format == "text" {
+		fmt.Fprintf(e.stdout, "Query '%s' dispatched\n", req.Name)
+	}
+	err := c.stream("POST", "/v1/query", req, func(line []byte) error {
+		if *format == "json" {
+			_, err := fmt.Fprintf(e.stdout, "%s\n", line)
+			return err
+		}
+		var l api.QueryLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return fmt.Errorf("bad line from the agent: %w", err)
+		}
+		switch l.Type {
+		case "ack":
+			fmt.Fprintf(e.stdout, "Ack from '%s'\n", l.From)
+		case "response":
+			fmt.Fprintf(e.stdout, "Response from '%s': %s\n", l.From, l.Payload)
+		case "done":
+			fmt.Fprintf(e.stdout, "Total Acks: %d\nTotal Responses: %d\n", l.Acks, l.Responses)
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(e, "query", err)
+	}
+	return exitOK
+}
+
+func runMonitor(e env, args []string) int {
+	fs := newFlags(e, "monitor", "[-log-level LEVEL]")
+	c := clientFlags(fs)
+	level := fs.String("log-level", "info", "lowest log `level` to show: debug, info, warn, error")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if _, err := config.ParseLevel(*level); err != nil {
+		return usageErr(e, fs, "-log-level: %v", err)
+	}
+	// SIGINT ends the stream; that is how monitor is meant to stop.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	done := make(chan int, 1)
+	go func() {
+		err := c.stream("GET", "/v1/monitor?level="+url.QueryEscape(*level), nil, func(line []byte) error {
+			var l api.MonitorLine
+			if err := json.Unmarshal(line, &l); err != nil {
+				return fmt.Errorf("bad line from the agent: %w", err)
+			}
+			printMonitorLine(e, l)
+			return nil
+		})
+		if err != nil {
+			done <- fail(e, "monitor", err)
+			return
+		}
+		done <- exitOK
+	}()
+	select {
+	case code := <-done:
+		return code
+	case <-stop:
+		return exitOK
+	}
+}
+
+func printMonitorLine(e env, l api.MonitorLine) {
+	ts := l.Time.Local().Format(time.DateTime)
+	switch l.Type {
+	case "hello":
+		fmt.Fprintf(e.stdout, "==> Monitoring the agent at level %s (Ctrl-C to stop)\n", l.Level)
+	case "log":
+		keys := make([]string, 0, len(l.Attrs))
+		for k := range l.Attrs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, " %s=%v", k, l.Attrs[k])
+		}
+		fmt.Fprintf(e.stdout, "%s [%s] %s%s\n", ts, l.Level, l.Message, b.String())
+	case "event":
+		what := strings.Join(l.Members, ", ")
+		if l.Name != "" {
+			what = fmt.Sprintf("%s (ltime %d) %q", l.Name, l.LTime, l.Payload)
+		}
+		fmt.Fprintf(e.stdout, "%s [EVENT] %s: %s\n", ts, l.Event, what)
+	}
+}
+
+func runTags(e env, args []string) int {
+	fs := newFlags(e, "tags", "[-set KEY=VALUE]... [-delete KEY]...")
+	c := clientFlags(fs)
+	var set, del repeated
+	fs.Var(&set, "set", "set tag `KEY=VALUE` (repeatable)")
+	fs.Var(&del, "delete", "delete tag `KEY` (repeatable)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	var tags map[string]string
+	var err error
+	if len(set) == 0 && len(del) == 0 {
+		err = c.call("GET", "/v1/tags", nil, &tags)
+	} else {
+		req := api.TagsRequest{Set: map[string]string{}, Delete: del}
+		for _, s := range set {
+			k, v, perr := config.ParseTag(s)
+			if perr != nil {
+				return usageErr(e, fs, "-set: %v", perr)
+			}
+			req.Set[k] = v
+		}
+		err = c.call("POST", "/v1/tags", req, &tags)
+	}
+	if err != nil {
+		return fail(e, "tags", err)
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(e.stdout, "%s=%s\n", k, tags[k])
+	}
+	return exitOK
+}
+
+func runKeygen(e env, args []string) int {
+	fs := newFlags(e, "keygen", "")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return fail(e, "keygen", err)
+	}
+	fmt.Fprintln(e.stdout, base64.StdEncoding.EncodeToString(key))
+	return exitOK
+}
+
+func runKeys(e env, args []string) int {
+	fs := newFlags(e, "keys", "-list | -install KEY | -use KEY | -remove KEY")
+	c := clientFlags(fs)
+	list := fs.Bool("list", false, "list the keys each member has")
+	install := fs.String("install", "", "install `KEY` on every member")
+	use := fs.String("use", "", "make `KEY` the primary (encrypting) key everywhere")
+	remove := fs.String("remove", "", "remove `KEY` from every member")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	ops := 0
+	for _, set := range []bool{*list, *install != "", *use != "", *remove != ""} {
+		if set {
+			ops++
+		}
+	}
+	if ops != 1 || fs.NArg() > 0 {
+		return usageErr(e, fs, "give exactly one of -list, -install, -use, -remove")
+	}
+	for _, k := range []string{*install, *use, *remove} {
+		if k != "" {
+			if _, err := config.DecodeKey(k); err != nil {
+				return usageErr(e, fs, "%v", err)
+			}
+		}
+	}
+	var kr api.KeyResponse
+	var err error
+	switch {
+	case *list:
+		err = c.call("GET", "/v1/keys", nil, &kr)
+	case *install != "":
+		err = c.call("POST", "/v1/keys/install", api.KeyRequest{Key: *install}, &kr)
+	case *use != "":
+		err = c.call("POST", "/v1/keys/use", api.KeyRequest{Key: *use}, &kr)
+	default:
+		err = c.call("POST", "/v1/keys/remove", api.KeyRequest{Key: *remove}, &kr)
+	}
+	if err != nil {
+		return fail(e, "keys", err)
+	}
+	if *list {
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY\tNODES\tPRIMARY")
+		keys := make([]string, 0, len(kr.Keys))
+		for k := range kr.Keys {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%d/%d\t%d\n", k, kr.Keys[k], kr.NumNodes, kr.PrimaryKeys[k])
+		}
+		_ = tw.Flush()
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "Done: %d of %d nodes answered.\n", kr.NumResp, kr.NumNodes)
+	return exitOK
+}
+
+func runInfo(e env, args []string) int {
+	fs := newFlags(e, "info", "[-format text|json]")
+	c := clientFlags(fs)
+	format := fs.String("format", "text", "output `format`: text or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if !checkFormat(*format) {
+		return usageErr(e, fs, "-format %q is not text or json", *format)
+	}
+	var info api.Info
+	if err := c.call("GET", "/v1/info", nil, &info); err != nil {
+		return fail(e, "info", err)
+	}
+	if *format == "json" {
+		return printJSON(e, info)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
+	row("name", info.Name)
+	row("version", info.Version)
+	row("gossip_addr", info.GossipAddr)
+	row("http_addr", info.HTTPAddr)
+	row("dns_addr", info.DNSAddr)
+	row("domain", info.Domain)
+	row("encrypted", info.Encrypted)
+	row("tags", tagString(info.Tags))
+	row("services", serviceString(info.Services))
+	row("handlers", strings.Join(info.Handlers, " "))
+	row("templates", strings.Join(info.Templates, " "))
+	keys := make([]string, 0, len(info.Stats))
+	for k := range info.Stats {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		row(k, info.Stats[k])
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+func runRender(e env, args []string) int {
+	fmt.Fprintln(e.stderr, "shoal render: not available in this build yet; templates configured in the agent are validated but not rendered")
+	return exitFail
+}
+
+func runVersion(e env, args []string) int {
+	fmt.Fprintln(e.stdout, buildinfo.String())
+	return exitOK
+}

@@ -1,0 +1,165 @@
+// Package config holds the agent's configuration: defaults, the HCL/JSON file
+// schema, command-line flags, and validation. Load puts them together in one
+// order: DefaultConfig, then each config file as given on the command line,
+// then the flags, then one Validate that reports every problem at once.
+package config
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// Defaults of the agent interface (DESIGN.md).
+const (
+	DefaultBindAddr   = "0.0.0.0"
+	DefaultBindPort   = 7946
+	DefaultHTTPAddr   = "127.0.0.1:7373"
+	DefaultDNSAddr    = "127.0.0.1:8600"
+	DefaultDomain     = "shoal."
+	DefaultProfile    = "lan"
+	DefaultDevDestDir = "dev-data"
+	// TokenEnv carries the HTTP API token for the agent and the client verbs.
+	TokenEnv = "SHOAL_HTTP_TOKEN"
+	// HTTPAddrEnv tells client verbs where the agent's API is.
+	HTTPAddrEnv = "SHOAL_HTTP_ADDR"
+)
+
+// Config is the agent's validated configuration.
+type Config struct {
+	NodeName      string
+	BindAddr      string
+	BindPort      int
+	AdvertiseAddr string
+	AdvertisePort int
+
+	Join          []string
+	RetryJoin     []string
+	RetryInterval time.Duration
+	// RetryMax bounds retry-join attempts; 0 retries until it succeeds.
+	RetryMax int
+
+	Tags     map[string]string
+	Services []node.Service
+
+	HTTPAddr  string
+	HTTPToken string
+	DNSAddr   string
+	Domain    string
+
+	EncryptKey  string
+	KeyringFile string
+	Label       string
+
+	SnapshotPath     string
+	RejoinAfterLeave bool
+	LeaveOnTerminate bool
+
+	EventHandlers  []string
+	HandlerTimeout time.Duration
+	// HandlerQueue is how many events may wait for each handler script
+	// before newer ones are dropped.
+	HandlerQueue int
+
+	Profile   string
+	LogLevel  slog.Level
+	LogFormat string // "text" or "json"
+
+	Templates []Template
+	Gossip    Gossip
+
+	Dev bool
+}
+
+// Template is one `template { ... }` block, checked here and run by render.
+type Template struct {
+	Source      string
+	Destination string
+	Backend     string // haproxy | nginx | command
+	// ValidateCommand and ReloadCommand configure the command backend.
+	ValidateCommand string
+	ReloadCommand   string
+	WaitMin         time.Duration
+	WaitMax         time.Duration
+	MinBackends     int
+}
+
+// Gossip tunes memberlist and the node's timers beyond the profile. Zero
+// values keep the profile's choice; tests shrink intervals here so clusters
+// converge in milliseconds.
+type Gossip struct {
+	ProbeInterval     time.Duration
+	ProbeTimeout      time.Duration
+	GossipInterval    time.Duration
+	PushPullInterval  time.Duration
+	SuspicionMult     int
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
+	TombstoneTimeout  time.Duration
+	ReapInterval      time.Duration
+	LeaveTimeout      time.Duration
+}
+
+// DefaultConfig sets every default in one place.
+func DefaultConfig() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "shoal"
+	}
+	return Config{
+		NodeName:       host,
+		BindAddr:       DefaultBindAddr,
+		BindPort:       DefaultBindPort,
+		RetryInterval:  30 * time.Second,
+		Tags:           map[string]string{},
+		HTTPAddr:       DefaultHTTPAddr,
+		DNSAddr:        DefaultDNSAddr,
+		Domain:         DefaultDomain,
+		HandlerTimeout: 60 * time.Second,
+		HandlerQueue:   64,
+		Profile:        DefaultProfile,
+		LogLevel:       slog.LevelInfo,
+		LogFormat:      "text",
+	}
+}
+
+// DevTemplate is the template -dev renders: the built-in HAProxy template
+// into a folder under the working directory.
+func DevTemplate() Template {
+	return Template{
+		Source:      "builtin:haproxy",
+		Destination: DefaultDevDestDir + "/haproxy.cfg",
+		Backend:     "haproxy",
+		WaitMin:     500 * time.Millisecond,
+		WaitMax:     5 * time.Second,
+	}
+}
+
+// clone deep-copies the slices and maps so a reload never shares state with
+// the configuration in use.
+func (c Config) clone() Config {
+	out := c
+	out.Join = append([]string(nil), c.Join...)
+	out.RetryJoin = append([]string(nil), c.RetryJoin...)
+	out.EventHandlers = append([]string(nil), c.EventHandlers...)
+	out.Templates = append([]Template(nil), c.Templates...)
+	out.Tags = make(map[string]string, len(c.Tags))
+	for k, v := range c.Tags {
+		out.Tags[k] = v
+	}
+	out.Services = make([]node.Service, len(c.Services))
+	for i, s := range c.Services {
+		s.Tags = append([]string(nil), s.Tags...)
+		out.Services[i] = s
+	}
+	return out
+}
+
+// BindString is the gossip bind address as ADDR:PORT.
+func (c Config) BindString() string {
+	return net.JoinHostPort(c.BindAddr, strconv.Itoa(c.BindPort))
+}

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func load(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	f, err := ParseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatalf("ParseFlags(%q): %v", args, err)
+	}
+	return f.Load()
+}
+
+const hclConf = `
+node_name = "web-1"
+bind      = "127.0.0.1:7000"
+join      = ["127.0.0.1:7001"]
+tags      = { role = "web", dc = "a" }
+log_level = "debug"
+handler_timeout = "3s"
+event_handlers = ["member-join,user:deploy=./h.sh"]
+service {
+  name   = "web"
+  port   = 8080
+  tags   = ["v2"]
+  weight = 10
+}
+template {
+  source      = "builtin:haproxy"
+  destination = "/tmp/haproxy.cfg"
+  wait {
+    min = "1s"
+    max = "4s"
+  }
+  min_backends = 2
+}
+gossip {
+  probe_interval = "200ms"
+}
+`
+
+const jsonConf = `{
+  "node_name": "web-1",
+  "bind": "127.0.0.1:7000",
+  "join": ["127.0.0.1:7001"],
+  "tags": {"role": "web", "dc": "a"},
+  "log_level": "debug",
+  "handler_timeout": "3s",
+  "event_handlers": ["member-join,user:deploy=./h.sh"],
+  "service": [{"name": "web", "port": 8080, "tags": ["v2"], "weight": 10}],
+  "template": {"source": "builtin:haproxy", "destination": "/tmp/haproxy.cfg",
+               "wait": {"min": "1s", "max": "4s"}, "min_backends": 2},
+  "gossip": {"probe_interval": "200ms"}
+}`
+
+func TestLoad_HCLAndJSONSameSchema(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{write(t, dir, "a.hcl", hclConf), write(t, dir, "a.json", jsonConf)} {
+		t.Run(filepath.Ext(p), func(t *testing.T) {
+			c, err := load(t, "-config-file", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.NodeName != "web-1" || c.BindAddr != "127.0.0.1" || c.BindPort != 7000 {
+				t.Errorf("got node %q bind %s:%d, want web-1 127.0.0.1:7000", c.NodeName, c.BindAddr, c.BindPort)
+			}
+			if c.Tags["role"] != "web" || c.Tags["dc"] != "a" {
+				t.Errorf("got tags %v", c.Tags)
+			}
+			if c.LogLevel != slog.LevelDebug || c.HandlerTimeout != 3*time.Second {
+				t.Errorf("got level %v timeout %v", c.LogLevel, c.HandlerTimeout)
+			}
+			if len(c.Services) != 1 || c.Services[0].Name != "web" || c.Services[0].Port != 8080 || c.Services[0].Weight != 10 || c.Services[0].Tags[0] != "v2" {
+				t.Errorf("got services %+v", c.Services)
+			}
+			if len(c.Templates) != 1 || c.Templates[0].WaitMin != time.Second || c.Templates[0].WaitMax != 4*time.Second || c.Templates[0].MinBackends != 2 || c.Templates[0].Backend != "haproxy" {
+				t.Errorf("got templates %+v", c.Templates)
+			}
+			if c.Gossip.ProbeInterval != 200*time.Millisecond {
+				t.Errorf("got probe interval %v", c.Gossip.ProbeInterval)
+			}
+			if len(c.EventHandlers) != 1 || len(c.Join) != 1 {
+				t.Errorf("got handlers %v join %v", c.EventHandlers, c.Join)
+			}
+			if c.HTTPAddr != DefaultHTTPAddr || c.DNSAddr != DefaultDNSAddr || c.Domain != DefaultDomain {
+				t.Errorf("defaults lost: http %s dns %s domain %s", c.HTTPAddr, c.DNSAddr, c.Domain)
+			}
+		})
+	}
+}
+
+func TestLoad_Defaults(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BindString(); got != "0.0.0.0:7946" {
+		t.Errorf("bind: got %s, want 0.0.0.0:7946", got)
+	}
+	if c.HTTPAddr != "127.0.0.1:7373" || c.DNSAddr != "127.0.0.1:8600" || c.Domain != "shoal." || c.Profile != "lan" {
+		t.Errorf("got http %s dns %s domain %s profile %s", c.HTTPAddr, c.DNSAddr, c.Domain, c.Profile)
+	}
+}
+
+func TestLoad_UnknownKeysNameKeyAndFile(t *testing.T) {
+	dir := t.TempDir()
+	h := write(t, dir, "bad.hcl", "node_nme = \"x\"\nbogus = 1\n")
+	j := write(t, dir, "bad.json", `{"tagz": {}}`)
+	_, err := load(t, "-config-file", h, "-config-file", j)
+	if err == nil {
+		t.Fatal("got no error, want unknown keys reported")
+	}
+	msg := err.Error()
+	for _, want := range []string{"bad.hcl:1", `"node_nme"`, "bad.hcl:2", `"bogus"`, "bad.json", `"tagz"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %s", msg, want)
+		}
+	}
+}
+
+func TestLoad_BadValuesAllReported(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "v.hcl", `
+bind = "nowhere"
+retry_interval = "soon"
+log_level = "loud"
+profile = "moon"
+encrypt = "short"
+event_handlers = ["member-jion=./x.sh"]
+service {
+  name = "bad name"
+  port = 0
+}
+template {
+  source = "x"
+  destination = "y"
+  backend = "apache"
+  wait {
+    min = "5s"
+    max = "1s"
+  }
+}
+`)
+	_, err := load(t, "-config-file", p)
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, key := range []string{"bind", "retry_interval", "log_level", "profile", "encrypt", "event_handlers[0]", "service[0]", "template[0]", "apache", "wait.max"} {
+		if !strings.Contains(err.Error(), p+": "+key) && !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n < 9 {
+		t.Errorf("got %d problems reported, want every one:\n%v", n, err)
+	}
+}
+
+func TestLoad_FlagsOverrideFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "a.hcl", `node_name = "file"
+tags = { role = "file", keep = "yes" }
+http_addr = "127.0.0.1:1"
+`)
+	c, err := load(t, "-config-file", p, "-node", "flag", "-tag", "role=flag", "-http-addr", "127.0.0.1:2", "-service", "db:5432:primary,eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeName != "flag" || c.Tags["role"] != "flag" || c.Tags["keep"] != "yes" || c.HTTPAddr != "127.0.0.1:2" {
+		t.Errorf("got node %q tags %v http %s", c.NodeName, c.Tags, c.HTTPAddr)
+	}
+	if len(c.Services) != 1 || c.Services[0].Port != 5432 || len(c.Services[0].Tags) != 2 {
+		t.Errorf("got services %+v", c.Services)
+	}
+}
+
+func TestLoad_ConfigDirLexicalOrder(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "20-b.json", `{"node_name": "second"}`)
+	write(t, dir, "10-a.hcl", `node_name = "first"
+domain = "example"`)
+	write(t, dir, "notes.txt", `ignored`)
+	c, err := load(t, "-config-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeName != "second" || c.Domain != "example." {
+		t.Errorf("got node %q domain %q, want second, example.", c.NodeName, c.Domain)
+	}
+}
+
+func TestParseFlags_UsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-bind", "x:y"}, {"-tag", "novalue"}, {"-service", "web"}, {"-service", "web:99999"},
+		{"-profile", "moon"}, {"-log-level", "loud"}, {"-event-handler", "bogus=./x"},
+		{"-encrypt", "abc"}, {"-nosuchflag"}, {"stray"},
+	} {
+		if _, err := ParseFlags(args, io.Discard); !errors.Is(err, ErrUsage) {
+			t.Errorf("ParseFlags(%q): got %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestLoad_Dev(t *testing.T) {
+	c, err := load(t, "-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Dev || len(c.Templates) != 1 || c.Templates[0].Source != "builtin:haproxy" {
+		t.Errorf("got dev %v templates %+v", c.Dev, c.Templates)
+	}
+}
+
+func TestLoad_TokenFromEnv(t *testing.T) {
+	t.Setenv(TokenEnv, "sekrit")
+	c, err := load(t)
+	if err != nil || c.HTTPToken != "sekrit" {
+		t.Fatalf("got token %q err %v", c.HTTPToken, err)
+	}
+	c, err = load(t, "-http-token", "flag")
+	if err != nil || c.HTTPToken != "flag" {
+		t.Fatalf("got token %q err %v, want the flag to win", c.HTTPToken, err)
+	}
+}

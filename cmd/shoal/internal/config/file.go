@@ -1,0 +1,362 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
+	"github.com/shoal-dev/shoal/node"
+)
+
+// fileConfig is the schema of a config file, the same for HCL and JSON.
+// Pointers tell "absent" from "zero" so a later file only overrides what it
+// sets. There is no catch-all field: hcl reports every unknown key.
+type fileConfig struct {
+	NodeName      *string           `hcl:"node_name,optional"`
+	Bind          *string           `hcl:"bind,optional"`
+	Advertise     *string           `hcl:"advertise,optional"`
+	Join          []string          `hcl:"join,optional"`
+	RetryJoin     []string          `hcl:"retry_join,optional"`
+	RetryInterval *string           `hcl:"retry_interval,optional"`
+	RetryMax      *int              `hcl:"retry_max,optional"`
+	Tags          map[string]string `hcl:"tags,optional"`
+
+	HTTPAddr  *string `hcl:"http_addr,optional"`
+	HTTPToken *string `hcl:"http_token,optional"`
+	DNSAddr   *string `hcl:"dns_addr,optional"`
+	Domain    *string `hcl:"domain,optional"`
+
+	Encrypt     *string `hcl:"encrypt,optional"`
+	KeyringFile *string `hcl:"keyring_file,optional"`
+	Label       *string `hcl:"label,optional"`
+
+	Snapshot         *string `hcl:"snapshot_path,optional"`
+	RejoinAfterLeave *bool   `hcl:"rejoin_after_leave,optional"`
+	LeaveOnTerminate *bool   `hcl:"leave_on_terminate,optional"`
+
+	EventHandlers  []string `hcl:"event_handlers,optional"`
+	HandlerTimeout *string  `hcl:"handler_timeout,optional"`
+	HandlerQueue   *int     `hcl:"handler_queue,optional"`
+
+	Profile   *string `hcl:"profile,optional"`
+	LogLevel  *string `hcl:"log_level,optional"`
+	LogFormat *string `hcl:"log_format,optional"`
+
+	Services  []fileService  `hcl:"service,block"`
+	Templates []fileTemplate `hcl:"template,block"`
+	Gossip    *fileGossip    `hcl:"gossip,block"`
+}
+
+type fileService struct {
+	Name   string   `hcl:"name"`
+	Port   int      `hcl:"port"`
+	Tags   []string `hcl:"tags,optional"`
+	Weight *int     `hcl:"weight,optional"`
+}
+
+type fileTemplate struct {
+	Source          string    `hcl:"source"`
+	Destination     string    `hcl:"destination"`
+	Backend         *string   `hcl:"backend,optional"`
+	ValidateCommand *string   `hcl:"validate_command,optional"`
+	ReloadCommand   *string   `hcl:"reload_command,optional"`
+	Wait            *fileWait `hcl:"wait,block"`
+	MinBackends     *int      `hcl:"min_backends,optional"`
+}
+
+type fileWait struct {
+	Min *string `hcl:"min,optional"`
+	Max *string `hcl:"max,optional"`
+}
+
+type fileGossip struct {
+	ProbeInterval     *string `hcl:"probe_interval,optional"`
+	ProbeTimeout      *string `hcl:"probe_timeout,optional"`
+	GossipInterval    *string `hcl:"gossip_interval,optional"`
+	PushPullInterval  *string `hcl:"push_pull_interval,optional"`
+	SuspicionMult     *int    `hcl:"suspicion_mult,optional"`
+	ReconnectInterval *string `hcl:"reconnect_interval,optional"`
+	ReconnectTimeout  *string `hcl:"reconnect_timeout,optional"`
+	TombstoneTimeout  *string `hcl:"tombstone_timeout,optional"`
+	ReapInterval      *string `hcl:"reap_interval,optional"`
+	LeaveTimeout      *string `hcl:"leave_timeout,optional"`
+}
+
+// DirFiles lists the *.hcl and *.json files of dir in lexical order.
+func DirFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config dir: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		ext := filepath.Ext(e.Name())
+		if e.Type().IsRegular() && (ext == ".hcl" || ext == ".json") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// applyFile decodes one file and lays it over c. Every problem comes back,
+// each naming the file and the key.
+func applyFile(c *Config, path string) error {
+	switch filepath.Ext(path) {
+	case ".hcl", ".json":
+	default:
+		return fmt.Errorf("%s: config files must end in .hcl or .json", path)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var fc fileConfig
+	if err := hclsimple.Decode(path, src, nil, &fc); err != nil {
+		return diagErrors(err)
+	}
+	a := applier{file: path}
+	a.apply(c, &fc)
+	return errors.Join(a.errs...)
+}
+
+// diagErrors turns hcl diagnostics into one error per problem, each of which
+// starts with file:line.
+func diagErrors(err error) error {
+	var diags hcl.Diagnostics
+	if !errors.As(err, &diags) {
+		return err
+	}
+	var errs []error
+	for _, d := range diags {
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + strings.TrimSuffix(d.Detail, ".")
+		}
+		if d.Subject != nil {
+			msg = fmt.Sprintf("%s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, msg)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
+}
+
+type applier struct {
+	file string
+	errs []error
+}
+
+func (a *applier) fail(key string, err error) {
+	a.errs = append(a.errs, fmt.Errorf("%s: %s: %w", a.file, key, err))
+}
+
+func (a *applier) duration(key string, s *string, dst *time.Duration) {
+	if s == nil {
+		return
+	}
+	d, err := parseDuration(*s)
+	if err != nil {
+		a.fail(key, err)
+		return
+	}
+	*dst = d
+}
+
+func setStr(dst *string, s *string) {
+	if s != nil {
+		*dst = *s
+	}
+}
+
+func (a *applier) apply(c *Config, fc *fileConfig) {
+	setStr(&c.NodeName, fc.NodeName)
+	if fc.Bind != nil {
+		if h, p, err := ParseHostPort(*fc.Bind, DefaultBindPort); err != nil {
+			a.fail("bind", err)
+		} else {
+			c.BindAddr, c.BindPort = h, p
+		}
+	}
+	if fc.Advertise != nil {
+		if h, p, err := ParseHostPort(*fc.Advertise, 0); err != nil {
+			a.fail("advertise", err)
+		} else {
+			c.AdvertiseAddr, c.AdvertisePort = h, p
+		}
+	}
+	c.Join = append(c.Join, fc.Join...)
+	c.RetryJoin = append(c.RetryJoin, fc.RetryJoin...)
+	a.duration("retry_interval", fc.RetryInterval, &c.RetryInterval)
+	if fc.RetryMax != nil {
+		if *fc.RetryMax < 0 {
+			a.fail("retry_max", fmt.Errorf("%d is negative", *fc.RetryMax))
+		} else {
+			c.RetryMax = *fc.RetryMax
+		}
+	}
+	for k, v := range fc.Tags {
+		c.Tags[k] = v
+	}
+	for i, s := range fc.Services {
+		w := 1
+		if s.Weight != nil {
+			w = *s.Weight
+		}
+		if err := checkService(s.Name, s.Port, s.Tags, w); err != nil {
+			a.fail(fmt.Sprintf("service[%d]", i), err)
+			continue
+		}
+		c.Services = append(c.Services, node.Service{Name: s.Name, Port: uint16(s.Port), Tags: s.Tags, Weight: w})
+	}
+
+	for key, pair := range map[string]struct{ dst, src *string }{
+		"http_addr": {&c.HTTPAddr, fc.HTTPAddr},
+		"dns_addr":  {&c.DNSAddr, fc.DNSAddr},
+	} {
+		if pair.src == nil {
+			continue
+		}
+		if err := checkListenAddr(*pair.src); err != nil {
+			a.fail(key, err)
+			continue
+		}
+		*pair.dst = *pair.src
+	}
+	setStr(&c.HTTPToken, fc.HTTPToken)
+	setStr(&c.Domain, fc.Domain)
+	if fc.Encrypt != nil {
+		if _, err := DecodeKey(*fc.Encrypt); err != nil {
+			a.fail("encrypt", err)
+		} else {
+			c.EncryptKey = *fc.Encrypt
+		}
+	}
+	setStr(&c.KeyringFile, fc.KeyringFile)
+	setStr(&c.Label, fc.Label)
+	setStr(&c.SnapshotPath, fc.Snapshot)
+	if fc.RejoinAfterLeave != nil {
+		c.RejoinAfterLeave = *fc.RejoinAfterLeave
+	}
+	if fc.LeaveOnTerminate != nil {
+		c.LeaveOnTerminate = *fc.LeaveOnTerminate
+	}
+
+	for i, h := range fc.EventHandlers {
+		if _, err := handlers.ParseScript(h); err != nil {
+			a.fail(fmt.Sprintf("event_handlers[%d]", i), err)
+			continue
+		}
+		c.EventHandlers = append(c.EventHandlers, h)
+	}
+	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout)
+	if fc.HandlerQueue != nil {
+		if *fc.HandlerQueue < 1 {
+			a.fail("handler_queue", fmt.Errorf("%d must be at least 1", *fc.HandlerQueue))
+		} else {
+			c.HandlerQueue = *fc.HandlerQueue
+		}
+	}
+
+	if fc.Profile != nil {
+		if p, err := ParseProfile(*fc.Profile); err != nil {
+			a.fail("profile", err)
+		} else {
+			c.Profile = p
+		}
+	}
+	if fc.LogLevel != nil {
+		if l, err := ParseLevel(*fc.LogLevel); err != nil {
+			a.fail("log_level", err)
+		} else {
+			c.LogLevel = l
+		}
+	}
+	if fc.LogFormat != nil {
+		switch *fc.LogFormat {
+		case "text", "json":
+			c.LogFormat = *fc.LogFormat
+		default:
+			a.fail("log_format", fmt.Errorf("%q is not text or json", *fc.LogFormat))
+		}
+	}
+
+	for i, t := range fc.Templates {
+		a.template(c, i, t)
+	}
+	if g := fc.Gossip; g != nil {
+		a.duration("gossip.probe_interval", g.ProbeInterval, &c.Gossip.ProbeInterval)
+		a.duration("gossip.probe_timeout", g.ProbeTimeout, &c.Gossip.ProbeTimeout)
+		a.duration("gossip.gossip_interval", g.GossipInterval, &c.Gossip.GossipInterval)
+		a.duration("gossip.push_pull_interval", g.PushPullInterval, &c.Gossip.PushPullInterval)
+		a.duration("gossip.reconnect_interval", g.ReconnectInterval, &c.Gossip.ReconnectInterval)
+		a.duration("gossip.reconnect_timeout", g.ReconnectTimeout, &c.Gossip.ReconnectTimeout)
+		a.duration("gossip.tombstone_timeout", g.TombstoneTimeout, &c.Gossip.TombstoneTimeout)
+		a.duration("gossip.reap_interval", g.ReapInterval, &c.Gossip.ReapInterval)
+		a.duration("gossip.leave_timeout", g.LeaveTimeout, &c.Gossip.LeaveTimeout)
+		if g.SuspicionMult != nil {
+			if *g.SuspicionMult < 1 {
+				a.fail("gossip.suspicion_mult", fmt.Errorf("%d must be at least 1", *g.SuspicionMult))
+			} else {
+				c.Gossip.SuspicionMult = *g.SuspicionMult
+			}
+		}
+	}
+}
+
+func (a *applier) template(c *Config, i int, ft fileTemplate) {
+	key := fmt.Sprintf("template[%d]", i)
+	t := Template{Source: ft.Source, Destination: ft.Destination, Backend: "haproxy",
+		WaitMin: 500 * time.Millisecond, WaitMax: 5 * time.Second}
+	setStr(&t.Backend, ft.Backend)
+	setStr(&t.ValidateCommand, ft.ValidateCommand)
+	setStr(&t.ReloadCommand, ft.ReloadCommand)
+	n := len(a.errs)
+	if ft.Wait != nil {
+		a.duration(key+".wait.min", ft.Wait.Min, &t.WaitMin)
+		a.duration(key+".wait.max", ft.Wait.Max, &t.WaitMax)
+	}
+	if ft.MinBackends != nil {
+		t.MinBackends = *ft.MinBackends
+	}
+	for _, err := range checkTemplate(t) {
+		a.fail(key, err)
+	}
+	if len(a.errs) == n {
+		c.Templates = append(c.Templates, t)
+	}
+}
+
+// checkTemplate holds a template's rules; render owns what the fields mean.
+func checkTemplate(t Template) []error {
+	var errs []error
+	if t.Source == "" {
+		errs = append(errs, errors.New("source is empty"))
+	}
+	if t.Destination == "" {
+		errs = append(errs, errors.New("destination is empty"))
+	}
+	switch t.Backend {
+	case "haproxy", "nginx":
+	case "command":
+		if t.ReloadCommand == "" {
+			errs = append(errs, errors.New(`backend "command" needs reload_command`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("backend %q is not haproxy, nginx or command", t.Backend))
+	}
+	if t.WaitMax < t.WaitMin {
+		errs = append(errs, fmt.Errorf("wait.max %s is less than wait.min %s", t.WaitMax, t.WaitMin))
+	}
+	if t.MinBackends < 0 {
+		errs = append(errs, fmt.Errorf("min_backends %d is negative", t.MinBackends))
+	}
+	return errs
+}

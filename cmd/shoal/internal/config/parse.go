@@ -1,0 +1,152 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// ParseHostPort splits ADDR:PORT (or a bare ADDR, which gets defPort) and
+// requires ADDR to be an IP literal: memberlist binds to addresses, not names.
+func ParseHostPort(s string, defPort int) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		// A bare address: "10.0.0.1" or "::1".
+		if ip := net.ParseIP(strings.Trim(s, "[]")); ip != nil {
+			return ip.String(), defPort, nil
+		}
+		return "", 0, fmt.Errorf("%q is not ADDR:PORT", s)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return "", 0, fmt.Errorf("%q: %q is not an IP address", s, host)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, portStr)
+	}
+	return ip.String(), port, nil
+}
+
+// checkListenAddr accepts ADDR:PORT for the HTTP and DNS listeners.
+func checkListenAddr(s string) error {
+	if s == "" {
+		return nil // disabled
+	}
+	_, _, err := ParseHostPort(s, -1)
+	if err == nil && !strings.Contains(s, ":") {
+		return fmt.Errorf("%q has no port", s)
+	}
+	return err
+}
+
+// ParseTag parses KEY=VALUE.
+func ParseTag(s string) (string, string, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return "", "", fmt.Errorf("%q is not KEY=VALUE", s)
+	}
+	return k, v, nil
+}
+
+var serviceName = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// ParseService parses NAME:PORT[:TAG,TAG...].
+func ParseService(s string) (node.Service, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) < 2 {
+		return node.Service{}, fmt.Errorf("%q is not NAME:PORT[:TAG,TAG...]", s)
+	}
+	port, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return node.Service{}, fmt.Errorf("%q: port %q is not a number", s, parts[1])
+	}
+	svc := node.Service{Name: parts[0], Port: 0, Weight: 1}
+	if len(parts) == 3 && parts[2] != "" {
+		svc.Tags = strings.Split(parts[2], ",")
+	}
+	if err := checkService(svc.Name, port, svc.Tags, svc.Weight); err != nil {
+		return node.Service{}, fmt.Errorf("%q: %w", s, err)
+	}
+	svc.Port = uint16(port)
+	return svc, nil
+}
+
+// checkService holds the rules a service must meet wherever it was declared:
+// its name and tags become DNS labels.
+func checkService(name string, port int, tags []string, weight int) error {
+	var errs []string
+	if !serviceName.MatchString(name) {
+		errs = append(errs, fmt.Sprintf("service name %q must be a DNS label (letters, digits, '-')", name))
+	}
+	if port < 1 || port > 65535 {
+		errs = append(errs, fmt.Sprintf("service port %d must be from 1 to 65535", port))
+	}
+	for _, t := range tags {
+		if !serviceName.MatchString(t) {
+			errs = append(errs, fmt.Sprintf("service tag %q must be a DNS label (letters, digits, '-')", t))
+		}
+	}
+	if weight < 0 || weight > 65535 {
+		errs = append(errs, fmt.Sprintf("service weight %d must be from 0 to 65535", weight))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ParseLevel accepts debug, info, warn (warning) and error, any case.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error", "err":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
+}
+
+// ParseProfile accepts the memberlist timing profiles.
+func ParseProfile(s string) (string, error) {
+	switch s {
+	case "lan", "wan", "local":
+		return s, nil
+	}
+	return "", fmt.Errorf("%q is not a profile (lan, wan, local)", s)
+}
+
+// DecodeKey decodes a base64 gossip key and checks its AES length.
+func DecodeKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("key is not base64: %w", err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("key is %d bytes, want 16, 24 or 32 (use `shoal keygen`)", len(k))
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (like 500ms, 5s, 1m)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}

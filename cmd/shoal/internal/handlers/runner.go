@@ -1,0 +1,182 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-dev/shoal/node"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Timeout bounds every run; the script's process group is killed then.
+	Timeout time.Duration
+	// Queue is how many events may wait per script; more are dropped.
+	Queue int
+	// ResponseLimit caps a query handler's stdout, which becomes the
+	// query's response.
+	ResponseLimit int
+	// Self returns the local node as a script should see it.
+	Self func() Self
+	// Registerer receives the runner's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Runner dispatches events to scripts. Handle never blocks: each script has
+// a worker goroutine and a bounded queue, so a slow script delays only its
+// own later events, and gossip, DNS and rendering never wait for scripts.
+type Runner struct {
+	log  *slog.Logger
+	opts Options
+
+	mu      sync.Mutex
+	workers []*worker
+	closed  bool
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	runs    *prometheus.CounterVec
+	dropped prometheus.Counter
+}
+
+type job struct {
+	event node.Event
+	self  Self
+}
+
+type worker struct {
+	script Script
+	queue  chan job
+}
+
+// NewRunner returns a runner with no scripts.
+func NewRunner(logger *slog.Logger, opts Options) *Runner {
+	if opts.Queue < 1 {
+		opts.Queue = 64
+	}
+	if opts.ResponseLimit < 1 {
+		opts.ResponseLimit = 1024
+	}
+	if opts.Self == nil {
+		opts.Self = func() Self { return Self{} }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{log: logger, opts: opts, ctx: ctx, cancel: cancel,
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_handler_runs_total",
+			Help: "Handler script runs by result: ok, failed, timeout.",
+		}, []string{"result"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_handler_dropped_total",
+			Help: "Events not given to a handler script because its queue was full.",
+		}),
+	}
+	for _, res := range []string{"ok", "failed", "timeout"} {
+		r.runs.WithLabelValues(res) // export zeros before the first run
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(r.runs, r.dropped)
+	}
+	return r
+}
+
+// SetScripts replaces the scripts (at start and on SIGHUP). Events already
+// queued for a replaced script still run; new events go to the new set.
+func (r *Runner) SetScripts(scripts []Script) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	for _, w := range r.workers {
+		close(w.queue)
+	}
+	r.workers = r.workers[:0:0]
+	for _, s := range scripts {
+		w := &worker{script: s, queue: make(chan job, r.opts.Queue)}
+		r.workers = append(r.workers, w)
+		r.wg.Add(1)
+		go r.work(w)
+	}
+}
+
+// Handle queues e for every script whose filter matches. It never blocks.
+func (r *Runner) Handle(e node.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || len(r.workers) == 0 {
+		return
+	}
+	var self Self
+	have := false
+	for _, w := range r.workers {
+		if !w.script.Match(e) {
+			continue
+		}
+		if !have {
+			self, have = r.opts.Self(), true
+		}
+		select {
+		case w.queue <- job{event: e, self: self}:
+		default:
+			r.dropped.Inc()
+			r.log.Warn("handler queue full, event dropped", "handler", w.script.Spec, "event", e.String(), "queue", cap(w.queue))
+		}
+	}
+}
+
+// Close stops taking events, kills running scripts and waits for the
+// workers to exit.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		for _, w := range r.workers {
+			close(w.queue)
+		}
+		r.workers = nil
+	}
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+}
+
+func (r *Runner) work(w *worker) {
+	defer r.wg.Done()
+	for j := range w.queue {
+		if r.ctx.Err() != nil {
+			continue // closing: drain without running
+		}
+		r.run(w.script, j)
+	}
+}
+
+func (r *Runner) run(s Script, j job) {
+	log := r.log.With("handler", s.Spec, "event", j.event.String())
+	res := invoke(r.ctx, s.Command, Env(j.self, j.event), Stdin(j.event), r.opts.Timeout, r.opts.ResponseLimit)
+	switch {
+	case res.timedOut:
+		r.runs.WithLabelValues("timeout").Inc()
+		log.Error("handler timed out and was killed", "timeout", r.opts.Timeout, "stderr", res.stderr)
+		return
+	case res.err != nil:
+		r.runs.WithLabelValues("failed").Inc()
+		log.Error("handler failed", "exit_status", res.exitCode, "err", res.err, "took", res.took, "stderr", res.stderr)
+		return
+	}
+	r.runs.WithLabelValues("ok").Inc()
+	log.Debug("handler ran", "took", res.took)
+	if q, ok := j.event.(*node.Query); ok && len(res.stdout) > 0 {
+		if res.truncated {
+			log.Warn("handler output over the query response limit was cut", "limit", r.opts.ResponseLimit)
+		}
+		if err := q.Respond(res.stdout); err != nil {
+			log.Warn("query response not sent", "err", err)
+		}
+	}
+}

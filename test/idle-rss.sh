@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Measures the resident memory (VmRSS) of idle shoal agents in a 3-node
+# cluster on loopback. Goal: at most 10 MB per agent (Serf's agent: ~18 MB).
+#
+#   bash test/idle-rss.sh            # settle 15 s, then measure
+#   SETTLE=60 bash test/idle-rss.sh  # settle longer
+#
+# Prints one line per agent (VmRSS, its anonymous and file-backed parts,
+# and PSS, which splits the shared executable pages between the agents),
+# then a summary line; exits 1 when an agent's VmRSS is over GOAL_KB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SETTLE=${SETTLE:-15}
+GOAL_KB=${GOAL_KB:-10240}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# CGO=1 measures the default (dynamically linked) build; the default here
+# is the static build a release ships.
+CGO_ENABLED=${CGO:-0} go build -o "$work/shoal" ./cmd/shoal
+cat >"$work/conf.hcl" <<'HCL'
+profile = "local"
+HCL
+
+# start NAME [JOIN]: runs an agent on ephemeral loopback ports and prints
+# its HTTP address once it logs "agent running".
+start() {
+	local name=$1 join=${2:-}
+	local args=(agent -node "$name" -bind 127.0.0.1:0 -http-addr 127.0.0.1:0 -dns-addr 127.0.0.1:0 -config-file "$work/conf.hcl")
+	[ -n "$join" ] && args+=(-join "$join")
+	"$work/shoal" "${args[@]}" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 300); do
+		if grep -q 'msg="agent running"' "$work/$name.log"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "agent $name did not start:" >&2
+	cat "$work/$name.log" >&2
+	exit 1
+}
+field() { grep 'msg="agent running"' "$work/$1.log" | grep -o "$2=[^ ]*" | cut -d= -f2; }
+
+start a
+start b "$(field a gossip_addr)"
+start c "$(field a gossip_addr)"
+http=$(field a http_addr)
+for _ in $(seq 1 300); do
+	n=$("$work/shoal" members -http-addr "$http" -status alive | tail -n +2 | wc -l)
+	[ "$n" -eq 3 ] && break
+	sleep 0.1
+done
+[ "$n" -eq 3 ] || { echo "cluster did not converge: $n alive" >&2; exit 1; }
+echo "cluster of 3 converged; settling ${SETTLE}s"
+sleep "$SETTLE"
+
+max=0
+for i in 0 1 2; do
+	st=/proc/${pids[$i]}/status
+	kb=$(awk '/^VmRSS:/ {print $2}' "$st")
+	echo "agent ${pids[$i]}: VmRSS ${kb} kB (anon $(awk '/^RssAnon:/ {print $2}' "$st") kB, file $(awk '/^RssFile:/ {print $2}' "$st") kB, PSS $(awk '/^Pss:/ {print $2}' "/proc/${pids[$i]}/smaps_rollup") kB)"
+	[ "$kb" -gt "$max" ] && max=$kb
+done
+echo "idle RSS max: ${max} kB (goal <= ${GOAL_KB} kB)"
+echo "Go memory of the first agent (read after measuring: a scrape faults in code):"
+curl -s "http://$http/metrics" | grep -E "^go_memstats_(heap_inuse|heap_alloc|stack_inuse|heap_released|next_gc)_bytes|^go_goroutines" || true
+[ "$max" -le "$GOAL_KB" ]
