@@ -76,6 +76,9 @@ func (p *Proc) Exited() bool {
 
 // Wait waits up to timeout for the process to exit.
 func (p *Proc) Wait(timeout time.Duration) error {
+	if p.Exited() {
+		return p.err
+	}
 	select {
 	case <-p.done:
 		return p.err

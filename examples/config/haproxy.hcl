@@ -1,0 +1,27 @@
+# shoal agent config for a load-balancer machine running HAProxy.
+# HAProxy must run in master-worker mode with a master socket, e.g. in
+# haproxy.service: haproxy -Ws -S /run/haproxy-master.sock -f /etc/haproxy/haproxy.cfg
+node_name = "lb1"
+bind      = "10.0.0.10:7946"
+retry_join = ["10.0.0.11:7946", "10.0.0.12:7946"]
+snapshot_path = "/var/lib/shoal/snapshot"
+
+dns_addr = "127.0.0.1:8600"
+tags = {
+  role = "lb"
+}
+
+event_handlers = ["user:deploy=/etc/shoal/handlers/deploy.sh"]
+
+template {
+  source        = "builtin:haproxy"
+  destination   = "/etc/haproxy/haproxy.cfg"
+  backend       = "haproxy"
+  master_socket = "/run/haproxy-master.sock"
+  wait {
+    min = "500ms"
+    max = "5s"
+  }
+  # Never render an empty pool: a partitioned lb keeps its last good config.
+  min_backends = 1
+}

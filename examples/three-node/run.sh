@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A three-node shoal cluster on one machine: three agents on 127.0.0.1
+# (different ports), each with a small web backend; node1 renders HAProxy's
+# config from the built-in template and HAProxy follows membership; a
+# handler script reacts to a custom "deploy" event.
+#
+#   examples/three-node/run.sh           demo; stays up until Ctrl-C
+#   examples/three-node/run.sh --check   verify every step, clean up, exit 0/1
+#
+# Needs: go (or SHOAL=/path/to/shoal), haproxy, dig, curl, python3.
+set -euo pipefail
+
+check=0
+[[ ${1:-} == --check ]] && check=1
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export DEMO_DIR=${DEMO_DIR:-$(mktemp -d /tmp/shoal-demo.XXXXXX)}
+pids=()
+cleanup() {
+	# SIGTERM, up to 5 s to exit, then SIGKILL: cleanup is bounded.
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for _ in $(seq 50); do
+		alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	[[ $check == 1 ]] && rm -rf "$DEMO_DIR"
+	return 0
+}
+trap cleanup EXIT
+say() { printf '\n== %s\n' "$*"; }
+fail() { echo "FAIL: $*" >&2; for f in "$DEMO_DIR"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done; exit 1; }
+# wait_for SECONDS CMD...: poll CMD until it succeeds or time runs out.
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+shoal=${SHOAL:-}
+if [[ -z $shoal ]]; then
+	shoal=$DEMO_DIR/shoal
+	(cd "$root" && go build -o "$shoal" ./cmd/shoal)
+fi
+
+# node N: gossip 127.0.0.1:1794N, API 127.0.0.1:1737N, DNS 127.0.0.1:1860N,
+# web backend on 1908N; HAProxy on node1 serves web on 29081.
+api() { echo "127.0.0.1:1737$1"; }
+cat > "$DEMO_DIR/node1.hcl" <<HCL
+template {
+  source        = "builtin:haproxy"
+  destination   = "$DEMO_DIR/haproxy.cfg"
+  backend       = "haproxy"
+  master_socket = "$DEMO_DIR/haproxy.sock"
+  wait {
+    min = "200ms"
+    max = "1s"
+  }
+  min_backends = 1
+}
+HCL
+
+for n in 1 2 3; do
+	mkdir -p "$DEMO_DIR/www$n" && echo "node$n" > "$DEMO_DIR/www$n/index.html"
+	python3 -m http.server "1908$n" --bind 127.0.0.1 --directory "$DEMO_DIR/www$n" >"$DEMO_DIR/web$n.log" 2>&1 &
+	pids+=($!)
+	args=(agent -node "node$n" -bind "127.0.0.1:1794$n" -http-addr "$(api $n)" -dns-addr "127.0.0.1:1860$n"
+		-profile local -service "web:1908$n" -event-handler "user:deploy=$here/on-deploy.sh")
+	[[ $n == 1 ]] && args+=(-config-file "$DEMO_DIR/node1.hcl") || args+=(-retry-join 127.0.0.1:17941)
+	"$shoal" "${args[@]}" >"$DEMO_DIR/agent$n.log" 2>&1 &
+	pids+=($!)
+done
+
+say "members (seen from node3)"
+alive3() { [[ $(SHOAL_HTTP_ADDR=$(api 3) "$shoal" members -status alive | grep -c node) == 3 ]]; }
+wait_for 30 alive3 || fail "three members not alive"
+SHOAL_HTTP_ADDR=$(api 3) "$shoal" members
+
+say "dig @127.0.0.1 -p 18601 web.service.shoal SRV (node1's DNS)"
+dns3() { [[ $(dig +short -p 18601 @127.0.0.1 web.service.shoal SRV | wc -l) == 3 ]]; }
+wait_for 20 dns3 || fail "DNS does not list three web instances"
+dig +short -p 18601 @127.0.0.1 web.service.shoal SRV
+
+say "HAProxy follows membership ($DEMO_DIR/haproxy.cfg)"
+servers() { [[ $(grep -c '^ *server ' "$DEMO_DIR/haproxy.cfg" 2>/dev/null) == "$1" ]]; }
+wait_for 20 servers 3 || fail "node1 did not render three servers"
+haproxy -W -db -S "$DEMO_DIR/haproxy.sock" -f "$DEMO_DIR/haproxy.cfg" >"$DEMO_DIR/haproxy.log" 2>&1 &
+pids+=($!)
+wait_for 10 curl -fs http://127.0.0.1:29081/ || fail "haproxy does not answer"
+for _ in 1 2 3; do curl -fs http://127.0.0.1:29081/; done
+
+say "node3 leaves: HAProxy drops it"
+SHOAL_HTTP_ADDR=$(api 3) "$shoal" leave
+wait_for 20 servers 2 || fail "node1 did not drop node3"
+grep '^ *server ' "$DEMO_DIR/haproxy.cfg"
+
+say "shoal event deploy v2: the handler runs on every live node"
+SHOAL_HTTP_ADDR=$(api 1) "$shoal" event deploy v2
+deployed() { [[ $(grep -c 'deploying v2' "$DEMO_DIR/deploy.log" 2>/dev/null) == 2 ]]; }
+wait_for 20 deployed || fail "handler did not run on both live nodes"
+cat "$DEMO_DIR/deploy.log"
+
+if [[ $check == 1 ]]; then
+	say "all checks passed"
+	exit 0
+fi
+say "running; files in $DEMO_DIR. Try: SHOAL_HTTP_ADDR=$(api 1) $shoal members; Ctrl-C stops."
+wait
