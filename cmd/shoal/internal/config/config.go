@@ -50,6 +50,7 @@ type Config struct {
 	HTTPToken string
 	DNSAddr   string
 	Domain    string
+	DNS       DNS
 
 	EncryptKey  string
 	KeyringFile string
@@ -86,6 +87,18 @@ type Template struct {
 	WaitMin         time.Duration
 	WaitMax         time.Duration
 	MinBackends     int
+}
+
+// DNS is the `dns { ... }` block: what the DNS interface answers beyond
+// its address and domain. Zero values keep package dns's defaults.
+type DNS struct {
+	NodeTTL     time.Duration
+	ServiceTTL  time.Duration
+	ServiceTTLs map[string]time.Duration
+	// NegativeTTL is the SOA minimum: how long resolvers cache NXDOMAIN.
+	NegativeTTL time.Duration
+	MaxAnswers  int
+	Recursors   []string
 }
 
 // Gossip tunes memberlist and the node's timers beyond the profile. Zero
@@ -147,6 +160,13 @@ func (c Config) clone() Config {
 	out.RetryJoin = append([]string(nil), c.RetryJoin...)
 	out.EventHandlers = append([]string(nil), c.EventHandlers...)
 	out.Templates = append([]Template(nil), c.Templates...)
+	out.DNS.Recursors = append([]string(nil), c.DNS.Recursors...)
+	if c.DNS.ServiceTTLs != nil {
+		out.DNS.ServiceTTLs = make(map[string]time.Duration, len(c.DNS.ServiceTTLs))
+		for k, v := range c.DNS.ServiceTTLs {
+			out.DNS.ServiceTTLs[k] = v
+		}
+	}
 	out.Tags = make(map[string]string, len(c.Tags))
 	for k, v := range c.Tags {
 		out.Tags[k] = v
