@@ -80,7 +80,7 @@ func TestScenario_GarbageOnTheWire(t *testing.T) {
 	gossip := fmt.Sprintf("%s:%d", target.IP, GossipPort)
 	dns := fmt.Sprintf("%s:%d", target.IP, DNSPort)
 	flood, err := c.Attacker.Start("flood", nil, bins.Tool, "flood", "-udp", gossip+","+dns, "-tcp", gossip+","+dns,
-		"-duration", dur.String(), "-rate", "2000")
+		"-duration", dur.String(), "-rate", "500")
 	if err != nil {
 		t.Fatal(err)
 	}
