@@ -79,7 +79,7 @@ func TestBenchTable(t *testing.T) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
 	}
-	fmt.Print(b.String())
+	fmt.Print(b.String() + "\n")
 }
 
 // idleRSS waits a few gossip rounds and returns the median VmRSS of the
