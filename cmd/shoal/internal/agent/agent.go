@@ -114,9 +114,12 @@ func (a *Agent) self() handlers.Self {
 // It returns after everything it started has stopped.
 func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Cancel before waiting: DNS and rendering run until ctx ends.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	defer a.runner.Close()
 
 	// Subscribe before Start so no event is missed.
