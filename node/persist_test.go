@@ -218,3 +218,14 @@ func TestSnapshot_CompactsAndKeepsState(t *testing.T) {
 		t.Errorf("n9 restored at %q, want the newest address 127.0.0.1:7999", again.alive["n9"])
 	}
 }
+
+func TestLogBridge_RateLimitsFloods(t *testing.T) {
+	logs := &syncBuffer{}
+	w := &memberlistLog{logger: slog.New(slog.NewTextHandler(logs, nil))}
+	for range 1000 {
+		w.Write([]byte("[ERR] memberlist: failed to decode packet: garbage"))
+	}
+	if got := strings.Count(logs.String(), "failed to decode packet"); got != logBurst {
+		t.Errorf("logged %d of 1000 flood lines in one second, want the burst of %d", got, logBurst)
+	}
+}
