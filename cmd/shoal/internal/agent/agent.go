@@ -114,10 +114,12 @@ func (a *Agent) self() handlers.Self {
 // serves until ctx ends, a signal says to stop, or the API asks to leave.
 // It returns after everything it started has stopped.
 func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deferred in this order so that, on the way out, ctx is cancelled
+	// before wg.Wait: components run until ctx ends.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	defer a.runner.Close()
 
 	// Subscribe before Start so no event is missed.
