@@ -292,7 +292,9 @@ template {
 		t.Errorf("tags -set with a newline: got exit 0, want a refusal")
 	}
 	mustShoal(t, webB, "tags", "-set", "evil=x server evil 1.2.3.4:80")
-	st = lb.waitRender("web-b excluded", func(s api.TemplateStatus) bool { return len(s.Excluded) == 1 && strings.Contains(s.Excluded[0].Member, "web-b") })
+	st = lb.waitRender("web-b excluded", func(s api.TemplateStatus) bool {
+		return len(s.Excluded) == 1 && strings.Contains(s.Excluded[0].Member, "web-b")
+	})
 	if got := readFile(t, cfgPath); got != good || strings.Contains(got, "evil") {
 		t.Fatalf("the injection attempt changed the file:\n%s", got)
 	}
