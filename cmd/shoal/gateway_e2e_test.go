@@ -358,7 +358,7 @@ func TestGateway_Nginx(t *testing.T) {
 
 	lbConf := filepath.Join(prefix, "lb.json")
 	writeFile(t, lbConf, fmt.Sprintf(`{"template": {
-  "source": "builtin:nginx", "destination": %q,
+  "source": "builtin:nginx", "backend": "nginx", "destination": %q,
   "prefix": %q, "pid_file": %q, "error_log": %q,
   "wait": {"min": "50ms", "max": "500ms"},
   "vars": {"pid": %q, "error_log": %q, "bind": "127.0.0.1", "listen.web": "%d"}
@@ -385,4 +385,35 @@ func TestGateway_Nginx(t *testing.T) {
 		t.Errorf("after render -once: reloads %d installs %d, want %d and %d", s.Reloads, s.Installs, st.Reloads+1, st.Installs)
 	}
 	waitServedBy(t, listen, "A", "B")
+
+	// SIGHUP with a template set that does not build (the source is
+	// missing) keeps the running one; a good set replaces it.
+	good := readFile(t, lbConf)
+	writeFile(t, lbConf, strings.Replace(good, `"builtin:nginx"`, `"/no/such/file.tmpl"`, 1))
+	if err := lb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	lb.waitLog("reload: component kept its previous config")
+	mustShoal(t, lb, "render", "-once")
+	writeFile(t, lbConf, strings.Replace(good, `"template": {`, `"template": {"name": "web-lb",`, 1))
+	if err := lb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	lb.waitRender("the renamed template rendered", func(s api.TemplateStatus) bool { return s.Name == "web-lb" && s.OK && s.Renders > 0 })
+	waitServedBy(t, listen, "A", "B")
+}
+
+// TestGateway_Dev: shoal agent -dev renders the built-in HAProxy template
+// into ./dev-data, validated by haproxy -c, and never tries to reload.
+func TestGateway_Dev(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "dev", nil, "-dev", "-service", "web:8080")
+	st := a.waitRender("a validated render", func(s api.TemplateStatus) bool { return s.Renders > 0 })
+	if !st.OK || st.Backend != "haproxy" || st.Reloads != 0 || st.Backends != 1 {
+		t.Errorf("dev status: got %+v, want ok, haproxy, 1 backend, no reload", st)
+	}
+	cfg := readFile(t, filepath.Join(a.cmd.Dir, "dev-data", "haproxy.cfg"))
+	if !strings.Contains(cfg, "server dev 127.0.0.1:8080") {
+		t.Errorf("dev-data/haproxy.cfg:\n%s", cfg)
+	}
 }
