@@ -72,6 +72,7 @@ type agentProc struct {
 	logPath string
 	http    string
 	gossip  string
+	dns     string // bound DNS address, "" when DNS is off
 	done    chan struct{}
 	err     error // exit error, valid after done
 }
@@ -125,6 +126,7 @@ func startAgent(t *testing.T, name string, env []string, args ...string) *agentP
 		}
 		a.http, _ = rec["http_addr"].(string)
 		a.gossip, _ = rec["gossip_addr"].(string)
+		a.dns, _ = rec["dns_addr"].(string)
 		return nil
 	})
 	return a

@@ -51,6 +51,7 @@ type Agent struct {
 	tagSet     map[string]string // tags set through the API, kept over reloads
 	tagDel     map[string]bool   // tags deleted through the API
 	components []component
+	dns        *dnsComponent
 }
 
 // New validates what it can and binds the HTTP listener, so a busy port is
@@ -114,12 +115,13 @@ func (a *Agent) self() handlers.Self {
 // serves until ctx ends, a signal says to stop, or the API asks to leave.
 // It returns after everything it started has stopped.
 func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
-	// Deferred in this order so that, on the way out, ctx is cancelled
-	// before wg.Wait: components run until ctx ends.
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var wg sync.WaitGroup
+	// Cancel before waiting: DNS and rendering run until ctx ends.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	defer a.runner.Close()
 
 	// Subscribe before Start so no event is missed.
@@ -173,6 +175,9 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	if err := a.startComponents(ctx, &wg, fatal); err != nil {
 		return err
 	}
+	if err := a.waitDNS(ctx, fatal); err != nil {
+		return err
+	}
 	cfg := a.config()
 	if len(cfg.Join) > 0 {
 		n, err := a.Node.Join(cfg.Join, false)
@@ -188,10 +193,8 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 
 	ip, port := a.Node.LocalAddr()
 	a.log.Info("agent running", "node", a.Node.Name(), "gossip_addr", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
-		"http_addr", a.HTTPAddr(), "version", buildinfo.Version)
+		"http_addr", a.HTTPAddr(), "dns_addr", a.dnsAddr(), "version", buildinfo.Version)
 
-	// Start-up is over: let go of the code pages only it needed.
-	a.log.Debug("released start-up code pages", "bytes", trimText())
 	for {
 		select {
 		case sig := <-signals:
@@ -377,7 +380,7 @@ func (a *Agent) Info() api.Info {
 	info := api.Info{
 		Name: a.Node.Name(), Version: buildinfo.Version,
 		GossipAddr: net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
-		HTTPAddr:   a.HTTPAddr(), DNSAddr: cfg.DNSAddr, Domain: cfg.Domain,
+		HTTPAddr:   a.HTTPAddr(), DNSAddr: a.dnsAddr(), Domain: cfg.Domain,
 		Tags: a.Tags(), Encrypted: cfg.EncryptKey != "" || cfg.KeyringFile != "",
 		Handlers: slices.Clone(cfg.EventHandlers),
 		Stats: map[string]uint64{

@@ -15,17 +15,6 @@ type component interface {
 	Reload(cfg config.Config) error
 }
 
-// newDNS is the wiring point for the DNS server (package dns). When it
-// lands: build it from cfg.DNSAddr and cfg.Domain with a read-only view
-// (a.node.Snapshot / a.node.Watch), return it here, and expose its bound
-// address to Info (dnsAddr). Until then DNS is configured but not served.
-func (a *Agent) newDNS(cfg config.Config) (component, error) {
-	if cfg.DNSAddr != "" {
-		a.log.Warn("DNS is configured but this build does not serve it yet", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain)
-	}
-	return nil, nil
-}
-
 // newRenderer builds the template renderer (packages render, backends,
 // templates) from cfg.Templates, with the gossip node as its view. It is
 // built even with no templates, so that SIGHUP can add some and the

@@ -54,6 +54,7 @@ type Config struct {
 	HTTPToken string
 	DNSAddr   string
 	Domain    string
+	DNS       DNS
 
 	EncryptKey  string
 	KeyringFile string
@@ -107,6 +108,18 @@ const (
 	DefaultWaitMin = 500 * time.Millisecond
 	DefaultWaitMax = 5 * time.Second
 )
+
+// DNS is the `dns { ... }` block: what the DNS interface answers beyond
+// its address and domain. Zero values keep package dns's defaults.
+type DNS struct {
+	NodeTTL     time.Duration
+	ServiceTTL  time.Duration
+	ServiceTTLs map[string]time.Duration
+	// NegativeTTL is the SOA minimum: how long resolvers cache NXDOMAIN.
+	NegativeTTL time.Duration
+	MaxAnswers  int
+	Recursors   []string
+}
 
 // Gossip tunes memberlist and the node's timers beyond the profile. Zero
 // values keep the profile's choice; tests shrink intervals here so clusters
@@ -172,6 +185,13 @@ func (c Config) clone() Config {
 	out.Templates = make([]Template, len(c.Templates))
 	for i, t := range c.Templates {
 		out.Templates[i] = t.clone()
+	}
+	out.DNS.Recursors = append([]string(nil), c.DNS.Recursors...)
+	if c.DNS.ServiceTTLs != nil {
+		out.DNS.ServiceTTLs = make(map[string]time.Duration, len(c.DNS.ServiceTTLs))
+		for k, v := range c.DNS.ServiceTTLs {
+			out.DNS.ServiceTTLs[k] = v
+		}
 	}
 	out.Tags = make(map[string]string, len(c.Tags))
 	for k, v := range c.Tags {

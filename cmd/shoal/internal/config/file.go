@@ -56,6 +56,16 @@ type fileConfig struct {
 	Services  []fileService  `hcl:"service,block"`
 	Templates []fileTemplate `hcl:"template,block"`
 	Gossip    *fileGossip    `hcl:"gossip,block"`
+	DNS       *fileDNS       `hcl:"dns,block"`
+}
+
+type fileDNS struct {
+	NodeTTL     *string           `hcl:"node_ttl,optional"`
+	ServiceTTL  *string           `hcl:"service_ttl,optional"`
+	ServiceTTLs map[string]string `hcl:"service_ttls,optional"`
+	NegativeTTL *string           `hcl:"negative_ttl,optional"`
+	MaxAnswers  *int              `hcl:"max_answers,optional"`
+	Recursors   []string          `hcl:"recursors,optional"`
 }
 
 type fileService struct {
@@ -314,6 +324,9 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	for i, t := range fc.Templates {
 		a.template(c, i, t)
 	}
+	if d := fc.DNS; d != nil {
+		a.dns(c, d)
+	}
 	if g := fc.Gossip; g != nil {
 		a.duration("gossip.probe_interval", g.ProbeInterval, &c.Gossip.ProbeInterval)
 		a.duration("gossip.probe_timeout", g.ProbeTimeout, &c.Gossip.ProbeTimeout)
@@ -446,4 +459,36 @@ func checkTemplate(t Template) []error {
 		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", t.MaxDropFraction))
 	}
 	return errs
+}
+
+func (a *applier) dns(c *Config, d *fileDNS) {
+	a.duration("dns.node_ttl", d.NodeTTL, &c.DNS.NodeTTL)
+	a.duration("dns.service_ttl", d.ServiceTTL, &c.DNS.ServiceTTL)
+	a.duration("dns.negative_ttl", d.NegativeTTL, &c.DNS.NegativeTTL)
+	for name, v := range d.ServiceTTLs {
+		var ttl time.Duration
+		n := len(a.errs)
+		a.duration("dns.service_ttls."+name, &v, &ttl)
+		if len(a.errs) > n {
+			continue
+		}
+		if c.DNS.ServiceTTLs == nil {
+			c.DNS.ServiceTTLs = map[string]time.Duration{}
+		}
+		c.DNS.ServiceTTLs[name] = ttl
+	}
+	if d.MaxAnswers != nil {
+		if *d.MaxAnswers < 0 {
+			a.fail("dns.max_answers", fmt.Errorf("%d is negative", *d.MaxAnswers))
+		} else {
+			c.DNS.MaxAnswers = *d.MaxAnswers
+		}
+	}
+	for i, r := range d.Recursors {
+		if _, _, err := ParseHostPort(r, 53); err != nil {
+			a.fail(fmt.Sprintf("dns.recursors[%d]", i), err)
+			continue
+		}
+		c.DNS.Recursors = append(c.DNS.Recursors, r)
+	}
 }

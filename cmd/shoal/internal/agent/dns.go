@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+	"github.com/shoal-dev/shoal/dns"
+)
+
+// dnsComponent serves DNS from the node's live membership.
+type dnsComponent struct {
+	a   *Agent
+	srv *dns.Server
+	cfg dns.Config
+}
+
+// dnsConfig maps the agent's config onto package dns's.
+func dnsConfig(cfg config.Config) dns.Config {
+	dc := dns.DefaultConfig()
+	dc.Addr = cfg.DNSAddr
+	dc.Domain = cfg.Domain
+	d := cfg.DNS
+	dc.NodeTTL, dc.ServiceTTL, dc.NegativeTTL = d.NodeTTL, d.ServiceTTL, d.NegativeTTL
+	dc.ServiceTTLs = d.ServiceTTLs
+	dc.MaxAnswers = d.MaxAnswers
+	dc.Recursors = d.Recursors
+	return dc
+}
+
+// newDNS builds the DNS server; an empty dns_addr turns DNS off.
+func (a *Agent) newDNS(cfg config.Config) (component, error) {
+	if cfg.DNSAddr == "" {
+		return nil, nil
+	}
+	dc := dnsConfig(cfg)
+	srv, err := dns.New(dc, a.Node, a.log.With("component", "dns"))
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	c := &dnsComponent{a: a, srv: srv, cfg: dc}
+	a.mu.Lock()
+	a.dns = c
+	a.mu.Unlock()
+	return c, nil
+}
+
+func (c *dnsComponent) Run(ctx context.Context) error {
+	if err := c.srv.Run(ctx); err != nil {
+		return fmt.Errorf("dns on %s: %w", c.cfg.Addr, err)
+	}
+	return nil
+}
+
+// Reload cannot rebind a running server; it says which settings wait for
+// a restart rather than applying half of them.
+func (c *dnsComponent) Reload(cfg config.Config) error {
+	if next := dnsConfig(cfg); !reflect.DeepEqual(next, c.cfg) {
+		c.a.log.Warn("DNS settings changed; they take effect after a restart", "dns_addr", next.Addr, "domain", next.Domain)
+	}
+	return nil
+}
+
+// dnsAddr is the DNS server's bound address, or the configured one before
+// it listens ("" when DNS is off).
+func (a *Agent) dnsAddr() string {
+	a.mu.Lock()
+	c := a.dns
+	a.mu.Unlock()
+	if c == nil {
+		return ""
+	}
+	select {
+	case <-c.srv.Started():
+		return c.srv.Addr()
+	default:
+		return c.cfg.Addr
+	}
+}
+
+// waitDNS blocks until the DNS server listens, so "agent running" reports
+// its real address (tests bind port 0), or returns the error that stopped it.
+func (a *Agent) waitDNS(ctx context.Context, fatal <-chan error) error {
+	a.mu.Lock()
+	c := a.dns
+	a.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.srv.Started():
+		return nil
+	case err := <-fatal:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
