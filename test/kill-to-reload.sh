@@ -115,7 +115,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	results+=("$ms")
 	# How much of it was shoal's own work: from the lb agent logging the
 	# failure to logging the installed, reloaded file.
-	tf=$(grep "msg=\"member failed\" member=victim-$round " "$work/lb.log" | tail -1 | grep -o 'time=[^ ]*' | cut -d= -f2)
+	tf=$(grep 'msg="member failed"' "$work/lb.log" | grep "member=victim-$round " | tail -1 | grep -o 'time=[^ ]*' | cut -d= -f2)
 	ti=$(grep 'msg=installed' "$work/lb.log" | tail -1 | grep -o 'time=[^ ]*' | cut -d= -f2)
 	own=$(echo "($(date -d "$ti" +%s.%N) - $(date -d "$tf" +%s.%N)) * 1000 / 1" | bc)
 	echo "round $round: SIGKILL -> haproxy reloaded in ${ms} ms (failure detected -> reloaded: ${own} ms)"
