@@ -65,7 +65,7 @@ func New(cfg Config) (Backend, error) {
 }
 
 func (c HAProxyConfig) isZero() bool {
-	return c.Binary == "" && c.MasterSocket == "" && len(c.ReloadCommand) == 0 && c.Timeout == 0
+	return c.Binary == "" && c.MasterSocket == "" && len(c.ReloadCommand) == 0 && c.Timeout == 0 && !c.NoReload
 }
 
 func (c NginxConfig) isZero() bool {

@@ -30,7 +30,14 @@ type HAProxyConfig struct {
 	// Timeout bounds each validation and each reload, including the wait
 	// for the reload's outcome. Default DefaultTimeout.
 	Timeout time.Duration
+	// NoReload makes a validate-only backend, for when no haproxy runs
+	// (shoal agent -dev): MasterSocket and ReloadCommand are then not
+	// required, and Reload returns ErrNoReload without doing anything.
+	NoReload bool
 }
+
+// ErrNoReload is returned by Reload of a backend configured not to reload.
+var ErrNoReload = errors.New("this backend is configured not to reload")
 
 // DefaultTimeout is how long a validation or a reload may take when the
 // configuration does not say.
@@ -65,7 +72,7 @@ func (c *HAProxyConfig) setDefaults() {
 // default are valid.
 func (c HAProxyConfig) Validate() error {
 	var errs []error
-	if c.MasterSocket == "" && len(c.ReloadCommand) == 0 {
+	if c.MasterSocket == "" && len(c.ReloadCommand) == 0 && !c.NoReload {
 		errs = append(errs, errors.New("haproxy: master_socket or reload_command is required to reload haproxy"))
 	}
 	if c.MasterSocket != "" && len(c.ReloadCommand) > 0 {
@@ -105,6 +112,9 @@ func (h *HAProxy) Validate(ctx context.Context, path string) error {
 // count returns to zero at the next good reload); otherwise a worker whose
 // PID was not there before must be listed.
 func (h *HAProxy) Reload(ctx context.Context) error {
+	if h.cfg.NoReload {
+		return fmt.Errorf("reload haproxy: %w", ErrNoReload)
+	}
 	if len(h.cfg.ReloadCommand) > 0 {
 		if _, err := run(ctx, h.cfg.Timeout, h.cfg.ReloadCommand, nil); err != nil {
 			return fmt.Errorf("reload haproxy: %w", err)

@@ -16,6 +16,7 @@ type job struct {
 	stage    string // what failed: "render", "floor guard", "validate", ...
 	reload   bool   // the backend must reload for this template
 	reloaded bool
+	forced   bool // RenderNow asked for this render
 }
 
 func (j *job) fail(stage string, err error) {
@@ -45,7 +46,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 			j.fail("install", err)
 			continue
 		}
-		j.res.Changed, j.reload = true, true
+		j.res.Changed, j.reload = true, !j.ts.cfg.NoReload
 	}
 	r.reloadBackends(ctx, jobs)
 
@@ -74,6 +75,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 	ts := j.ts
 	force := ts.force || ts.reloadPending
+	j.forced = ts.force
 	ts.force = false
 
 	d := *data // shallow: shared, read-only data; only Vars differ
@@ -102,7 +104,7 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 		return
 	}
 	if same {
-		j.reload = force && ts.cfg.Backend != nil
+		j.reload = force && ts.cfg.Backend != nil && !ts.cfg.NoReload
 		return
 	}
 	tmp, err := stage(ts.cfg.Destination, content, ts.cfg.Perms)
@@ -176,6 +178,9 @@ func (r *Runner) record(j *job, excluded []Exclusion) {
 	}
 	if j.reloaded {
 		st.Reloads++
+	}
+	if j.forced {
+		st.Forced++
 	}
 	if j.stage != "" {
 		st.OK, st.Error = false, fmt.Sprintf("%s: %v", j.stage, j.res.Err)

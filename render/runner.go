@@ -52,6 +52,9 @@ type TemplateConfig struct {
 	Backup bool
 	// Vars are trusted, local settings the template reads as .Vars.
 	Vars map[string]string
+	// NoReload validates and installs but never reloads the backend: no
+	// load balancer runs (shoal agent -dev) or something else reloads it.
+	NoReload bool
 }
 
 // Config configures a Runner.

@@ -36,6 +36,9 @@ type TemplateStatus struct {
 	Installs uint64 // renders that changed the destination file
 	Failures uint64 // failed attempts, of any kind
 	Reloads  uint64 // successful backend reloads after this template changed
+	// Forced counts renders that RenderNow asked for, done: a caller of
+	// RenderNow waits for it to grow.
+	Forced uint64
 }
 
 // Installed is passed to Config.OnInstall after a render changed a

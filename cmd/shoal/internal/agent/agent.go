@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,7 +43,8 @@ type Agent struct {
 	httpSrv *http.Server
 	runner  *handlers.Runner
 
-	leaveCh chan struct{} // the API asked the agent to leave and exit
+	leaveCh chan struct{}            // the API asked the agent to leave and exit
+	render  atomic.Pointer[renderer] // set once components start
 
 	mu         sync.Mutex
 	cfg        config.Config
@@ -68,7 +70,7 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if a.Node, err = node.New(nc, logger); err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
-	reg.MustRegister(newNodeCollector(a.Node.Stats))
+	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
 		Timeout:    cfg.HandlerTimeout,
 		Queue:      cfg.HandlerQueue,
@@ -141,6 +143,9 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 			case e, ok := <-events:
 				if !ok {
 					return
+				}
+				if a.builtin(e) {
+					continue
 				}
 				a.runner.Handle(e)
 			case <-ctx.Done():
@@ -389,7 +394,7 @@ func (a *Agent) Info() api.Info {
 		info.Services = append(info.Services, api.Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
 	}
 	for _, t := range cfg.Templates {
-		info.Templates = append(info.Templates, t.Source+" -> "+t.Destination)
+		info.Templates = append(info.Templates, t.Source+" -> "+t.Destination+" ("+t.Backend.Kind+")")
 	}
 	return info
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
 	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/render"
 )
 
 // newRegistry builds the agent's own Prometheus registry (never the global
@@ -78,5 +79,61 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedEvents), "events")
 	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
 		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
+	}
+}
+
+// renderCollector exports each template's render counters at scrape time,
+// from the renderer's status (counters carried over SIGHUP reloads).
+type renderCollector struct {
+	status   func() []render.TemplateStatus
+	counters []*prometheus.Desc // renders, installs, failures, reloads
+	ok       *prometheus.Desc
+	last     *prometheus.Desc
+	backends *prometheus.Desc
+	excluded *prometheus.Desc
+}
+
+func newRenderCollector(status func() []render.TemplateStatus) *renderCollector {
+	lbl := []string{"template"}
+	return &renderCollector{
+		status: status,
+		counters: []*prometheus.Desc{
+			prometheus.NewDesc("shoal_render_renders_total", "Render attempts.", lbl, nil),
+			prometheus.NewDesc("shoal_render_installs_total", "Renders that changed the destination file.", lbl, nil),
+			prometheus.NewDesc("shoal_render_failures_total", "Failed renders: template, floor guard, validation, write or reload.", lbl, nil),
+			prometheus.NewDesc("shoal_render_reloads_total", "Successful load-balancer reloads for the template.", lbl, nil),
+		},
+		ok:       prometheus.NewDesc("shoal_render_ok", "1 if the template's last render succeeded.", lbl, nil),
+		last:     prometheus.NewDesc("shoal_render_last_timestamp_seconds", "When the last render attempt finished.", lbl, nil),
+		backends: prometheus.NewDesc("shoal_render_backends", "Backends in the installed file.", lbl, nil),
+		excluded: prometheus.NewDesc("shoal_render_excluded_members", "Members left out of rendering for unsafe values.", lbl, nil),
+	}
+}
+
+func (c *renderCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.counters {
+		ch <- d
+	}
+	ch <- c.ok
+	ch <- c.last
+	ch <- c.backends
+	ch <- c.excluded
+}
+
+func (c *renderCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.status() {
+		for i, v := range []uint64{s.Renders, s.Installs, s.Failures, s.Reloads} {
+			ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(v), s.Name)
+		}
+		ok := 0.0
+		if s.OK && s.TemplateError == "" {
+			ok = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, ok, s.Name)
+		if !s.LastRender.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(s.LastRender.UnixNano())/1e9, s.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(c.backends, prometheus.GaugeValue, float64(s.Backends), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.excluded, prometheus.GaugeValue, float64(len(s.Excluded)), s.Name)
 	}
 }

@@ -15,21 +15,17 @@ type component interface {
 	Reload(cfg config.Config) error
 }
 
-// newRenderer is the wiring point for template rendering (packages render,
-// backends, templates). When it lands: build one runner for cfg.Templates
-// with a.node as the view, run it, and have Reload replace the template
-// set. Until then templates are parsed and validated but not rendered.
+// newRenderer builds the template renderer (packages render, backends,
+// templates) from cfg.Templates, with the gossip node as its view. It is
+// built even with no templates, so that SIGHUP can add some and the
+// config-hash query is answered the same way everywhere.
 func (a *Agent) newRenderer(cfg config.Config) (component, error) {
-	if len(cfg.Templates) == 0 {
-		return nil, nil
+	r, err := a.newRendererFor(cfg)
+	if err != nil {
+		return nil, err
 	}
-	for _, t := range cfg.Templates {
-		if (t.Backend == "haproxy" || t.Backend == "nginx") && !onPath(t.Backend) {
-			a.log.Warn("load balancer not installed: rendered files will not be validated", "backend", t.Backend, "destination", t.Destination)
-		}
-	}
-	a.log.Warn("templates are configured but this build does not render them yet", "templates", len(cfg.Templates))
-	return nil, nil
+	a.render.Store(r)
+	return r, nil
 }
 
 func onPath(name string) bool {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,15 @@ type Agent interface {
 	Tags() map[string]string
 	UpdateTags(set map[string]string, del []string) (map[string]string, error)
 	Info() Info
+
+	// RenderStatus returns every template's state.
+	RenderStatus() []TemplateStatus
+	// RenderNow renders the named template ("" all) now, reloading even
+	// if unchanged, and returns once that render is done or ctx ends.
+	RenderNow(ctx context.Context, template string) ([]TemplateStatus, error)
+	// RenderDry renders every template from the live data without
+	// writing, validating or reloading.
+	RenderDry(ctx context.Context) ([]RenderResult, error)
 }
 
 // Server serves the API.
@@ -68,6 +78,8 @@ func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.R
 	s.mux.HandleFunc("POST /v1/tags", s.setTags)
 	s.mux.HandleFunc("GET /v1/keys", s.listKeys)
 	s.mux.HandleFunc("POST /v1/keys/{op}", s.keyOp)
+	s.mux.HandleFunc("GET /v1/render", s.renderStatus)
+	s.mux.HandleFunc("POST /v1/render", s.renderNow)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
 	return s
 }
@@ -197,4 +209,35 @@ func (s *Server) setTags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, tags)
+}
+
+// renderStatus answers GET /v1/render with every template's status, and
+// GET /v1/render?dry=1 with a dry render of the live data as well.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request) {
+	var out RenderResponse
+	if dry := r.URL.Query().Get("dry"); dry != "" && dry != "0" && dry != "false" {
+		res, err := s.agent.RenderDry(r.Context())
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, fmt.Errorf("dry render: %w", err))
+			return
+		}
+		out.Results = res
+	}
+	out.Templates = s.agent.RenderStatus()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// renderNow answers POST /v1/render: render (and reload) now, and return
+// the status once done.
+func (s *Server) renderNow(w http.ResponseWriter, r *http.Request) {
+	var req RenderRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	st, err := s.agent.RenderNow(r.Context(), req.Template)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("render: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, RenderResponse{Templates: st})
 }

@@ -153,3 +153,86 @@ type Health struct {
 type Error struct {
 	Error string `json:"error"`
 }
+
+// TemplateStatus is one template's render state (GET /v1/render).
+type TemplateStatus struct {
+	Name        string `json:"name"`
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Backend     string `json:"backend,omitempty"`
+	// LastRender is when the last attempt finished; zero before the first.
+	LastRender time.Time `json:"last_render,omitzero"`
+	// OK is false when the last attempt failed; Error says why. The last
+	// good file stays installed either way.
+	OK            bool        `json:"ok"`
+	Error         string      `json:"error,omitempty"`
+	TemplateError string      `json:"template_error,omitempty"`
+	Hash          string      `json:"hash,omitempty"` // sha256 of the installed file
+	Backends      int         `json:"backends"`
+	Excluded      []Exclusion `json:"excluded,omitempty"`
+	Renders       uint64      `json:"renders"`
+	Installs      uint64      `json:"installs"`
+	Failures      uint64      `json:"failures"`
+	Reloads       uint64      `json:"reloads"`
+}
+
+// Exclusion is a member left out of rendering because a value was unsafe.
+type Exclusion struct {
+	Member string `json:"member"`
+	Reason string `json:"reason"`
+}
+
+// RenderResult is one template of a dry render (GET /v1/render?dry=1):
+// what would be written, from the agent's live data.
+type RenderResult struct {
+	Name        string `json:"name"`
+	Destination string `json:"destination"`
+	Content     string `json:"content,omitempty"`
+	Changed     bool   `json:"changed"` // differs from the installed file
+	Hash        string `json:"hash,omitempty"`
+	Backends    int    `json:"backends"`
+	Error       string `json:"error,omitempty"`
+}
+
+// RenderRequest asks the agent to render now (POST /v1/render): every
+// template, or the one named (name or destination), reloading even when
+// nothing changed, as `shoal event reload` does on every agent.
+type RenderRequest struct {
+	Template string `json:"template,omitempty"`
+}
+
+// RenderResponse carries the status of every template, and for a dry
+// render the results.
+type RenderResponse struct {
+	Templates []TemplateStatus `json:"templates"`
+	Results   []RenderResult   `json:"results,omitempty"`
+}
+
+// ConfigHash is an agent's answer to the built-in query config-hash: the
+// hash of each of its templates' installed files and how its last render
+// went. Kept short: a query response is limited to about 1 KB.
+type ConfigHash struct {
+	Templates []TemplateHash `json:"t"`
+	// More counts templates left out to fit the response size limit.
+	More int `json:"more,omitempty"`
+}
+
+// TemplateHash is one template in a ConfigHash answer.
+type TemplateHash struct {
+	Name  string `json:"n"`
+	Hash  string `json:"h,omitempty"`
+	OK    bool   `json:"ok"`
+	Error string `json:"e,omitempty"`
+}
+
+// Names of the cluster events the agent handles itself.
+const (
+	// EventReload makes every agent with templates re-render and reload;
+	// the payload, if any, names one template (name or destination).
+	EventReload = "reload"
+	// EventConfigHash is the user event an agent sends after a render
+	// changed a file: "NODE HASH TEMPLATE".
+	EventConfigHash = "config-hash"
+	// QueryConfigHash is answered by every agent with a ConfigHash.
+	QueryConfigHash = "config-hash"
+)

@@ -45,7 +45,7 @@ func init() {
 		"keygen":      {"print a new gossip encryption key", runKeygen},
 		"keys":        {"manage the cluster's gossip keyring", runKeys},
 		"info":        {"describe the agent", runInfo},
-		"render":      {"render templates (not in this build yet)", runRender},
+		"render":      {"show template status; -once renders now, -dry shows what would be written", runRender},
 		"version":     {"print the version", runVersion},
 	}
 }

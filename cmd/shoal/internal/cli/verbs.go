@@ -207,6 +207,9 @@ func runQuery(e env, args []string) int {
 		}
 		req.Tags[k] = v
 	}
+	if *format == "text" && req.Name == api.QueryConfigHash {
+		return runConfigHash(e, c, req)
+	}
 	if *format == "text" {
 		fmt.Fprintf(e.stdout, "Query '%s' dispatched\n", req.Name)
 	}
@@ -460,11 +463,196 @@ func runInfo(e env, args []string) int {
 }
 
 func runRender(e env, args []string) int {
-	fmt.Fprintln(e.stderr, "shoal render: not available in this build yet; templates configured in the agent are validated but not rendered")
-	return exitFail
+	fs := newFlags(e, "render", "[-once] [-dry] [-template NAME] [-format text|json]")
+	c := clientFlags(fs)
+	once := fs.Bool("once", false, "render every template now, install, validate and reload like the agent does, then print the status")
+	dry := fs.Bool("dry", false, "print what would be written, from the agent's live data, without writing or reloading")
+	tmpl := fs.String("template", "", "with -once, render only the template `NAME` (name or destination)")
+	format := fs.String("format", "text", "output `format`: text or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if !checkFormat(*format) {
+		return usageErr(e, fs, "-format %q is not text or json", *format)
+	}
+	if *tmpl != "" && !*once {
+		return usageErr(e, fs, "-template goes with -once")
+	}
+	var out api.RenderResponse
+	var err error
+	switch {
+	case *dry:
+		// -dry wins over -once: it must never write or reload.
+		err = c.call("GET", "/v1/render?dry=1", nil, &out)
+	case *once:
+		err = c.call("POST", "/v1/render", api.RenderRequest{Template: *tmpl}, &out)
+	default:
+		err = c.call("GET", "/v1/render", nil, &out)
+	}
+	if err != nil {
+		return fail(e, "render", err)
+	}
+	if *format == "json" {
+		return printJSON(e, out)
+	}
+	if *dry {
+		code := exitOK
+		for _, r := range out.Results {
+			if r.Error != "" {
+				fmt.Fprintf(e.stdout, "==> %s (%s): would fail: %s\n", r.Name, r.Destination, r.Error)
+				code = exitFail
+				continue
+			}
+			change := "unchanged"
+			if r.Changed {
+				change = "would change"
+			}
+			fmt.Fprintf(e.stdout, "==> %s (%s): %s, %d backends, sha256 %s\n%s", r.Name, r.Destination, change, r.Backends, r.Hash, r.Content)
+			if !strings.HasSuffix(r.Content, "\n") {
+				fmt.Fprintln(e.stdout)
+			}
+		}
+		if len(out.Results) == 0 {
+			fmt.Fprintln(e.stdout, "The agent has no templates.")
+		}
+		return code
+	}
+	return printRenderStatus(e, out.Templates)
+}
+
+// printRenderStatus prints one row per template; the exit status is 1 if
+// any template's last render failed.
+func printRenderStatus(e env, st []api.TemplateStatus) int {
+	if len(st) == 0 {
+		fmt.Fprintln(e.stdout, "The agent has no templates.")
+		return exitOK
+	}
+	code := exitOK
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TEMPLATE\tDESTINATION\tBACKEND\tLAST RENDER\tRESULT\tHASH\tBACKENDS\tRENDERS\tINSTALLS\tRELOADS\tFAILURES")
+	for _, s := range st {
+		result, last := "ok", "never"
+		if !s.LastRender.IsZero() {
+			last = s.LastRender.Local().Format(time.DateTime)
+		}
+		if !s.OK || s.TemplateError != "" {
+			result, code = "FAILED", exitFail
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Destination, orDash(s.Backend), last, result,
+			orDash(shortHash(s.Hash)), s.Backends, s.Renders, s.Installs, s.Reloads, s.Failures)
+	}
+	_ = tw.Flush()
+	for _, s := range st {
+		if s.Error != "" {
+			fmt.Fprintf(e.stdout, "%s: %s\n", s.Name, s.Error)
+		}
+		if s.TemplateError != "" {
+			fmt.Fprintf(e.stdout, "%s: template: %s\n", s.Name, s.TemplateError)
+		}
+		for _, x := range s.Excluded {
+			fmt.Fprintf(e.stdout, "%s: member %s left out: %s\n", s.Name, x.Member, x.Reason)
+		}
+	}
+	return code
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// shortHash shortens a sha256 for tables; 12 hex digits tell configs apart.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 func runVersion(e env, args []string) int {
 	fmt.Fprintln(e.stdout, buildinfo.String())
 	return exitOK
+}
+
+// runConfigHash runs the built-in config-hash query and prints, node by
+// node, the hash of each template's installed file, then how many distinct
+// configurations the cluster serves, so drift shows at a glance.
+func runConfigHash(e env, c *client, req api.QueryRequest) int {
+	type answer struct {
+		node string
+		ch   api.ConfigHash
+		bad  string
+	}
+	var answers []answer
+	acks := 0
+	err := c.stream("POST", "/v1/query", req, func(line []byte) error {
+		var l api.QueryLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return fmt.Errorf("bad line from the agent: %w", err)
+		}
+		switch l.Type {
+		case "ack":
+			acks++
+		case "response":
+			a := answer{node: l.From}
+			if err := json.Unmarshal([]byte(l.Payload), &a.ch); err != nil {
+				a.bad = l.Payload
+			}
+			answers = append(answers, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(e, "query", err)
+	}
+	sort.Slice(answers, func(i, j int) bool { return answers[i].node < answers[j].node })
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tTEMPLATE\tHASH\tLAST RENDER")
+	hashes := map[string]bool{}
+	rendering, failed := 0, 0
+	for _, a := range answers {
+		if a.bad != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\tunreadable answer: %q\n", a.node, clipText(a.bad, 60))
+			continue
+		}
+		if len(a.ch.Templates) == 0 {
+			fmt.Fprintf(tw, "%s\t(no templates)\t-\t-\n", a.node)
+			continue
+		}
+		rendering++
+		for _, t := range a.ch.Templates {
+			result := "ok"
+			if !t.OK {
+				result = "FAILED: " + t.Error
+				failed++
+			}
+			if t.Hash != "" {
+				hashes[t.Name+"\x00"+t.Hash] = true
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.node, t.Name, orDash(shortHash(t.Hash)), result)
+		}
+		if a.ch.More > 0 {
+			fmt.Fprintf(tw, "%s\t(%d more templates)\t-\t-\n", a.node, a.ch.More)
+		}
+	}
+	_ = tw.Flush()
+	plural := "es"
+	if len(hashes) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(e.stdout, "%d nodes, %d distinct hash%s (%d nodes render templates, %d acks, %d failed renders)\n",
+		len(answers), len(hashes), plural, rendering, acks, failed)
+	return exitOK
+}
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -5,12 +5,16 @@
 package config
 
 import (
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -78,16 +82,32 @@ type Config struct {
 
 // Template is one `template { ... }` block, checked here and run by render.
 type Template struct {
-	Source      string
+	// Name identifies the template in status, metrics, `shoal event reload
+	// NAME` and config-hash answers. Default: Destination.
+	Name        string
+	Source      string // "builtin:haproxy", "builtin:nginx" or a file path
 	Destination string
-	Backend     string // haproxy | nginx | command
-	// ValidateCommand and ReloadCommand configure the command backend.
-	ValidateCommand string
-	ReloadCommand   string
+	// Backend selects and configures the load balancer that validates
+	// candidates and is reloaded. Templates whose Backend is equal share
+	// one load balancer: it is reloaded once per batch for all of them.
+	Backend         backends.Config
 	WaitMin         time.Duration
 	WaitMax         time.Duration
 	MinBackends     int
+	MaxDropFraction float64
+	Backup          bool
+	Perms           fs.FileMode // 0: render's default (0644)
+	Vars            map[string]string
+	// NoReload validates and installs but never reloads: set by -dev,
+	// where no load balancer runs. Not settable from a file.
+	NoReload bool
 }
+
+// DefaultWaitMin and DefaultWaitMax are a template's quiescence defaults.
+const (
+	DefaultWaitMin = 500 * time.Millisecond
+	DefaultWaitMax = 5 * time.Second
+)
 
 // DNS is the `dns { ... }` block: what the DNS interface answers beyond
 // its address and domain. Zero values keep package dns's defaults.
@@ -141,14 +161,17 @@ func DefaultConfig() Config {
 }
 
 // DevTemplate is the template -dev renders: the built-in HAProxy template
-// into a folder under the working directory.
+// into a folder under the working directory. No haproxy runs in -dev, so
+// the file is validated (when haproxy is installed) but nothing reloads.
 func DevTemplate() Template {
 	return Template{
+		Name:        "dev-haproxy",
 		Source:      "builtin:haproxy",
 		Destination: DefaultDevDestDir + "/haproxy.cfg",
-		Backend:     "haproxy",
-		WaitMin:     500 * time.Millisecond,
-		WaitMax:     5 * time.Second,
+		Backend:     backends.Config{Kind: "haproxy", HAProxy: backends.HAProxyConfig{NoReload: true}},
+		WaitMin:     DefaultWaitMin,
+		WaitMax:     DefaultWaitMax,
+		NoReload:    true,
 	}
 }
 
@@ -159,7 +182,10 @@ func (c Config) clone() Config {
 	out.Join = append([]string(nil), c.Join...)
 	out.RetryJoin = append([]string(nil), c.RetryJoin...)
 	out.EventHandlers = append([]string(nil), c.EventHandlers...)
-	out.Templates = append([]Template(nil), c.Templates...)
+	out.Templates = make([]Template, len(c.Templates))
+	for i, t := range c.Templates {
+		out.Templates[i] = t.clone()
+	}
 	out.DNS.Recursors = append([]string(nil), c.DNS.Recursors...)
 	if c.DNS.ServiceTTLs != nil {
 		out.DNS.ServiceTTLs = make(map[string]time.Duration, len(c.DNS.ServiceTTLs))
@@ -182,4 +208,13 @@ func (c Config) clone() Config {
 // BindString is the gossip bind address as ADDR:PORT.
 func (c Config) BindString() string {
 	return net.JoinHostPort(c.BindAddr, strconv.Itoa(c.BindPort))
+}
+
+// clone deep-copies the template's maps and argv slices.
+func (t Template) clone() Template {
+	t.Vars = maps.Clone(t.Vars)
+	t.Backend.HAProxy.ReloadCommand = slices.Clone(t.Backend.HAProxy.ReloadCommand)
+	t.Backend.Command.Check = slices.Clone(t.Backend.Command.Check)
+	t.Backend.Command.Reload = slices.Clone(t.Backend.Command.Reload)
+	return t
 }

@@ -51,6 +51,8 @@ template {
     max = "4s"
   }
   min_backends = 2
+  master_socket = "/run/haproxy/master.sock"
+  vars = { listen_offset = "20000" }
 }
 gossip {
   probe_interval = "200ms"
@@ -67,7 +69,8 @@ const jsonConf = `{
   "event_handlers": ["member-join,user:deploy=./h.sh"],
   "service": [{"name": "web", "port": 8080, "tags": ["v2"], "weight": 10}],
   "template": {"source": "builtin:haproxy", "destination": "/tmp/haproxy.cfg",
-               "wait": {"min": "1s", "max": "4s"}, "min_backends": 2},
+               "wait": {"min": "1s", "max": "4s"}, "min_backends": 2,
+               "master_socket": "/run/haproxy/master.sock", "vars": {"listen_offset": "20000"}},
   "gossip": {"probe_interval": "200ms"}
 }`
 
@@ -91,7 +94,8 @@ func TestLoad_HCLAndJSONSameSchema(t *testing.T) {
 			if len(c.Services) != 1 || c.Services[0].Name != "web" || c.Services[0].Port != 8080 || c.Services[0].Weight != 10 || c.Services[0].Tags[0] != "v2" {
 				t.Errorf("got services %+v", c.Services)
 			}
-			if len(c.Templates) != 1 || c.Templates[0].WaitMin != time.Second || c.Templates[0].WaitMax != 4*time.Second || c.Templates[0].MinBackends != 2 || c.Templates[0].Backend != "haproxy" {
+			if len(c.Templates) != 1 || c.Templates[0].WaitMin != time.Second || c.Templates[0].WaitMax != 4*time.Second || c.Templates[0].MinBackends != 2 ||
+				c.Templates[0].Backend.Kind != "haproxy" || c.Templates[0].Backend.HAProxy.MasterSocket != "/run/haproxy/master.sock" || c.Templates[0].Vars["listen_offset"] != "20000" {
 				t.Errorf("got templates %+v", c.Templates)
 			}
 			if c.Gossip.ProbeInterval != 200*time.Millisecond {
@@ -237,5 +241,103 @@ func TestLoad_TokenFromEnv(t *testing.T) {
 	c, err = load(t, "-http-token", "flag")
 	if err != nil || c.HTTPToken != "flag" {
 		t.Fatalf("got token %q err %v, want the flag to win", c.HTTPToken, err)
+	}
+}
+
+func TestLoad_TemplateBackends(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "lb.hcl", `
+template {
+  name          = "edge"
+  source        = "builtin:haproxy"
+  destination   = "/etc/haproxy/haproxy.cfg"
+  reload_command = ["systemctl", "reload", "haproxy"]
+  timeout       = "10s"
+  max_drop_fraction = 0.5
+  backup        = true
+  perms         = "0640"
+}
+template {
+  source      = "builtin:nginx"
+  destination = "/etc/nginx/nginx.conf"
+  pid_file    = "/run/nginx.pid"
+  prefix      = "/etc/nginx"
+  error_log   = "/var/log/nginx/error.log"
+}
+template {
+  source      = "/etc/shoal/lb.tmpl"
+  destination = "/etc/mylb.conf"
+  backend     = "command"
+  check       = ["mylb", "--check", "{{path}}"]
+  reload      = ["mylb", "--reload"]
+}
+`)
+	c, err := load(t, "-config-file", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Templates) != 3 {
+		t.Fatalf("got %d templates, want 3", len(c.Templates))
+	}
+	h, n, cmd := c.Templates[0], c.Templates[1], c.Templates[2]
+	if h.Name != "edge" || h.Backend.Kind != "haproxy" || len(h.Backend.HAProxy.ReloadCommand) != 3 || h.Backend.HAProxy.Timeout != 10*time.Second ||
+		h.MaxDropFraction != 0.5 || !h.Backup || h.Perms != 0o640 || h.WaitMin != DefaultWaitMin || h.WaitMax != DefaultWaitMax {
+		t.Errorf("haproxy template: got %+v", h)
+	}
+	if n.Backend.Kind != "nginx" || n.Backend.Nginx.PidFile != "/run/nginx.pid" || n.Backend.Nginx.Prefix != "/etc/nginx" || n.Backend.Nginx.ErrorLog == "" {
+		t.Errorf("nginx template (backend defaults to nginx for builtin:nginx): got %+v", n)
+	}
+	if cmd.Backend.Kind != "command" || cmd.Backend.Command.Check[2] != "{{path}}" || cmd.Backend.Command.Reload[0] != "mylb" {
+		t.Errorf("command template: got %+v", cmd)
+	}
+}
+
+func TestLoad_TemplateBackendErrorsNameFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "agent.hcl", `
+template {
+  source      = "builtin:haproxy"
+  destination = "/a"
+}
+template {
+  source      = "builtin:haproxy"
+  destination = "/b"
+  master_socket = "/s"
+  pid_file    = "/run/nginx.pid"
+  perms       = "rw"
+}
+template {
+  source      = "x.tmpl"
+  destination = "/c"
+  backend     = "command"
+  check       = ["mylb", "--check"]
+  max_drop_fraction = 2
+}
+`)
+	_, err := load(t, "-config-file", p)
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{
+		p + ": template[0]: haproxy: master_socket or reload_command is required",
+		p + ": template[1]: nginx: options are set but the backend is \"haproxy\"",
+		p + ": template[1]: perms",
+		p + ": template[2]: command:",
+		p + ": template[2]: max_drop_fraction",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoad_DevTemplateDoesNotReload(t *testing.T) {
+	c, err := load(t, "-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := c.Templates[0]
+	if !tm.NoReload || tm.Backend.Validate() != nil {
+		t.Errorf("got NoReload %v, backend error %v; want a validate-only haproxy", tm.NoReload, tm.Backend.Validate())
 	}
 }

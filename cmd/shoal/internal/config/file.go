@@ -3,15 +3,18 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsimple"
 
+	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
 	"github.com/shoal-dev/shoal/node"
 )
@@ -72,14 +75,34 @@ type fileService struct {
 	Weight *int     `hcl:"weight,optional"`
 }
 
+// fileTemplate is a template block. The load balancer's options sit in the
+// block itself (master_socket, pid_file, check, ...); backends.Config
+// reports options that do not belong to the selected backend.
 type fileTemplate struct {
-	Source          string    `hcl:"source"`
-	Destination     string    `hcl:"destination"`
-	Backend         *string   `hcl:"backend,optional"`
-	ValidateCommand *string   `hcl:"validate_command,optional"`
-	ReloadCommand   *string   `hcl:"reload_command,optional"`
-	Wait            *fileWait `hcl:"wait,block"`
-	MinBackends     *int      `hcl:"min_backends,optional"`
+	Name            *string           `hcl:"name,optional"`
+	Source          string            `hcl:"source"`
+	Destination     string            `hcl:"destination"`
+	Backend         *string           `hcl:"backend,optional"`
+	Wait            *fileWait         `hcl:"wait,block"`
+	MinBackends     *int              `hcl:"min_backends,optional"`
+	MaxDropFraction *float64          `hcl:"max_drop_fraction,optional"`
+	Backup          *bool             `hcl:"backup,optional"`
+	Perms           *string           `hcl:"perms,optional"`
+	Vars            map[string]string `hcl:"vars,optional"`
+
+	// Every backend.
+	Binary  *string `hcl:"binary,optional"`
+	Timeout *string `hcl:"timeout,optional"`
+	// haproxy
+	MasterSocket  *string  `hcl:"master_socket,optional"`
+	ReloadCommand []string `hcl:"reload_command,optional"`
+	// nginx
+	Prefix   *string `hcl:"prefix,optional"`
+	PidFile  *string `hcl:"pid_file,optional"`
+	ErrorLog *string `hcl:"error_log,optional"`
+	// command
+	Check  []string `hcl:"check,optional"`
+	Reload []string `hcl:"reload,optional"`
 }
 
 type fileWait struct {
@@ -326,19 +349,41 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 
 func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	key := fmt.Sprintf("template[%d]", i)
-	t := Template{Source: ft.Source, Destination: ft.Destination, Backend: "haproxy",
-		WaitMin: 500 * time.Millisecond, WaitMax: 5 * time.Second}
-	setStr(&t.Backend, ft.Backend)
-	setStr(&t.ValidateCommand, ft.ValidateCommand)
-	setStr(&t.ReloadCommand, ft.ReloadCommand)
+	t := Template{Source: ft.Source, Destination: ft.Destination,
+		WaitMin: DefaultWaitMin, WaitMax: DefaultWaitMax, Vars: ft.Vars}
+	setStr(&t.Name, ft.Name)
+	// The built-in nginx template goes with nginx; anything else defaults
+	// to haproxy, shoal's first load balancer.
+	t.Backend.Kind = "haproxy"
+	if ft.Source == "builtin:nginx" {
+		t.Backend.Kind = "nginx"
+	}
+	setStr(&t.Backend.Kind, ft.Backend)
 	n := len(a.errs)
 	if ft.Wait != nil {
-		a.duration(key+".wait.min", ft.Wait.Min, &t.WaitMin)
-		a.duration(key+".wait.max", ft.Wait.Max, &t.WaitMax)
+		a.duration(key+": wait.min", ft.Wait.Min, &t.WaitMin)
+		a.duration(key+": wait.max", ft.Wait.Max, &t.WaitMax)
 	}
 	if ft.MinBackends != nil {
 		t.MinBackends = *ft.MinBackends
 	}
+	if ft.MaxDropFraction != nil {
+		t.MaxDropFraction = *ft.MaxDropFraction
+	}
+	if ft.Backup != nil {
+		t.Backup = *ft.Backup
+	}
+	if ft.Perms != nil {
+		m, err := strconv.ParseUint(*ft.Perms, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			a.fail(key+": perms", fmt.Errorf("%q is not an octal file mode such as \"0644\"", *ft.Perms))
+		} else {
+			t.Perms = fs.FileMode(m)
+		}
+	}
+	var timeout time.Duration
+	a.duration(key+": timeout", ft.Timeout, &timeout)
+	a.backendOptions(key, &t.Backend, ft, timeout)
 	for _, err := range checkTemplate(t) {
 		a.fail(key, err)
 	}
@@ -347,7 +392,55 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	}
 }
 
-// checkTemplate holds a template's rules; render owns what the fields mean.
+// backendOptions puts each load-balancer option into the block of the
+// backend it belongs to, whatever the selected kind, so that
+// backends.Config.Validate names an option given to the wrong backend
+// ("nginx: options are set but the backend is \"haproxy\""). binary and
+// timeout apply to the selected backend.
+func (a *applier) backendOptions(key string, b *backends.Config, ft fileTemplate, timeout time.Duration) {
+	setStr(&b.HAProxy.MasterSocket, ft.MasterSocket)
+	b.HAProxy.ReloadCommand = ft.ReloadCommand
+	setStr(&b.Nginx.Prefix, ft.Prefix)
+	setStr(&b.Nginx.PidFile, ft.PidFile)
+	setStr(&b.Nginx.ErrorLog, ft.ErrorLog)
+	b.Command.Check, b.Command.Reload = ft.Check, ft.Reload
+	switch b.Kind {
+	case "haproxy":
+		setStr(&b.HAProxy.Binary, ft.Binary)
+		b.HAProxy.Timeout = timeout
+	case "nginx":
+		setStr(&b.Nginx.Binary, ft.Binary)
+		b.Nginx.Timeout = timeout
+	case "command":
+		if ft.Binary != nil {
+			a.fail(key+": binary", errors.New(`the command backend has no binary: its check and reload commands name their programs`))
+		}
+		b.Command.Timeout = timeout
+	}
+	for _, err := range flatten(b.Validate()) {
+		a.fail(key, err)
+	}
+}
+
+// flatten splits an errors.Join tree into its leaves, so each problem is
+// reported on its own line with the file and key in front.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
+// checkTemplate holds a template's own rules; backends.Config checks the
+// load balancer's options and render owns what the fields mean.
 func checkTemplate(t Template) []error {
 	var errs []error
 	if t.Source == "" {
@@ -356,20 +449,14 @@ func checkTemplate(t Template) []error {
 	if t.Destination == "" {
 		errs = append(errs, errors.New("destination is empty"))
 	}
-	switch t.Backend {
-	case "haproxy", "nginx":
-	case "command":
-		if t.ReloadCommand == "" {
-			errs = append(errs, errors.New(`backend "command" needs reload_command`))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("backend %q is not haproxy, nginx or command", t.Backend))
-	}
-	if t.WaitMax < t.WaitMin {
+	if t.WaitMin < 0 || t.WaitMax < t.WaitMin {
 		errs = append(errs, fmt.Errorf("wait.max %s is less than wait.min %s", t.WaitMax, t.WaitMin))
 	}
 	if t.MinBackends < 0 {
 		errs = append(errs, fmt.Errorf("min_backends %d is negative", t.MinBackends))
+	}
+	if t.MaxDropFraction < 0 || t.MaxDropFraction > 1 {
+		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", t.MaxDropFraction))
 	}
 	return errs
 }
