@@ -75,6 +75,12 @@ for n in 1 2 3; do
 	pids+=($!)
 done
 
+# haproxy marks a backend that refuses its first check as down for a while
+# (rise 2 x inter 2s), so the web servers must listen before it starts.
+for n in 1 2 3; do
+	wait_for 20 curl -fs "http://127.0.0.1:1908$n/" || fail "web server $n does not answer"
+done
+
 say "members (seen from node3)"
 alive3() { [[ $(SHOAL_HTTP_ADDR=$(api 3) "$shoal" members -status alive | grep -c node) == 3 ]]; }
 wait_for 30 alive3 || fail "three members not alive"
@@ -90,13 +96,19 @@ servers() { [[ $(grep -c '^ *server ' "$DEMO_DIR/haproxy.cfg" 2>/dev/null) == "$
 wait_for 20 servers 3 || fail "node1 did not render three servers"
 haproxy -W -db -S "$DEMO_DIR/haproxy.sock" -f "$DEMO_DIR/haproxy.cfg" >"$DEMO_DIR/haproxy.log" 2>&1 &
 pids+=($!)
+# lb_answers N: N requests through HAProxy, one answer (a node name) a line.
+lb_answers() { for _ in $(seq "$1"); do curl -fs http://127.0.0.1:29081/ || return 1; done; }
 wait_for 10 curl -fs http://127.0.0.1:29081/ || fail "haproxy does not answer"
-for _ in 1 2 3; do curl -fs http://127.0.0.1:29081/; done
+lb_answers 3 || fail "haproxy failed a request"
 
 say "node3 leaves: HAProxy drops it"
 SHOAL_HTTP_ADDR=$(api 3) "$shoal" leave
 wait_for 20 servers 2 || fail "node1 did not drop node3"
 grep '^ *server ' "$DEMO_DIR/haproxy.cfg"
+# node3's web server still runs: only a reloaded HAProxy stops sending to it.
+without3() { out=$(lb_answers 4) && ! grep -q node3 <<<"$out"; }
+wait_for 20 without3 || fail "HAProxy still sends requests to node3"
+lb_answers 4
 
 say "shoal event deploy v2: the handler runs on every live node"
 SHOAL_HTTP_ADDR=$(api 1) "$shoal" event deploy v2
