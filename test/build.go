@@ -35,32 +35,28 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Build compiles shoaltool and, if the tree has it, cmd/shoal into dir.
-// Shoal is empty when cmd/shoal does not exist yet; shoalErr says why.
-func Build(dir string) (bin Binaries, shoalErr error, err error) {
+// Build compiles shoaltool and cmd/shoal into dir. SHOAL_TEST_BIN runs the
+// harness against a prebuilt agent instead, e.g. one built from another
+// branch or a release.
+func Build(dir string) (Binaries, error) {
+	var bin Binaries
 	root, err := ModuleRoot()
 	if err != nil {
-		return bin, nil, err
+		return bin, err
 	}
 	bin.Tool = filepath.Join(dir, "shoaltool")
 	if err := goBuild(root, bin.Tool, "./test/shoaltool"); err != nil {
-		return bin, nil, err
+		return bin, err
 	}
-	// SHOAL_TEST_BIN runs the harness against a prebuilt agent, e.g. one
-	// built from another branch or a release.
 	if prebuilt := os.Getenv("SHOAL_TEST_BIN"); prebuilt != "" {
 		bin.Shoal = prebuilt
-		return bin, nil, nil
+		return bin, nil
 	}
-	if _, err := os.Stat(filepath.Join(root, "cmd", "shoal")); err != nil {
-		return bin, fmt.Errorf("cmd/shoal is not in this tree yet: %w", err), nil
+	bin.Shoal = filepath.Join(dir, "shoal")
+	if err := goBuild(root, bin.Shoal, "./cmd/shoal"); err != nil {
+		return bin, err
 	}
-	shoal := filepath.Join(dir, "shoal")
-	if err := goBuild(root, shoal, "./cmd/shoal"); err != nil {
-		return bin, err, nil
-	}
-	bin.Shoal = shoal
-	return bin, nil, nil
+	return bin, nil
 }
 
 func goBuild(root, out, pkg string) error {

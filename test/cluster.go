@@ -221,44 +221,12 @@ func (a *Agent) StartWith(extra ...string) {
 		_, err := a.Shoal(context.Background(), "info")
 		return err
 	})
-	a.skipIfUnwired()
 	if p.Exited() {
 		t.Fatalf("agent %s exited: %v\n%s", a.Name, p.Wait(0), p.Tail(30))
 	}
 	if err != nil {
 		t.Fatalf("agent %s API: %v", a.Name, err)
 	}
-}
-
-// Markers in the agent's log or errors that say a feature is not in this
-// build yet. Scenarios that need it skip, naming the marker, and run as
-// soon as the agent gains it.
-var unwired = map[string]string{
-	"does not render them yet":          "the agent does not render templates yet",
-	"\"master_socket\" is not expected": "the agent's template block has no master_socket yet",
-}
-
-// dnsUnwired marks a build that does not serve DNS yet.
-const dnsUnwired = "does not serve it yet"
-
-// skipIfUnwired skips the test when an lb agent lacks rendering, which
-// every lb scenario needs.
-func (a *Agent) skipIfUnwired() {
-	if !strings.HasPrefix(a.Name, "lb") {
-		return
-	}
-	log := a.Proc.Tail(200)
-	for marker, why := range unwired {
-		if strings.Contains(log, marker) {
-			a.c.T.Skipf("skipping: %s (%q in %s's log)", why, marker, a.Name)
-		}
-	}
-}
-
-// ServesDNS reports whether the agent's log does not say DNS is missing.
-func (a *Agent) ServesDNS() bool {
-	data, err := os.ReadFile(a.Proc.Log)
-	return err == nil && !strings.Contains(string(data), dnsUnwired)
 }
 
 // StartBackend runs the HTTP backend answering with the host name.
@@ -279,8 +247,11 @@ func (a *Agent) Shoal(ctx context.Context, args ...string) (string, error) {
 // LBConfig is the path the lb agent renders HAProxy's config to.
 func (a *Agent) LBConfig() string { return filepath.Join(a.Dir, "haproxy.cfg") }
 
-// StartHAProxy waits for the lb agent's first rendered config, then starts
-// haproxy on it.
+// StartHAProxy waits for the lb agent's first rendered config, starts
+// haproxy on it, then has the agent render and reload once (shoal render
+// -once), as an operator would after starting haproxy: reloads the agent
+// tried before haproxy ran failed and stay pending until the next render,
+// and a settled agent makes reload counts exact.
 func (a *Agent) StartHAProxy() {
 	t := a.c.T
 	t.Helper()
@@ -296,6 +267,10 @@ func (a *Agent) StartHAProxy() {
 		t.Fatal(err)
 	}
 	a.HAProxy = hp
+	if out, err := a.Shoal(context.Background(), "render", "-once"); err != nil {
+		t.Fatalf("%s: shoal render -once: %v\n%s", a.Name, err, out)
+	}
+	WaitFor(t, 30*time.Second, a.CheckSettled)
 }
 
 // dumpLogs prints the tail of every process log of a failed test.

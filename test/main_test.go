@@ -8,8 +8,6 @@ import (
 
 var (
 	bins Binaries
-	// shoalMissing says why scenarios cannot run the real agent.
-	shoalMissing error
 	// envMissing says why namespaces cannot be used here.
 	envMissing error
 )
@@ -34,7 +32,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bins, shoalMissing, err = Build(dir)
+	bins, err = Build(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -50,18 +48,12 @@ func needNetns(t *testing.T) {
 	}
 }
 
-// needShoal skips a scenario that needs the real agent when cmd/shoal is
-// not in the tree yet; a build failure of an existing cmd/shoal fails.
+// needShoal skips a scenario when namespaces or haproxy are missing here,
+// saying which. The agent itself is always built (TestMain).
 func needShoal(t *testing.T) {
 	t.Helper()
 	needNetns(t)
 	if err := HAProxyAvailable(); err != nil {
 		t.Skipf("skipping: %v", err)
-	}
-	if bins.Shoal == "" {
-		if _, statErr := os.Stat("../cmd/shoal"); statErr == nil && os.Getenv("SHOAL_TEST_BIN") == "" {
-			t.Fatalf("cmd/shoal does not build: %v", shoalMissing)
-		}
-		t.Skipf("skipping: %v", shoalMissing)
 	}
 }

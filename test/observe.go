@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -264,11 +266,118 @@ func (c *Cluster) WebNames(except ...string) []string {
 	return out
 }
 
-// Reloads returns the lb haproxy's reload counter.
+// Reloads returns the lb haproxy's reload counter. The master CLI refuses
+// connections while the master re-executes for a reload, so it retries for
+// a few seconds before giving up.
 func (a *Agent) Reloads() (int, error) {
 	if a.HAProxy == nil {
 		return 0, fmt.Errorf("%s runs no haproxy", a.Name)
 	}
-	st, err := a.HAProxy.Status()
+	var st ProcStatus
+	err := poll(10*time.Second, func() (err error) {
+		st, err = a.HAProxy.Status()
+		return err
+	})
 	return st.Reloads, err
+}
+
+// RenderStatus is the part of `shoal render -format json` the harness
+// reads: one entry per template.
+type RenderStatus struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error"`
+	Hash    string `json:"hash"`
+	Reloads int    `json:"reloads"`
+}
+
+// RenderStatus asks this host's agent for its templates' status.
+func (a *Agent) RenderStatus() ([]RenderStatus, error) {
+	out, err := a.Shoal(context.Background(), "render", "-format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var r struct{ Templates []RenderStatus }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return nil, fmt.Errorf("render status: %w: %q", err, out)
+	}
+	return r.Templates, nil
+}
+
+// CheckSettled returns nil when the lb agent's last render succeeded and
+// its status names the file on disk. The agent records a render only after
+// the reload that followed it, so a settled lb runs haproxy on that file
+// and has no reload in flight or pending.
+func (a *Agent) CheckSettled() error {
+	st, err := a.RenderStatus()
+	if err != nil {
+		return err
+	}
+	if len(st) != 1 {
+		return fmt.Errorf("%s has %d templates, want 1", a.Name, len(st))
+	}
+	data, err := os.ReadFile(a.LBConfig())
+	if err != nil {
+		return fmt.Errorf("lb config: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	if s := st[0]; !s.OK || s.Hash != hex.EncodeToString(sum[:]) {
+		return fmt.Errorf("%s not settled: render ok=%v error=%q hash %.12s, file %.12x", a.Name, s.OK, s.Error, s.Hash, sum)
+	}
+	return nil
+}
+
+// WaitServers waits until the lb's config lists exactly want and the agent
+// settled on it (haproxy reloaded onto it).
+func (a *Agent) WaitServers(timeout time.Duration, want []string) {
+	a.c.T.Helper()
+	WaitFor(a.c.T, timeout, func() error {
+		if err := a.CheckServers(want); err != nil {
+			return err
+		}
+		return a.CheckSettled()
+	})
+}
+
+// ConfigHashes runs `shoal query config-hash` from a and returns, per
+// responding node, the hash of each of its templates (name -> sha256).
+// Nodes without templates answer with none. The answer's payload is the
+// agent's JSON {"t":[{"n":NAME,"h":SHA256,"ok":BOOL,"e":ERROR}]}.
+func (a *Agent) ConfigHashes() (map[string]map[string]string, error) {
+	out, err := a.Shoal(context.Background(), "query", "-format", "json", "-timeout", "5s", "config-hash")
+	if err != nil {
+		return nil, err
+	}
+	return parseConfigHashes(out)
+}
+
+func parseConfigHashes(out string) (map[string]map[string]string, error) {
+	hashes := map[string]map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var q struct{ Type, From, Payload string }
+		if err := json.Unmarshal([]byte(l), &q); err != nil {
+			return nil, fmt.Errorf("query line %q: %w", l, err)
+		}
+		if q.Type != "response" {
+			continue
+		}
+		var ch struct {
+			T []struct {
+				N, H, E string
+				OK      bool
+			}
+		}
+		if err := json.Unmarshal([]byte(q.Payload), &ch); err != nil {
+			return nil, fmt.Errorf("config-hash answer of %s %q: %w", q.From, q.Payload, err)
+		}
+		m := map[string]string{}
+		for _, t := range ch.T {
+			if !t.OK {
+				return nil, fmt.Errorf("%s: template %s not ok: %s", q.From, t.N, t.E)
+			}
+			m[t.N] = t.H
+		}
+		hashes[q.From] = m
+	}
+	return hashes, nil
 }

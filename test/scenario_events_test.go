@@ -2,8 +2,10 @@ package test
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,27 +116,30 @@ func TestScenario_SnapshotRejoin(t *testing.T) {
 }
 
 // Scenario 6: `shoal event reload` reloads haproxy on every lb once, and
-// `shoal query config-hash` gives the same hash from every lb.
+// `shoal query config-hash` gives the same hash from every lb: the hash of
+// the file each one serves, also announced by the config-hash user event.
 func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 	needShoal(t)
 	c := NewCluster(t, bins, Options{Web: 3, LBs: 2})
 	c.WaitConverged(60 * time.Second)
 	for _, lb := range c.LBs {
-		WaitFor(t, 20*time.Second, func() error { return lb.CheckServers(c.WebNames()) })
+		lb.WaitServers(30*time.Second, c.WebNames())
 	}
-	reloads := func() map[string]int {
+	// The master CLI refuses connections while the master re-executes, so
+	// every read is polled.
+	reloads := func() (map[string]int, error) {
 		m := map[string]int{}
 		for _, lb := range c.LBs {
 			n, err := lb.Reloads()
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			m[lb.Name] = n
 		}
-		return m
+		return m, nil
 	}
-	// Renders settle first: counters stable across a config-hash query.
-	base := reloads()
+	var base map[string]int
+	WaitFor(t, 10*time.Second, func() (err error) { base, err = reloads(); return err })
 	for round := 1; round <= 2; round++ {
 		if _, err := c.Web[0].Shoal(context.Background(), "event", "reload"); err != nil {
 			t.Fatal(err)
@@ -142,34 +147,72 @@ func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 		// Round 2 is the sentinel for round 1: had round 1 reloaded twice,
 		// a counter would be past base+2 after round 2.
 		WaitFor(t, 30*time.Second, func() error {
-			for name, n := range reloads() {
+			now, err := reloads()
+			if err != nil {
+				return err
+			}
+			for name, n := range now {
 				if n != base[name]+round {
 					return fmt.Errorf("%s reloaded %d times after %d reload events, want %d", name, n-base[name], round, round)
+				}
+			}
+			for _, lb := range c.LBs {
+				if err := lb.CheckSettled(); err != nil {
+					return err
 				}
 			}
 			return nil
 		})
 	}
+	// Every agent also ran its handler scripts for user:reload, once a round.
+	WaitFor(t, 10*time.Second, func() error {
+		for _, a := range c.All() {
+			if n := len(a.UserEvents("reload")); n != 2 {
+				return fmt.Errorf("%s ran its handler for reload %d times, want 2", a.Name, n)
+			}
+		}
+		return nil
+	})
 
-	out, err := c.Web[0].Shoal(context.Background(), "query", "-format", "json", "-timeout", "5s", "config-hash")
+	hashes, err := c.Web[0].ConfigHashes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashes := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var q struct{ Type, From, Payload string }
-		if err := json.Unmarshal([]byte(l), &q); err != nil {
-			t.Fatalf("query line %q: %v", l, err)
-		}
-		if q.Type == "response" {
-			hashes[q.From] = strings.TrimSpace(q.Payload)
+	if len(hashes) != len(c.All()) {
+		t.Fatalf("config-hash answered by %d nodes (%v), want all %d", len(hashes), hashes, len(c.All()))
+	}
+	for _, a := range c.Web {
+		if len(hashes[a.Name]) != 0 {
+			t.Fatalf("%s has no templates but answered %v", a.Name, hashes[a.Name])
 		}
 	}
-	first := hashes[c.LBs[0].Name]
-	for _, lb := range c.LBs {
-		if hashes[lb.Name] == "" || hashes[lb.Name] != first {
-			t.Fatalf("config-hash answers %v, want one same non-empty hash from every lb", hashes)
+	var want string
+	for i, lb := range c.LBs {
+		data, err := os.ReadFile(lb.LBConfig())
+		if err != nil {
+			t.Fatal(err)
 		}
+		sum := sha256.Sum256(data)
+		file := hex.EncodeToString(sum[:])
+		got := hashes[lb.Name][lb.LBConfig()] // the template's name defaults to its destination
+		if got != file {
+			t.Fatalf("%s answered config-hash %v, want %s (its file's sha256)", lb.Name, hashes[lb.Name], file)
+		}
+		if i == 0 {
+			want = got
+		} else if got != want {
+			t.Fatalf("config-hash answers %v: %s serves %s, %s serves %s; want one config everywhere", hashes, c.LBs[0].Name, want, lb.Name, got)
+		}
+		// The install of that file was announced: "NODE SHA256 TEMPLATE".
+		announced := fmt.Sprintf("%s %s %s", lb.Name, file, lb.LBConfig())
+		WaitFor(t, 10*time.Second, func() error {
+			for _, l := range c.Web[0].UserEvents("config-hash") {
+				if strings.HasSuffix(l, announced) {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s saw no config-hash event %q: %v", c.Web[0].Name, announced, c.Web[0].UserEvents("config-hash"))
+		})
 	}
-	t.Logf("config-hash answers: %v", hashes)
+	t.Logf("every lb reloaded once per reload event; config-hash: %v", hashes)
 }
