@@ -36,7 +36,7 @@ func TestScenario_FiveHostsJoin(t *testing.T) {
 		}
 		return nil
 	})
-	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+	c.LB.WaitServers(30*time.Second, c.WebNames())
 	WaitFor(t, 30*time.Second, func() error {
 		r, err := c.LB.Load(bins.Tool, LBURL, "-n", "100", "-c", "4")
 		if err != nil {
@@ -55,7 +55,7 @@ func TestScenario_KilledAgentLeavesPool(t *testing.T) {
 	needShoal(t)
 	c := NewCluster(t, bins, Options{Web: 5, LBs: 1})
 	c.WaitConverged(60 * time.Second)
-	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+	c.LB.WaitServers(30*time.Second, c.WebNames())
 	before, err := c.LB.Reloads()
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestScenario_KilledAgentLeavesPool(t *testing.T) {
 	}
 	d := c.WaitStatus(c.Except(victim.Name), []string{victim.Name}, "failed", 60*time.Second)
 	t.Logf("every node marked %s failed %s after SIGKILL", victim.Name, d)
-	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames(victim.Name)) })
+	c.LB.WaitServers(30*time.Second, c.WebNames(victim.Name))
 	WaitFor(t, 20*time.Second, func() error {
 		n, err := c.LB.Reloads()
 		if err == nil && n <= before {
@@ -94,20 +94,32 @@ func TestScenario_PartitionHeals(t *testing.T) {
 	needShoal(t)
 	c := NewCluster(t, bins, Options{Web: 4, LBs: 1})
 	c.WaitConverged(60 * time.Second)
+	c.LB.WaitServers(30*time.Second, c.WebNames())
 	victim := c.Web[2]
 	if err := victim.SetLink(false); err != nil {
 		t.Fatal(err)
 	}
 	d := c.WaitStatus(c.Except(victim.Name), []string{victim.Name}, "failed", 60*time.Second)
 	t.Logf("partitioned %s marked failed everywhere in %s", victim.Name, d)
-	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames(victim.Name)) })
+	c.LB.WaitServers(30*time.Second, c.WebNames(victim.Name))
 
 	if err := victim.SetLink(true); err != nil {
 		t.Fatal(err)
 	}
 	d = c.WaitConverged(90 * time.Second)
 	t.Logf("healed: all alive again in %s", d)
-	WaitFor(t, 20*time.Second, func() error { return c.LB.CheckServers(c.WebNames()) })
+	c.LB.WaitServers(30*time.Second, c.WebNames())
+	// haproxy serves the healed host again, and nobody else failed.
+	WaitFor(t, 30*time.Second, func() error {
+		r, err := c.LB.Load(bins.Tool, LBURL, "-n", "80", "-c", "4")
+		if err != nil {
+			return err
+		}
+		if len(r.Backends) != len(c.Web) || r.Failed > 0 {
+			return fmt.Errorf("haproxy answered from %v with %d failures, want all %d hosts and none failed", r.Backends, r.Failed, len(c.Web))
+		}
+		return nil
+	})
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
