@@ -124,5 +124,9 @@ func dnsQPS(t *testing.T, a *Agent) string {
 	if m == nil {
 		return "n/a (no QPS in dnsperf output)"
 	}
-	return m[1]
+	qps, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return fmt.Sprintf("n/a (%v)", err)
+	}
+	return fmt.Sprintf("%.0f", qps)
 }
