@@ -25,9 +25,6 @@ type handler struct {
 	index     atomic.Pointer[index]
 	recursors []string
 	udp, tcp  *mdns.Client // to the recursors
-	// opt is the OPT record of every response to an EDNS0 query; packing
-	// only reads it, so responses share it.
-	opt *mdns.OPT
 	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
 	// upstream. Set before serving starts, read-only afterwards.
 	ctx context.Context
@@ -46,8 +43,6 @@ func newHandler(cfg Config, logger *slog.Logger) *handler {
 		tcp:    &mdns.Client{Net: "tcp", Timeout: cfg.RecursorTimeout},
 		ctx:    context.Background(),
 	}
-	h.opt = &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-	h.opt.SetUDPSize(uint16(cfg.MaxUDPSize))
 	for _, r := range cfg.Recursors {
 		addr, _ := recursorAddr(r) // validated by New
 		h.recursors = append(h.recursors, addr)
@@ -115,7 +110,10 @@ func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 	}
 	resp.RecursionAvailable = len(h.recursors) > 0
 	if reqOPT != nil {
-		resp.Extra = append(resp.Extra, h.opt)
+		// A record per response: packing writes the extended rcode into it.
+		opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+		opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
+		resp.Extra = append(resp.Extra, opt)
 	}
 	return false
 }
