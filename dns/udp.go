@@ -32,6 +32,8 @@ import (
 type udpScratch struct {
 	req, resp mdns.Msg
 	out       []byte
+	// for packWire
+	perm, extras, targetOff []int
 }
 
 func newUDPScratch() *udpScratch {
@@ -62,6 +64,9 @@ func (h *handler) servePacket(raw []byte, s *udpScratch) (out []byte, forward *m
 		return nil, nil
 	case mdns.MsgAccept:
 		if err := req.Unpack(raw); err == nil {
+			if out, ok := h.answerWire(raw, req, s); ok {
+				return out, nil
+			}
 			resetMsg(&s.resp)
 			if h.answer(&s.resp, req) {
 				return nil, req.Copy() // the loop reuses req

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -8,6 +9,145 @@ import (
 
 	mdns "github.com/miekg/dns"
 )
+
+// viaMiekg answers raw through answer and packToFit, the path TCP and
+// wildcard UDP take, for comparison with servePacket's.
+func viaMiekg(t *testing.T, h *handler, raw []byte) *mdns.Msg {
+	t.Helper()
+	req := new(mdns.Msg)
+	if err := req.Unpack(raw); err != nil {
+		t.Fatal(err)
+	}
+	resp := new(mdns.Msg)
+	if h.answer(resp, req) {
+		t.Fatal("answer wants to forward")
+	}
+	out := h.pack(resp, responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize), make([]byte, 512))
+	m := new(mdns.Msg)
+	if err := m.Unpack(out); err != nil {
+		t.Fatalf("miekg's response does not unpack: %v", err)
+	}
+	return m
+}
+
+func TestPacket_WireMatchesMiekg(t *testing.T) {
+	truncated := 0
+	defer func() {
+		if truncated == 0 {
+			t.Errorf("no response was truncated: the truncation path went untested")
+		}
+	}()
+	for _, maxAnswers := range []int{0, 3} {
+		cfg := testConfig()
+		cfg.MaxAnswers = maxAnswers
+		h := newHandler(cfg, slog.New(slog.DiscardHandler))
+		snap := bigSnapshot(50)
+		snap.Members = append(snap.Members, testSnapshot().Members...)
+		h.update(snap)
+		s := newUDPScratch()
+
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+		}{
+			{"big.service.shoal.", mdns.TypeA},
+			{"big.service.shoal.", mdns.TypeSRV},
+			{"_big._tcp.service.shoal.", mdns.TypeSRV},
+			{"web.service.shoal.", mdns.TypeA},
+			{"web.service.shoal.", mdns.TypeAAAA},
+			{"WEB.Service.shoal.", mdns.TypeSRV},
+			{"_web._v1.service.shoal.", mdns.TypeSRV},
+			{"alpha.node.shoal.", mdns.TypeA},
+			{"Gamma.node.shoal.", mdns.TypeAAAA},
+		} {
+			for _, edns := range []uint16{0, 512, 700, 1232, 4096} {
+				req := query(q.name, q.qtype, edns)
+				req.CheckingDisabled = edns == 700
+				raw, err := req.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := h.answerWire(raw, req, s); !ok {
+					t.Fatalf("%s %s: not answered from the encoded records", q.name, mdns.TypeToString[q.qtype])
+				}
+				out, fwd := h.servePacket(raw, s)
+				if fwd != nil || out == nil {
+					t.Fatalf("%s: got forward %v and %d bytes, want a response", q.name, fwd, len(out))
+				}
+				got := new(mdns.Msg)
+				if err := got.Unpack(out); err != nil {
+					t.Fatalf("%s %s edns %d: response does not unpack: %v", q.name, mdns.TypeToString[q.qtype], edns, err)
+				}
+				want := viaMiekg(t, h, raw)
+				desc := fmt.Sprintf("%s %s max %d edns %d", q.name, mdns.TypeToString[q.qtype], maxAnswers, edns)
+				if got.Truncated {
+					truncated++
+				}
+				if got.MsgHdr != want.MsgHdr {
+					t.Errorf("%s: header %+v, want %+v", desc, got.MsgHdr, want.MsgHdr)
+				}
+				if !slices.Equal(got.Question, want.Question) {
+					t.Errorf("%s: question %v, want %v", desc, got.Question, want.Question)
+				}
+				if len(got.Answer) != len(want.Answer) || len(got.Ns) != len(want.Ns) || len(got.Extra) != len(want.Extra) {
+					t.Errorf("%s: %d/%d/%d records, want %d/%d/%d", desc, len(got.Answer), len(got.Ns), len(got.Extra),
+						len(want.Answer), len(want.Ns), len(want.Extra))
+				}
+				if len(out) > responseSize(false, req.IsEdns0(), cfg.MaxUDPSize) {
+					t.Errorf("%s: %d bytes, over the limit", desc, len(out))
+				}
+				for _, rr := range got.Answer {
+					if rr.Header().Name != q.name {
+						t.Errorf("%s: owner %q, want the client's spelling %q", desc, rr.Header().Name, q.name)
+					}
+				}
+				if !got.Truncated && maxAnswers == 0 {
+					if !slices.Equal(rdata(got.Answer), rdata(want.Answer)) || !slices.Equal(rdata(got.Extra), rdata(want.Extra)) {
+						t.Errorf("%s: answer %q extra %q, want %q and %q", desc,
+							rdata(got.Answer), rdata(got.Extra), rdata(want.Answer), rdata(want.Extra))
+					}
+					if len(out) != len(mustPack(t, want)) {
+						t.Errorf("%s: %d bytes, miekg packs %d", desc, len(out), len(mustPack(t, want)))
+					}
+				}
+				if o, w := got.IsEdns0(), want.IsEdns0(); (o == nil) != (w == nil) || (o != nil && o.String() != w.String()) {
+					t.Errorf("%s: OPT %v, want %v", desc, o, w)
+				}
+			}
+		}
+	}
+}
+
+func mustPack(t *testing.T, m *mdns.Msg) []byte {
+	t.Helper()
+	m.Compress = true
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPacket_Shuffles checks that the encoded path still serves a new order
+// per response.
+func TestPacket_Shuffles(t *testing.T) {
+	h := newHandler(testConfig(), slog.New(slog.DiscardHandler))
+	h.update(bigSnapshot(20))
+	s := newUDPScratch()
+	raw, _ := query("big.service.shoal.", mdns.TypeSRV, 1232).Pack()
+	orders := make(map[string]bool)
+	for range 20 {
+		out, _ := h.servePacket(raw, s)
+		m := new(mdns.Msg)
+		if err := m.Unpack(out); err != nil {
+			t.Fatal(err)
+		}
+		orders[m.Answer[0].String()+m.Extra[0].String()] = true
+	}
+	if len(orders) < 2 {
+		t.Errorf("20 responses, %d orders of SRV and additional records: not shuffled", len(orders))
+	}
+}
 
 func TestPacket_Rejects(t *testing.T) {
 	h := newHandler(testConfig(), slog.New(slog.DiscardHandler))
