@@ -78,8 +78,18 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
-// checkPacket checks servePacket's answer to raw.
+// checkPacket checks servePacket's answer to raw, and that what parseQuery
+// accepts, miekg/dns unpacks to the same query.
 func checkPacket(t *testing.T, h *handler, s *udpScratch, raw []byte) {
+	if q, ok := parseQuery(raw, s); ok {
+		req := new(mdns.Msg)
+		if err := req.Unpack(raw); err != nil {
+			t.Fatalf("parseQuery accepted what miekg/dns refuses: %v", err)
+		}
+		if want, ok := queryOf(raw, req); !ok || q != want {
+			t.Fatalf("parseQuery gave %+v, miekg/dns %+v (%v)", q, want, ok)
+		}
+	}
 	out, fwd := h.servePacket(raw, s)
 	if fwd != nil {
 		t.Fatalf("forwarded %v without recursors", fwd)

@@ -32,7 +32,8 @@ import (
 type udpScratch struct {
 	req, resp mdns.Msg
 	out       []byte
-	// for packWire
+	// for parseQuery and packWire
+	name                    []byte
 	perm, extras, targetOff []int
 }
 
@@ -63,9 +64,16 @@ func (h *handler) servePacket(raw []byte, s *udpScratch) (out []byte, forward *m
 	case mdns.MsgIgnore:
 		return nil, nil
 	case mdns.MsgAccept:
-		if err := req.Unpack(raw); err == nil {
-			if out, ok := h.answerWire(raw, req, s); ok {
+		if q, ok := parseQuery(raw, s); ok {
+			if out, ok := h.answerWire(raw, q, s); ok {
 				return out, nil
+			}
+		}
+		if err := req.Unpack(raw); err == nil {
+			if q, ok := queryOf(raw, req); ok {
+				if out, ok := h.answerWire(raw, q, s); ok {
+					return out, nil
+				}
 			}
 			resetMsg(&s.resp)
 			if h.answer(&s.resp, req) {

@@ -67,7 +67,9 @@ func TestPacket_WireMatchesMiekg(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, ok := h.answerWire(raw, req, s); !ok {
+				if q, ok := parseQuery(raw, s); !ok {
+					t.Fatalf("%s %s: parseQuery refused a plain query", q.name, mdns.TypeToString[q.qtype])
+				} else if _, ok := h.answerWire(raw, q, s); !ok {
 					t.Fatalf("%s %s: not answered from the encoded records", q.name, mdns.TypeToString[q.qtype])
 				}
 				out, fwd := h.servePacket(raw, s)
@@ -227,6 +229,46 @@ func TestServer_IPv6Loopback(t *testing.T) {
 		got := exchange(t, proto, srv.Addr(), query("web.service.shoal.", mdns.TypeSRV, 1232))
 		if len(got.Answer) != 3 || len(got.Extra) != 4 {
 			t.Errorf("%s over ::1: got %d answers and %d additional, want 3 and 4 (with OPT)", proto, len(got.Answer), len(got.Extra))
+		}
+	}
+}
+
+// TestParseQuery_AgreesWithMiekg holds the allocation-free parser to what
+// miekg/dns unpacks, and checks that it leaves odd queries to miekg.
+func TestParseQuery_AgreesWithMiekg(t *testing.T) {
+	s := newUDPScratch()
+	cookie := query("web.service.shoal.", mdns.TypeA, 1232)
+	cookie.IsEdns0().Option = append(cookie.IsEdns0().Option, &mdns.EDNS0_COOKIE{Code: mdns.EDNS0COOKIE, Cookie: "0123456789abcdef"})
+	for _, tc := range []struct {
+		req  *mdns.Msg
+		want bool
+	}{
+		{query("web.service.shoal.", mdns.TypeA, 0), true},
+		{query("_Web._TCP.Service.Shoal.", mdns.TypeSRV, 1232), true},
+		{query("a-b.node.shoal.", mdns.TypeAAAA, 512), true},
+		{query("we\\.b.service.shoal.", mdns.TypeA, 0), false}, // an escaped dot
+		{query("w\\000b.service.shoal.", mdns.TypeA, 0), false},
+		{cookie, false},
+	} {
+		raw, err := tc.req.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, ok := parseQuery(raw, s)
+		if ok != tc.want {
+			t.Errorf("%s: parsed %v, want %v", tc.req.Question[0].Name, ok, tc.want)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		req := new(mdns.Msg)
+		if err := req.Unpack(raw); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := queryOf(raw, req)
+		if q != want {
+			t.Errorf("%s: parsed %+v, miekg/dns gives %+v", tc.req.Question[0].Name, q, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"math/rand/v2"
+	"unsafe"
 
 	mdns "github.com/miekg/dns"
 )
@@ -119,36 +120,120 @@ func nameEnd(b []byte, off int) (int, bool) {
 	return 0, false
 }
 
-// answerWire answers req from the encoded records when it asks for A, AAAA
+// wireQuery is what packWire needs of a query.
+type wireQuery struct {
+	name          string // lowercase, fully qualified
+	qtype, qclass uint16
+	qEnd          int  // where the question ends in the raw query
+	edns          bool // the query has an OPT record
+	ednsSize      uint16
+	ednsVersion   uint8
+}
+
+// parseQuery reads the common query straight from raw, without allocating:
+// opcode QUERY, one question with an uncompressed name of letters, digits,
+// '-' and '_', no answer or authority records, and at most an OPT record
+// owned by the root and without options (miekg/dns parses options, and may
+// refuse them), with nothing after it. The lowercase name goes in
+// s.name, which q.name then refers to until the next call. Anything else
+// returns false and is unpacked by miekg/dns.
+func parseQuery(raw []byte, s *udpScratch) (q wireQuery, ok bool) {
+	if len(raw) < 12 || raw[2]&0xF8 != 0 || // QR=0, opcode QUERY
+		raw[4] != 0 || raw[5] != 1 || raw[6]|raw[7]|raw[8]|raw[9]|raw[10] != 0 || raw[11] > 1 {
+		return q, false
+	}
+	name := s.name[:0]
+	off := 12
+	for {
+		if off >= len(raw) {
+			return q, false
+		}
+		l := int(raw[off])
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+1+l > len(raw) {
+			return q, false
+		}
+		for _, c := range raw[off+1 : off+1+l] {
+			switch {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				return q, false // miekg/dns escapes it in the name
+			}
+			name = append(name, c)
+		}
+		name = append(name, '.')
+		off += 1 + l
+	}
+	if len(name) == 0 || off+1-12 > 255 || off+5 > len(raw) {
+		return q, false
+	}
+	s.name = name
+	q.name = unsafeString(name)
+	q.qtype = uint16(raw[off+1])<<8 | uint16(raw[off+2])
+	q.qclass = uint16(raw[off+3])<<8 | uint16(raw[off+4])
+	q.qEnd = off + 5
+	if raw[11] == 0 {
+		return q, q.qEnd == len(raw)
+	}
+	// OPT: root owner, type 41, size, extended rcode, version, flags, and
+	// an empty data length.
+	opt := raw[q.qEnd:]
+	if len(opt) != 11 || opt[0] != 0 || opt[1] != 0 || opt[2] != 41 || opt[9]|opt[10] != 0 {
+		return q, false
+	}
+	q.edns = true
+	q.ednsSize = uint16(opt[3])<<8 | uint16(opt[4])
+	q.ednsVersion = opt[6]
+	return q, true
+}
+
+// queryOf returns the wireQuery of a query miekg/dns unpacked.
+func queryOf(raw []byte, req *mdns.Msg) (q wireQuery, ok bool) {
+	if req.Opcode != mdns.OpcodeQuery || len(req.Question) != 1 {
+		return q, false
+	}
+	end, ok := nameEnd(raw, 12)
+	if !ok || end+4 > len(raw) {
+		return q, false // a compressed question; miekg's path copes
+	}
+	q = wireQuery{name: lower(req.Question[0].Name), qtype: req.Question[0].Qtype,
+		qclass: req.Question[0].Qclass, qEnd: end + 4}
+	if opt := req.IsEdns0(); opt != nil {
+		q.edns, q.ednsSize, q.ednsVersion = true, opt.UDPSize(), opt.Version()
+	}
+	return q, true
+}
+
+// answerWire answers q from the encoded records when it asks for A, AAAA
 // or SRV records the index holds, and returns false otherwise; it mirrors
 // answer's checks for those queries.
-func (h *handler) answerWire(raw []byte, req *mdns.Msg, s *udpScratch) ([]byte, bool) {
-	if req.Opcode != mdns.OpcodeQuery || len(req.Question) != 1 {
+func (h *handler) answerWire(raw []byte, q wireQuery, s *udpScratch) ([]byte, bool) {
+	if q.edns && q.ednsVersion != 0 {
 		return nil, false
 	}
-	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+	if q.qclass != mdns.ClassINET && q.qclass != mdns.ClassANY {
 		return nil, false
 	}
-	q := req.Question[0]
-	if q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY {
-		return nil, false
-	}
-	set := h.index.Load().names[lower(q.Name)]
+	set := h.index.Load().names[q.name]
 	if set == nil || set.wire == nil {
 		return nil, false
 	}
-	out, ok := h.packWire(s.out, raw, req, set.wire, s)
+	out, ok := h.packWire(s.out, raw, q, set.wire, s)
 	if ok && cap(out) > cap(s.out) {
 		s.out = out[:0] // keep the grown buffer
 	}
 	return out, ok
 }
 
-// packWire appends to buf the response to req, whose raw bytes are raw,
+// packWire appends to buf the response to q, whose raw bytes are raw,
 // from w, and returns it; false means the query takes miekg's path: another
-// type, a compressed question, no records of the type.
-func (h *handler) packWire(buf, raw []byte, req *mdns.Msg, w *wireSet, s *udpScratch) ([]byte, bool) {
-	qtype := req.Question[0].Qtype
+// type, no records of the type.
+func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScratch) ([]byte, bool) {
+	qtype := q.qtype
 	var answers [][]byte
 	limit := 0
 	switch qtype {
@@ -164,11 +249,7 @@ func (h *handler) packWire(buf, raw []byte, req *mdns.Msg, w *wireSet, s *udpScr
 	if len(answers) == 0 {
 		return nil, false // NODATA carries the SOA
 	}
-	qEnd, ok := nameEnd(raw, 12)
-	if !ok || qEnd+4 > len(raw) {
-		return nil, false
-	}
-	qEnd += 4
+	qEnd := q.qEnd
 
 	// The order of this response: a random subset of limit answers.
 	perm := shuffledIndexes(s.perm[:0], len(answers))
@@ -182,10 +263,9 @@ func (h *handler) packWire(buf, raw []byte, req *mdns.Msg, w *wireSet, s *udpScr
 		s.extras = extras
 	}
 
-	reqOPT := req.IsEdns0()
-	size := responseSize(false, reqOPT, h.cfg.MaxUDPSize)
-	optLen := 0
-	if reqOPT != nil {
+	size, optLen := mdns.MinMsgSize, 0
+	if q.edns {
+		size = min(max(int(q.ednsSize), mdns.MinMsgSize), h.cfg.MaxUDPSize) // as responseSize
 		optLen = 11
 	}
 	answersLen, extrasLen := 0, 0
@@ -227,7 +307,7 @@ func (h *handler) packWire(buf, raw []byte, req *mdns.Msg, w *wireSet, s *udpScr
 		flags2 |= 0x80
 	}
 	arcount := len(extras)
-	if reqOPT != nil {
+	if q.edns {
 		arcount++
 	}
 	buf = append(buf[:0], raw[0], raw[1], flags1, flags2, 0, 1,
@@ -251,7 +331,7 @@ func (h *handler) packWire(buf, raw []byte, req *mdns.Msg, w *wireSet, s *udpScr
 		buf = append(buf, 0xC0|byte(off>>8), byte(off))
 		buf = append(buf, w.extra[i]...)
 	}
-	if reqOPT != nil {
+	if q.edns {
 		ours := uint16(h.cfg.MaxUDPSize)
 		buf = append(buf, 0, 0, 41, byte(ours>>8), byte(ours), 0, 0, 0, 0, 0, 0)
 	}
@@ -266,3 +346,7 @@ func shuffledIndexes(dst []int, n int) []int {
 	rand.Shuffle(n, func(i, j int) { dst[i], dst[j] = dst[j], dst[i] })
 	return dst
 }
+
+// unsafeString views b as a string for a map lookup that must not allocate;
+// b must not change while the string is in use.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
