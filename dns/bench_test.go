@@ -51,6 +51,40 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
+// BenchmarkPacket measures the UDP loop's work per datagram, from raw query
+// to packed response, without the syscalls.
+func BenchmarkPacket(b *testing.B) {
+	h := newHandler(DefaultConfig(), slog.New(slog.DiscardHandler))
+	snap := bigSnapshot(20)
+	snap.Members = append(snap.Members, testSnapshot().Members...)
+	h.update(snap)
+	for _, bc := range []struct {
+		name string
+		req  *mdns.Msg
+	}{
+		{"node_A", query("node-007.node.shoal.", mdns.TypeA, 0)},
+		{"service_A_20", query("big.service.shoal.", mdns.TypeA, 1232)},
+		{"service_SRV_20", query("big.service.shoal.", mdns.TypeSRV, 1232)},
+		{"service_SRV_20_truncated", query("big.service.shoal.", mdns.TypeSRV, 0)},
+		{"service_SRV_3", query("web.service.shoal.", mdns.TypeSRV, 0)},
+		{"nxdomain", query("nobody.node.shoal.", mdns.TypeA, 0)},
+	} {
+		raw, err := bc.req.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			s := newUDPScratch()
+			for b.Loop() {
+				if out, _ := h.servePacket(raw, s); out == nil {
+					b.Fatal("no response")
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkIndexBuild(b *testing.B) {
 	snap := bigSnapshot(200)
 	cfg := DefaultConfig()

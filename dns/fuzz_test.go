@@ -8,10 +8,11 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// FuzzHandler feeds raw packets through the path the server takes:
-// acceptRequest on the header, then unpacking, then the handler. Whatever
-// arrives, the handler must not panic and must answer with a well-formed
-// response to the same ID that fits the transport.
+// FuzzHandler feeds raw packets through the paths the server takes: the
+// UDP loop's servePacket, and mdns.Server's (acceptRequest on the header,
+// then unpacking, then the handler) that serves TCP. Whatever arrives,
+// neither may panic, and both must answer what they accept with a
+// well-formed response to the same ID that fits the transport.
 func FuzzHandler(f *testing.F) {
 	for _, q := range []*mdns.Msg{
 		query("alpha.node.shoal.", mdns.TypeA, 0),
@@ -36,8 +37,10 @@ func FuzzHandler(f *testing.F) {
 	snap := bigSnapshot(30)
 	snap.Members = append(snap.Members, testSnapshot().Members...)
 	h.update(snap)
+	s := newUDPScratch()
 
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkPacket(t, h, s, raw)
 		if len(raw) < 12 {
 			return // the server drops these unanswered
 		}
@@ -73,4 +76,45 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkPacket checks servePacket's answer to raw, and that what parseQuery
+// accepts, miekg/dns unpacks to the same query.
+func checkPacket(t *testing.T, h *handler, s *udpScratch, raw []byte) {
+	if q, ok := parseQuery(raw, s); ok {
+		req := new(mdns.Msg)
+		if err := req.Unpack(raw); err != nil {
+			t.Fatalf("parseQuery accepted what miekg/dns refuses: %v", err)
+		}
+		if want, ok := queryOf(raw, req); !ok || q != want {
+			t.Fatalf("parseQuery gave %+v, miekg/dns %+v (%v)", q, want, ok)
+		}
+	}
+	out, fwd := h.servePacket(raw, s)
+	if fwd != nil {
+		t.Fatalf("forwarded %v without recursors", fwd)
+	}
+	if out == nil {
+		if len(raw) >= 12 && raw[2]&0x80 == 0 {
+			t.Fatalf("no response to a %d-byte query", len(raw))
+		}
+		return
+	}
+	if len(raw) < 12 || raw[2]&0x80 != 0 {
+		t.Fatalf("a response to a %d-byte packet with QR=%d", len(raw), raw[2]>>7)
+	}
+	resp := new(mdns.Msg)
+	if err := resp.Unpack(out); err != nil {
+		t.Fatalf("udp response does not unpack: %v", err)
+	}
+	if id := binary.BigEndian.Uint16(raw); resp.Id != id || !resp.Response {
+		t.Fatalf("udp: got id %d response %v, want id %d response true", resp.Id, resp.Response, id)
+	}
+	limit := mdns.MinMsgSize
+	if req := new(mdns.Msg); req.Unpack(raw) == nil {
+		limit = responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize)
+	}
+	if len(out) > limit {
+		t.Fatalf("udp: %d-byte response over the %d-byte limit", len(out), limit)
+	}
 }

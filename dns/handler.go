@@ -62,35 +62,47 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		return // answering a response invites loops between servers
 	}
 	tcp := isTCP(w)
+	size := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize)
 	resp := new(mdns.Msg)
+	if h.answer(resp, req) {
+		h.forward(w, req, tcp, size)
+		return
+	}
+	h.write(w, resp, size)
+}
+
+// answer fills resp, a zero or reset message, with the response to req,
+// or returns true, leaving resp alone, when req is for the recursors. It
+// appends to resp's slices, so a caller may hand it the same message,
+// reset, for every query.
+func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 	reqOPT := req.IsEdns0()
 	switch {
 	case req.Opcode != mdns.OpcodeQuery:
-		resp.SetRcode(req, mdns.RcodeNotImplemented)
+		setRcode(resp, req, mdns.RcodeNotImplemented)
 	case len(req.Question) != 1:
 		resp.SetRcodeFormatError(req)
 	case reqOPT != nil && reqOPT.Version() != 0:
-		resp.SetRcode(req, mdns.RcodeBadVers) // RFC 6891 section 6.1.3
+		setRcode(resp, req, mdns.RcodeBadVers) // RFC 6891 section 6.1.3
 	default:
 		q := req.Question[0]
-		name := strings.ToLower(q.Name)
+		name := lower(q.Name)
 		idx := h.index.Load()
 		switch {
 		case q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY:
-			resp.SetRcode(req, mdns.RcodeRefused) // we hold no data of other classes
+			setRcode(resp, req, mdns.RcodeRefused) // we hold no data of other classes
 		case q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR:
-			resp.SetRcode(req, mdns.RcodeRefused) // membership is not a zone to copy
+			setRcode(resp, req, mdns.RcodeRefused) // membership is not a zone to copy
 		case mdns.IsSubDomain(h.domain, name):
 			h.answerDomain(resp, req, idx, name)
 		case idx.names[name] != nil: // a member's reverse name
-			resp.SetReply(req)
+			setRcode(resp, req, mdns.RcodeSuccess)
 			resp.Authoritative = true
 			fill(resp, idx.names[name], q.Qtype, h.cfg.MaxAnswers)
 		case len(h.recursors) > 0:
-			h.forward(w, req, tcp, responseSize(tcp, reqOPT, h.cfg.MaxUDPSize))
-			return
+			return true
 		default:
-			resp.SetRcode(req, mdns.RcodeRefused)
+			setRcode(resp, req, mdns.RcodeRefused)
 		}
 		if q.Name != name {
 			preserveCase(resp.Answer, q.Name)
@@ -98,75 +110,109 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	}
 	resp.RecursionAvailable = len(h.recursors) > 0
 	if reqOPT != nil {
-		resp.SetEdns0(uint16(h.cfg.MaxUDPSize), false)
+		// A record per response: packing writes the extended rcode into it.
+		opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+		opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
+		resp.Extra = append(resp.Extra, opt)
 	}
-	h.write(w, resp, responseSize(tcp, reqOPT, h.cfg.MaxUDPSize))
+	return false
+}
+
+// setRcode is mdns.Msg.SetRcode without allocating: it reuses resp's
+// question slice.
+func setRcode(resp, req *mdns.Msg, rcode int) {
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	if resp.Opcode == mdns.OpcodeQuery {
+		resp.RecursionDesired = req.RecursionDesired
+		resp.CheckingDisabled = req.CheckingDisabled
+	}
+	resp.Rcode = rcode
+	if len(req.Question) > 0 {
+		resp.Question = append(resp.Question[:0], req.Question[0])
+	}
+}
+
+// resetMsg empties m for reuse, keeping the capacity of its sections and
+// dropping their references, so no old index stays reachable through them.
+func resetMsg(m *mdns.Msg) {
+	clear(m.Question[:cap(m.Question)])
+	clear(m.Answer[:cap(m.Answer)])
+	clear(m.Ns[:cap(m.Ns)])
+	clear(m.Extra[:cap(m.Extra)])
+	*m = mdns.Msg{Question: m.Question[:0], Answer: m.Answer[:0], Ns: m.Ns[:0], Extra: m.Extra[:0]}
+}
+
+// lower returns s in lowercase, without allocating when it already is.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 // answerDomain answers a name inside the domain: NXDOMAIN for an unknown
 // name, NODATA for a known name without records of the asked type, both
 // with the SOA in the authority section for negative caching (RFC 2308).
 func (h *handler) answerDomain(resp, req *mdns.Msg, idx *index, name string) {
-	resp.SetReply(req)
+	setRcode(resp, req, mdns.RcodeSuccess)
 	resp.Authoritative = true
 	set := idx.names[name]
 	if set == nil {
 		resp.Rcode = mdns.RcodeNameError
-		resp.Ns = []mdns.RR{idx.soa}
+		resp.Ns = append(resp.Ns, idx.soa)
 		return
 	}
 	fill(resp, set, req.Question[0].Qtype, h.cfg.MaxAnswers)
 	if len(resp.Answer) == 0 {
-		resp.Ns = []mdns.RR{idx.soa}
+		resp.Ns = append(resp.Ns, idx.soa)
 	}
 }
 
-// fill puts the records of set that answer qtype in resp, in a random order
-// per response. The slices are copies: the index is shared.
+// fill appends the records of set that answer qtype to resp, in a random
+// order per response. It copies the records' pointers, never shuffles the
+// index's slices: the index is shared.
 func fill(resp *mdns.Msg, set *rrset, qtype uint16, maxAnswers int) {
 	switch qtype {
 	case mdns.TypeA:
-		resp.Answer = capped(shuffled(set.a, 0), maxAnswers)
+		resp.Answer = appendShuffled(resp.Answer, set.a, maxAnswers)
 	case mdns.TypeAAAA:
-		resp.Answer = capped(shuffled(set.aaaa, 0), maxAnswers)
+		resp.Answer = appendShuffled(resp.Answer, set.aaaa, maxAnswers)
 	case mdns.TypeSRV:
-		resp.Answer = shuffled(set.srv, 0)
-		resp.Extra = shuffled(set.extra, 1)
+		resp.Answer = appendShuffled(resp.Answer, set.srv, 0)
+		resp.Extra = appendShuffled(resp.Extra, set.extra, 0)
 	case mdns.TypeTXT:
-		resp.Answer = shuffled(set.txt, 0)
+		resp.Answer = appendShuffled(resp.Answer, set.txt, 0)
 	case mdns.TypePTR:
-		resp.Answer = shuffled(set.ptr, 0)
+		resp.Answer = appendShuffled(resp.Answer, set.ptr, 0)
 	case mdns.TypeSOA:
-		resp.Answer = shuffled(set.soa, 0)
+		resp.Answer = appendShuffled(resp.Answer, set.soa, 0)
 	case mdns.TypeNS:
-		resp.Answer = shuffled(set.ns, 0)
-		resp.Extra = shuffled(set.extra, 1)
+		resp.Answer = appendShuffled(resp.Answer, set.ns, 0)
+		resp.Extra = appendShuffled(resp.Extra, set.extra, 0)
 	case mdns.TypeANY:
-		a := capped(shuffled(set.a, 0), maxAnswers)
-		aaaa := capped(shuffled(set.aaaa, 0), maxAnswers)
-		for _, rrs := range [][]mdns.RR{a, aaaa, set.srv, set.txt, set.ptr, set.soa, set.ns} {
+		resp.Answer = appendShuffled(resp.Answer, set.a, maxAnswers)
+		resp.Answer = appendShuffled(resp.Answer, set.aaaa, maxAnswers)
+		for _, rrs := range [...][]mdns.RR{set.srv, set.txt, set.ptr, set.soa, set.ns} {
 			resp.Answer = append(resp.Answer, rrs...)
 		}
 	}
 }
 
-// shuffled returns a shuffled copy of rrs with room for spare more records
-// (the OPT record goes at the end of the additional section).
-func shuffled(rrs []mdns.RR, spare int) []mdns.RR {
-	if len(rrs) == 0 {
-		return nil
+// appendShuffled appends to dst a random subset of rrs, all of them or
+// limit when limit > 0, in a random order.
+func appendShuffled(dst, rrs []mdns.RR, limit int) []mdns.RR {
+	start := len(dst)
+	dst = append(dst, rrs...)
+	added := dst[start:]
+	rand.Shuffle(len(added), func(i, j int) { added[i], added[j] = added[j], added[i] })
+	if limit > 0 && len(added) > limit {
+		dst = dst[:start+limit]
 	}
-	out := make([]mdns.RR, len(rrs), len(rrs)+spare)
-	copy(out, rrs)
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return out
-}
-
-func capped(rrs []mdns.RR, limit int) []mdns.RR {
-	if limit > 0 && len(rrs) > limit {
-		return rrs[:limit]
-	}
-	return rrs
+	return dst
 }
 
 // preserveCase gives the answers the owner name as the client spelled it,
@@ -205,22 +251,29 @@ func isTCP(w mdns.ResponseWriter) bool {
 // not allocate per query.
 var packBuffers = sync.Pool{New: func() any { b := make([]byte, 8192); return &b }}
 
-// write packs resp to fit size and sends it. A response that cannot be
-// packed becomes SERVFAIL rather than silence, so the client does not wait
-// for its timeout.
-func (h *handler) write(w mdns.ResponseWriter, resp *mdns.Msg, size int) {
-	bp := packBuffers.Get().(*[]byte)
-	defer packBuffers.Put(bp)
-	out, err := packToFit(resp, size, *bp)
+// pack packs resp to fit size into buf. A response that cannot be packed
+// becomes SERVFAIL rather than silence, so the client does not wait for its
+// timeout; nil means not even that packed.
+func (h *handler) pack(resp *mdns.Msg, size int, buf []byte) []byte {
+	out, err := packToFit(resp, size, buf)
 	if err != nil {
 		h.logger.Warn("dns: cannot pack response", "question", resp.Question, "err", err)
 		fail := new(mdns.Msg).SetRcode(resp, mdns.RcodeServerFailure)
-		if out, err = fail.PackBuffer(*bp); err != nil {
-			return
+		if out, err = fail.PackBuffer(buf); err != nil {
+			return nil
 		}
 	}
-	if _, err := w.Write(out); err != nil {
-		h.logger.Debug("dns: cannot write response", "remote", w.RemoteAddr(), "err", err)
+	return out
+}
+
+// write packs resp to fit size and sends it.
+func (h *handler) write(w mdns.ResponseWriter, resp *mdns.Msg, size int) {
+	bp := packBuffers.Get().(*[]byte)
+	defer packBuffers.Put(bp)
+	if out := h.pack(resp, size, *bp); out != nil {
+		if _, err := w.Write(out); err != nil {
+			h.logger.Debug("dns: cannot write response", "remote", w.RemoteAddr(), "err", err)
+		}
 	}
 }
 

@@ -20,6 +20,9 @@ type rrset struct {
 	// extra holds the addresses of the SRV or NS targets, for the
 	// additional section.
 	extra []mdns.RR
+	// wire holds the A, AAAA and SRV records encoded for UDP responses
+	// (wire.go); nil when there are none.
+	wire *wireSet
 }
 
 // index is an immutable view of one membership snapshot as DNS records,
@@ -101,6 +104,9 @@ func buildIndex(snap *node.Snapshot, cfg Config, logger *slog.Logger) *index {
 		b.addService(owner, groups[owner])
 	}
 	soa := b.addApex(snap)
+	for _, s := range b.names {
+		s.wire = encodeWire(s)
+	}
 	return &index{names: b.names, soa: soa, version: snap.Version}
 }
 

@@ -82,7 +82,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.handler.ctx = ctx
 	s.handler.update(s.view.Snapshot())
 
-	pc, ln, err := listen(s.cfg.Addr)
+	host, _, _ := net.SplitHostPort(s.cfg.Addr) // validated by New
+	wildcard := isWildcard(host)
+	sockets, loopsEach := udpLayout()
+	if wildcard {
+		sockets = 1
+	}
+	pcs, ln, err := listen(s.cfg.Addr, sockets)
 	if err != nil {
 		return err
 	}
@@ -91,12 +97,15 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx, changed) })
 
-	notify := make(chan struct{}, 2)
-	errc := make(chan error, 2)
+	udpSize := max(s.cfg.MaxUDPSize, 4096)
 	servers := []*mdns.Server{
-		{PacketConn: pc, UDPSize: max(s.cfg.MaxUDPSize, 4096)},
 		{Listener: ln, IdleTimeout: func() time.Duration { return s.cfg.IdleTimeout }, MaxTCPQueries: -1},
 	}
+	if wildcard {
+		servers = append(servers, &mdns.Server{PacketConn: pcs[0], UDPSize: udpSize})
+	}
+	notify := make(chan struct{}, len(servers))
+	errc := make(chan error, len(servers)+len(pcs)*loopsEach)
 	for _, srv := range servers {
 		srv.Handler = s.handler
 		srv.ReadTimeout = s.cfg.ReadTimeout
@@ -104,6 +113,18 @@ func (s *Server) Run(ctx context.Context) error {
 		srv.MsgAcceptFunc = acceptRequest
 		srv.NotifyStartedFunc = func() { notify <- struct{}{} }
 		wg.Go(func() { errc <- srv.ActivateAndServe() })
+	}
+	if !wildcard {
+		// The sockets are bound, so datagrams queue until the loops read.
+		for _, pc := range pcs {
+			for range loopsEach {
+				wg.Go(func() {
+					if err := s.handler.serveUDP(pc, udpSize, goGroup(&wg)); err != nil {
+						errc <- err
+					}
+				})
+			}
+		}
 	}
 
 	// Shutdown needs both servers started: ShutdownContext refuses a server
@@ -128,10 +149,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// ShutdownContext waits for in-flight handlers; forwarding is bound to
 	// ctx and every read and write has a deadline, so this is bounded.
+	// Closing the sockets ends the UDP loops.
 	for _, srv := range servers {
 		_ = srv.ShutdownContext(context.Background())
 	}
-	pc.Close()
+	for _, pc := range pcs {
+		pc.Close()
+	}
 	ln.Close()
 	wg.Wait()
 	return runErr
@@ -154,26 +178,28 @@ func (s *Server) follow(ctx context.Context, changed <-chan struct{}) {
 	}
 }
 
-// listen binds UDP and TCP on the same address. With port 0 the TCP port
-// follows the one the kernel gave UDP; another process may hold that TCP
-// port, so a few ports are tried.
-func listen(addr string) (net.PacketConn, net.Listener, error) {
+// listen binds UDP (on sockets sockets, see listenUDP) and TCP on the same
+// address. With port 0 the TCP port follows the one the kernel gave UDP;
+// another process may hold that TCP port, so a few ports are tried.
+func listen(addr string, sockets int) ([]*net.UDPConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: listen %q: %w", addr, err)
 	}
 	var lastErr error
 	for range 10 {
-		pc, err := net.ListenPacket("udp", addr)
+		pcs, err := listenUDP(addr, sockets)
 		if err != nil {
-			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
+			return nil, nil, err
 		}
-		_, bound, _ := net.SplitHostPort(pc.LocalAddr().String())
+		_, bound, _ := net.SplitHostPort(pcs[0].LocalAddr().String())
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, bound))
 		if err == nil {
-			return pc, ln, nil
+			return pcs, ln, nil
 		}
-		pc.Close()
+		for _, pc := range pcs {
+			pc.Close()
+		}
 		lastErr = err
 		if port != "0" {
 			break

@@ -20,8 +20,10 @@ import (
 func testMemberlist() *memberlist.Config {
 	mc := memberlist.DefaultLocalConfig()
 	mc.GossipInterval = 20 * time.Millisecond
-	mc.ProbeInterval = 200 * time.Millisecond
-	mc.ProbeTimeout = 100 * time.Millisecond
+	// Probes are generous: under -race on a loaded 2-core machine a 100 ms
+	// probe timeout marks healthy nodes failed, which tests then misread.
+	mc.ProbeInterval = 400 * time.Millisecond
+	mc.ProbeTimeout = 300 * time.Millisecond
 	mc.SuspicionMult = 3
 	mc.PushPullInterval = 2 * time.Second
 	mc.TCPTimeout = 2 * time.Second

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -20,6 +21,9 @@ const (
 	queryRemoveKey  = reservedPrefix + "-remove-key"
 	queryListKeys   = reservedPrefix + "-list-keys"
 )
+
+// keyQueryMinTimeout is the shortest a keyring operation waits for answers.
+const keyQueryMinTimeout = 5 * time.Second
 
 // KeyResponse is the cluster-wide result of a keyring operation.
 type KeyResponse struct {
@@ -164,7 +168,11 @@ func (n *Node) keyOp(op, key string) (*KeyResponse, error) {
 		Messages: map[string]string{}, Keys: map[string]int{}, PrimaryKeys: map[string]int{},
 		NumNodes: n.Stats().Alive,
 	}
-	qr, err := n.query(op, raw, nil, queryFlagInternal)
+	// Key changes wait for every member; the default query timeout is
+	// tuned for gossip speed and can be shorter than a loaded member's
+	// answer. The wait ends early once every alive member answered.
+	timeout := max(n.DefaultQueryTimeout(), keyQueryMinTimeout)
+	qr, err := n.query(op, raw, &QueryParams{Timeout: timeout}, queryFlagInternal)
 	if err != nil {
 		return nil, err
 	}

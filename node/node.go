@@ -133,8 +133,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		watchers:      map[int]chan struct{}{},
 		shutdownCh:    make(chan struct{}),
 	}
-	n.events.init(cfg.EventBuffer)
-	n.queries.init(cfg.QueryBuffer)
+	n.events.seenRing = newSeenRing[userEventMsg](cfg.EventBuffer)
+	n.queries.seenRing = newSeenRing[uint32](cfg.QueryBuffer)
+	n.queries.responses = map[LamportTime]*QueryResponse{}
 	n.snap.Store(&Snapshot{Self: cfg.Name})
 	n.delivery = newDelivery(n)
 	if n.keyring, err = loadKeyring(cfg); err != nil {

@@ -107,30 +107,12 @@ func (r *QueryResponse) deliver(m *queryResponseMsg) {
 	}
 }
 
-// queryState de-duplicates queries and tracks our own outstanding ones.
+// queryState de-duplicates queries by (Lamport time, id) and tracks our
+// own outstanding ones.
 type queryState struct {
-	mu        sync.Mutex
-	buffer    []*querySlot
-	minTime   LamportTime
+	seenRing[uint32]
+	respMu    sync.Mutex // guards responses
 	responses map[LamportTime]*QueryResponse
-}
-
-type querySlot struct {
-	ltime LamportTime
-	ids   []uint32
-}
-
-func (s *queryState) init(size int) {
-	s.buffer = make([]*querySlot, size)
-	s.responses = map[LamportTime]*QueryResponse{}
-}
-
-func (s *queryState) raiseMinTime(t LamportTime) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t > s.minTime {
-		s.minTime = t
-	}
 }
 
 // Query sends a request to every member that passes the filters and
@@ -181,13 +163,13 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 		acks: map[string]bool{}, answered: map[string]bool{},
 		ackCh: make(chan string, capacity), respCh: make(chan NodeResponse, capacity),
 	}
-	n.queries.mu.Lock()
+	n.queries.respMu.Lock()
 	n.queries.responses[msg.LTime] = resp
-	n.queries.mu.Unlock()
+	n.queries.respMu.Unlock()
 	resp.timer = time.AfterFunc(timeout, func() {
-		n.queries.mu.Lock()
+		n.queries.respMu.Lock()
 		delete(n.queries.responses, msg.LTime)
-		n.queries.mu.Unlock()
+		n.queries.respMu.Unlock()
 		resp.Close()
 	})
 	n.handleQuery(&msg)
@@ -200,30 +182,13 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 // reports whether to gossip it on.
 func (n *Node) handleQuery(msg *queryMsg) bool {
 	n.queryClock.Witness(msg.LTime)
-	s := &n.queries
-	s.mu.Lock()
-	if msg.LTime < s.minTime {
-		s.mu.Unlock()
+	switch n.queries.admit(msg.LTime, n.queryClock.Time(), msg.ID, func(id uint32) bool { return id == msg.ID }) {
+	case duplicate, beforeMinTime:
 		return false
-	}
-	size := LamportTime(len(s.buffer))
-	if cur := n.queryClock.Time(); cur > size && msg.LTime < cur-size {
-		s.mu.Unlock()
+	case tooOld:
 		n.logger.Debug("query too old; dropped", "query", msg.Name, "ltime", msg.LTime)
 		return false
 	}
-	idx := msg.LTime % size
-	slot := s.buffer[idx]
-	if slot == nil || slot.ltime != msg.LTime {
-		slot = &querySlot{ltime: msg.LTime}
-		s.buffer[idx] = slot
-	}
-	if slices.Contains(slot.ids, msg.ID) {
-		s.mu.Unlock()
-		return false
-	}
-	slot.ids = append(slot.ids, msg.ID)
-	s.mu.Unlock()
 
 	if !n.matchesQueryFilters(msg) {
 		return true
@@ -310,9 +275,9 @@ func (n *Node) sendQueryResponse(q *queryMsg, resp *queryResponseMsg) error {
 }
 
 func (n *Node) handleQueryResponse(m *queryResponseMsg) {
-	n.queries.mu.Lock()
+	n.queries.respMu.Lock()
 	resp := n.queries.responses[m.LTime]
-	n.queries.mu.Unlock()
+	n.queries.respMu.Unlock()
 	if resp == nil || resp.id != m.ID {
 		n.logger.Debug("response for an unknown or finished query", "from", m.From, "ltime", m.LTime)
 		return

@@ -4,47 +4,18 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
-// eventState de-duplicates user events by Lamport time. The buffer is a
-// ring indexed by LTime modulo its size; each slot remembers the events
-// seen at that time.
+// eventState de-duplicates user events; joinIgnore is set while a join
+// without replay is in progress.
 type eventState struct {
-	mu         sync.Mutex
-	buffer     []*eventSlot
-	minTime    LamportTime
+	seenRing[userEventMsg]
 	joinIgnore atomic.Bool
 }
 
-type eventSlot struct {
-	ltime  LamportTime
-	events []userEventMsg
-}
-
-func (s *eventState) init(size int) { s.buffer = make([]*eventSlot, size) }
-
-func (s *eventState) raiseMinTime(t LamportTime) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t > s.minTime {
-		s.minTime = t
-	}
-}
-
 // recent returns the remembered events, for push-pull anti-entropy.
-func (s *eventState) recent() []userEventMsg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []userEventMsg
-	for _, slot := range s.buffer {
-		if slot != nil {
-			out = append(out, slot.events...)
-		}
-	}
-	return out
-}
+func (s *eventState) recent() []userEventMsg { return s.all() }
 
 // reservedPrefix marks shoal's internal event and query names.
 const reservedPrefix = "_shoal"
@@ -76,32 +47,16 @@ func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 // whether to gossip it on.
 func (n *Node) handleUserEvent(msg *userEventMsg) bool {
 	n.eventClock.Witness(msg.LTime)
-	s := &n.events
-	s.mu.Lock()
-	if msg.LTime < s.minTime {
-		s.mu.Unlock()
+	same := func(seen userEventMsg) bool {
+		return seen.Name == msg.Name && bytes.Equal(seen.Payload, msg.Payload)
+	}
+	switch n.events.admit(msg.LTime, n.eventClock.Time(), *msg, same) {
+	case duplicate, beforeMinTime:
+		return false
+	case tooOld:
+		n.logger.Debug("user event too old to de-duplicate; dropped", "event", msg.Name, "ltime", msg.LTime)
 		return false
 	}
-	size := LamportTime(len(s.buffer))
-	if cur := n.eventClock.Time(); cur > size && msg.LTime < cur-size {
-		s.mu.Unlock()
-		n.logger.Debug("user event too old to de-duplicate; dropped", "event", msg.Name, "ltime", msg.LTime, "clock", cur)
-		return false
-	}
-	idx := msg.LTime % size
-	slot := s.buffer[idx]
-	if slot == nil || slot.ltime != msg.LTime {
-		slot = &eventSlot{ltime: msg.LTime}
-		s.buffer[idx] = slot
-	}
-	for _, seen := range slot.events {
-		if seen.Name == msg.Name && bytes.Equal(seen.Payload, msg.Payload) {
-			s.mu.Unlock()
-			return false
-		}
-	}
-	slot.events = append(slot.events, *msg)
-	s.mu.Unlock()
 
 	n.stats.userEvents.Add(1)
 	n.delivery.add(&UserEvent{LTime: msg.LTime, Name: msg.Name, Payload: msg.Payload, Coalesce: msg.Coalesce})

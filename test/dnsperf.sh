@@ -4,6 +4,9 @@
 #   test/dnsperf.sh [seconds per run, default 10]
 # EDNS=0 sends queries without EDNS0, so large answers take the 512-byte
 # truncation path; by default queries carry EDNS0, as resolvers' do.
+# Fair by construction: both servers get the same dnsperf command (query
+# file, 8 clients, 200 outstanding, EDNS setting), the same socket layout
+# (see test/dnsbench), and alternate runs.
 set -euo pipefail
 
 secs=${1:-10}

@@ -24,17 +24,31 @@ trap cleanup EXIT
 # CGO=1 measures the default (dynamically linked) build; the default here
 # is the static build a release ships.
 CGO_ENABLED=${CGO:-0} go build -o "$work/shoal" ./cmd/shoal
-cat >"$work/conf.hcl" <<'HCL'
+# DNS is on (-dns-addr below) and so is rendering: the built-in HAProxy
+# template, validated by haproxy -c when it is installed.
+check='check = ["haproxy", "-c", "-f", "{{path}}"]'
+command -v haproxy >/dev/null || check=''
+cat >"$work/conf.hcl" <<HCL
 profile = "local"
+template {
+  source      = "builtin:haproxy"
+  destination = "$work/NAME/haproxy.cfg"
+  backend     = "command"
+  $check
+  reload      = ["true"]
+}
 HCL
 
 # start NAME [JOIN]: runs an agent on ephemeral loopback ports and prints
 # its HTTP address once it logs "agent running".
 start() {
 	local name=$1 join=${2:-}
-	local args=(agent -node "$name" -bind 127.0.0.1:0 -http-addr 127.0.0.1:0 -dns-addr 127.0.0.1:0 -config-file "$work/conf.hcl")
+	local args=(agent -node "$name" -bind 127.0.0.1:0 -http-addr 127.0.0.1:0 -dns-addr 127.0.0.1:0)
 	[ -n "$join" ] && args+=(-join "$join")
-	"$work/shoal" "${args[@]}" >"$work/$name.log" 2>&1 &
+	mkdir -p "$work/$name"
+	sed "s|NAME|$name|" "$work/conf.hcl" >"$work/$name.hcl"
+	args+=(-config-file "$work/$name.hcl")
+	"$work/shoal" "${args[@]}" -service "web:$((8080 + ${#pids[@]}))" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 1 300); do
 		if grep -q 'msg="agent running"' "$work/$name.log"; then
@@ -58,6 +72,11 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 [ "$n" -eq 3 ] || { echo "cluster did not converge: $n alive" >&2; exit 1; }
+for _ in $(seq 1 300); do
+	grep -q "server a " "$work/a/haproxy.cfg" 2>/dev/null && grep -q "server c " "$work/a/haproxy.cfg" && break
+	sleep 0.1
+done
+grep -q "server c " "$work/a/haproxy.cfg" || { echo "agent a did not render the cluster" >&2; cat "$work/a.log" >&2; exit 1; }
 echo "cluster of 3 converged; settling ${SETTLE}s"
 sleep "$SETTLE"
 

@@ -55,8 +55,8 @@ profile    = "local"
 log_format = "json"
 log_level  = "debug"
 gossip {
-  probe_interval     = "300ms"
-  probe_timeout      = "150ms"
+  probe_interval     = "400ms"
+  probe_timeout      = "300ms"
   gossip_interval    = "50ms"
   push_pull_interval = "2s"
   suspicion_mult     = 4

@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"node":      {"github.com/hashicorp/memberlist"},
 	"backends":  {},
 	"templates": {},
-	"dns":       {module + "node", "github.com/miekg/dns"},
+	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"render":    {module + "node", module + "backends", module + "templates", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
 }
 

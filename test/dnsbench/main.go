@@ -1,8 +1,8 @@
 // Command dnsbench serves DNS on loopback for test/dnsperf.sh: either
 // shoal's dns.Server over a static 20-member snapshot, or a bare UDP
 // responder that echoes each query back as an empty answer, the ceiling a
-// Go UDP server reaches on this machine. It prints "addr HOST:PORT" once it
-// serves and runs until SIGINT or SIGTERM.
+// Go UDP server with shoal's socket layout reaches on this machine. It
+// prints "addr HOST:PORT" once it serves and runs until SIGINT or SIGTERM.
 package main
 
 import (
@@ -106,19 +106,33 @@ func serveShoal(ctx context.Context, addr string) error {
 
 // serveBare answers every query with its own bytes, QR set and the
 // counts of the other sections zeroed: a valid empty NOERROR reply made
-// with no parsing, from one reader per CPU.
+// with no parsing. It reads with shoal's UDP layout: on Linux one
+// SO_REUSEPORT socket per CPU with one reader each (readers sharing one
+// socket take turns at its read lock, which made this "ceiling" slower
+// than shoal), elsewhere one socket with a reader per CPU.
 func serveBare(ctx context.Context, addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	procs := runtime.GOMAXPROCS(0)
+	n := sockets(procs)
+	lc := net.ListenConfig{Control: reusePort}
+	var conns []net.PacketConn
+	for len(conns) < n {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		conns = append(conns, pc)
+		addr = pc.LocalAddr().String() // the rest share the first one's port
 	}
-	fmt.Println("addr", pc.LocalAddr())
+	fmt.Println("addr", addr)
 	go func() {
 		<-ctx.Done()
-		pc.Close()
+		for _, pc := range conns {
+			pc.Close()
+		}
 	}()
 	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for i := range procs {
+		pc := conns[i%len(conns)]
 		wg.Go(func() {
 			buf := make([]byte, 4096)
 			for {
