@@ -20,6 +20,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, timeout) exits through the EXIT trap, so no agent outlives the script.
+trap 'exit 130' INT TERM
 
 command -v dnsperf >/dev/null || { echo "dnsperf not installed (apt-get install dnsperf)" >&2; exit 1; }
 (cd "$root" && go build -o "$work/dnsbench" ./test/dnsbench)

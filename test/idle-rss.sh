@@ -20,6 +20,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, timeout) exits through the EXIT trap, so no agent outlives the script.
+trap 'exit 130' INT TERM
 
 # CGO=1 measures the default (dynamically linked) build; the default here
 # is the static build a release ships.

@@ -24,6 +24,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, timeout) exits through the EXIT trap, so no agent outlives the script.
+trap 'exit 130' INT TERM
 
 go build -o "$work/shoal" ./cmd/shoal
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }

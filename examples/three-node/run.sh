@@ -30,6 +30,8 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, timeout) exits through the EXIT trap, so no agent outlives the script.
+trap 'exit 130' INT TERM
 say() { printf '\n== %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; for f in "$DEMO_DIR"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done; exit 1; }
 # wait_for SECONDS CMD...: poll CMD until it succeeds or time runs out.
