@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/agent"
@@ -28,6 +29,7 @@ func runAgent(e env, args []string) int {
 		return fail(e, "agent", fmt.Errorf("config: %w", err))
 	}
 	logger, hub := logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel)
+	setGCPercent()
 	if cfg.Dev {
 		logger.Info("dev mode: one node on the defaults; templates render into ./" + config.DefaultDevDestDir)
 	}
@@ -47,4 +49,22 @@ func runAgent(e env, args []string) int {
 	}
 	logger.Info("agent stopped")
 	return exitOK
+}
+
+// agentGCPercent is the agent's GOGC unless the GOGC variable sets one.
+//
+// An idle agent's live heap is about 0.5 MB, but with GOGC=100 the runtime
+// lets the heap grow to its 4 MB minimum goal before collecting, and gossip
+// fills it with garbage (memberlist allocates a 64 KiB buffer per UDP
+// packet received and an LZW table per packet sent): ~1.6 MB of resident
+// memory that holds nothing. 50 halves that minimum (the goal is 4 MB x
+// GOGC/100) and still lets the heap grow in proportion to what is live, so
+// a big cluster is not collected harder than it needs: an idle collection
+// of a 0.5 MB heap costs tens of microseconds, a few times a minute.
+const agentGCPercent = 50
+
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(agentGCPercent)
+	}
 }
