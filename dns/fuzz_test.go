@@ -44,15 +44,7 @@ func FuzzHandler(f *testing.F) {
 		if len(raw) < 12 {
 			return // the server drops these unanswered
 		}
-		hdr := mdns.Header{
-			Id:      binary.BigEndian.Uint16(raw[0:]),
-			Bits:    binary.BigEndian.Uint16(raw[2:]),
-			Qdcount: binary.BigEndian.Uint16(raw[4:]),
-			Ancount: binary.BigEndian.Uint16(raw[6:]),
-			Nscount: binary.BigEndian.Uint16(raw[8:]),
-			Arcount: binary.BigEndian.Uint16(raw[10:]),
-		}
-		if acceptRequest(hdr) != mdns.MsgAccept {
+		if acceptRequest(headerOf(raw)) != mdns.MsgAccept {
 			return // miekg answers FORMERR/NOTIMP or drops
 		}
 		req := new(mdns.Msg)

@@ -52,14 +52,7 @@ func (h *handler) servePacket(raw []byte, s *udpScratch) (out []byte, forward *m
 		return nil, nil // any reply could be used to amplify
 	}
 	req := &s.req
-	action := acceptRequest(mdns.Header{
-		Id:      binary.BigEndian.Uint16(raw[0:]),
-		Bits:    binary.BigEndian.Uint16(raw[2:]),
-		Qdcount: binary.BigEndian.Uint16(raw[4:]),
-		Ancount: binary.BigEndian.Uint16(raw[6:]),
-		Nscount: binary.BigEndian.Uint16(raw[8:]),
-		Arcount: binary.BigEndian.Uint16(raw[10:]),
-	})
+	action := acceptRequest(headerOf(raw))
 	switch action {
 	case mdns.MsgIgnore:
 		return nil, nil
@@ -202,3 +195,16 @@ func udpLayout() (sockets, loopsEach int) {
 
 // goGroup returns a spawn function for serveUDP that runs f in wg.
 func goGroup(wg *sync.WaitGroup) func(func()) { return func(f func()) { wg.Go(f) } }
+
+// headerOf reads the fixed 12-byte DNS header of raw, which the caller has
+// checked is long enough, without unpacking the rest.
+func headerOf(raw []byte) mdns.Header {
+	return mdns.Header{
+		Id:      binary.BigEndian.Uint16(raw[0:]),
+		Bits:    binary.BigEndian.Uint16(raw[2:]),
+		Qdcount: binary.BigEndian.Uint16(raw[4:]),
+		Ancount: binary.BigEndian.Uint16(raw[6:]),
+		Nscount: binary.BigEndian.Uint16(raw[8:]),
+		Arcount: binary.BigEndian.Uint16(raw[10:]),
+	}
+}

@@ -43,36 +43,31 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	switch t {
 	case msgJoinIntent:
 		var m joinIntent
-		if err := decodeMessage(body, &m); err != nil {
-			n.dropMessage(t.String(), err)
+		if !n.decodeOrDrop(t, body, &m) {
 			return
 		}
 		rebroadcast, queue = n.handleJoinIntent(&m), n.broadcasts
 	case msgLeaveIntent:
 		var m leaveIntent
-		if err := decodeMessage(body, &m); err != nil {
-			n.dropMessage(t.String(), err)
+		if !n.decodeOrDrop(t, body, &m) {
 			return
 		}
 		rebroadcast, queue = n.handleLeaveIntent(&m), n.broadcasts
 	case msgUserEvent:
 		var m userEventMsg
-		if err := decodeMessage(body, &m); err != nil {
-			n.dropMessage(t.String(), err)
+		if !n.decodeOrDrop(t, body, &m) {
 			return
 		}
 		rebroadcast, queue = n.handleUserEvent(&m), n.eventBroadcasts
 	case msgQuery:
 		var m queryMsg
-		if err := decodeMessage(body, &m); err != nil {
-			n.dropMessage(t.String(), err)
+		if !n.decodeOrDrop(t, body, &m) {
 			return
 		}
 		rebroadcast, queue = n.handleQuery(&m), n.queryBroadcasts
 	case msgQueryResponse:
 		var m queryResponseMsg
-		if err := decodeMessage(body, &m); err != nil {
-			n.dropMessage(t.String(), err)
+		if !n.decodeOrDrop(t, body, &m) {
 			return
 		}
 		n.handleQueryResponse(&m)
@@ -164,4 +159,13 @@ func (c *conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
 	c.n.stats.nameConflicts.Add(1)
 	c.n.logger.Error("node name conflict: two machines claim one name; the second is ignored",
 		"name", existing.Name, "existing", existing.Address(), "other", other.Address())
+}
+
+// decodeOrDrop decodes body into m, counting and dropping a malformed message.
+func (n *Node) decodeOrDrop(t messageType, body []byte, m message) bool {
+	if err := decodeMessage(body, m); err != nil {
+		n.dropMessage(t.String(), err)
+		return false
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"net"
+	"slices"
 	"sort"
 )
 
@@ -57,12 +58,7 @@ type Service struct {
 
 // HasTag reports whether the service carries tag t.
 func (s Service) HasTag(t string) bool {
-	for _, x := range s.Tags {
-		if x == t {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.Tags, t)
 }
 
 // Member is one node of the cluster. A Member taken from a Snapshot is

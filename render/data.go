@@ -2,6 +2,7 @@ package render
 
 import (
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -72,12 +73,7 @@ type Instance struct {
 
 // HasTag reports whether the instance's service carries tag t.
 func (i Instance) HasTag(t string) bool {
-	for _, x := range i.Tags {
-		if x == t {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(i.Tags, t)
 }
 
 // ServiceGroup is one service and its alive instances, as returned by the
