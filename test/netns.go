@@ -143,13 +143,17 @@ func (h *Host) SetLink(up bool) error {
 	return run(context.Background(), "ip", "-n", h.net.bridgeNS, "link", "set", h.port, state)
 }
 
-// SetLoss drops pct percent of the packets the host sends on eth0 (0
-// removes the rule). It uses netem where the kernel has it and an nftables
-// random-drop rule otherwise.
+// SetLoss drops pct percent of the frames the host sends (0 removes the
+// rule). It uses netem on the host's eth0 where the kernel has it, and
+// otherwise an nftables random-drop rule on the host's bridge port. The
+// bridge is the wire, so the loss is silent as on a real network: a rule
+// in the host's own output hook would instead fail sendto and connect
+// with EPERM, which memberlist sees as an error, not as a lost packet.
 func (h *Host) SetLoss(pct int) error {
 	ctx := context.Background()
+	table := "loss_" + h.port
 	_ = run(ctx, "ip", "netns", "exec", h.NS, "tc", "qdisc", "del", "dev", "eth0", "root")
-	_ = run(ctx, "ip", "netns", "exec", h.NS, "nft", "delete", "table", "inet", "shoalt")
+	_ = run(ctx, "ip", "netns", "exec", h.net.bridgeNS, "nft", "delete", "table", "bridge", table)
 	if pct <= 0 {
 		return nil
 	}
@@ -161,13 +165,13 @@ func (h *Host) SetLoss(pct int) error {
 		return nil
 	}
 	steps := [][]string{
-		{"nft", "add", "table", "inet", "shoalt"},
-		{"nft", "add chain inet shoalt out { type filter hook output priority 0; }"},
-		// numgen gives 0..99; "< pct" drops pct percent (pct 100 drops all).
-		{"nft", "add", "rule", "inet", "shoalt", "out", "oifname", "eth0", "numgen", "random", "mod", "100", "<=", strconv.Itoa(pct - 1), "drop"},
+		{"nft", "add", "table", "bridge", table},
+		{"nft", "add chain bridge " + table + " wire { type filter hook forward priority 0; }"},
+		// numgen gives 0..99; "<= pct-1" drops pct percent (pct 100 drops all).
+		{"nft", "add", "rule", "bridge", table, "wire", "iifname", h.port, "numgen", "random", "mod", "100", "<=", strconv.Itoa(pct - 1), "drop"},
 	}
 	for _, s := range steps {
-		if err := run(ctx, append([]string{"ip", "netns", "exec", h.NS}, s...)...); err != nil {
+		if err := run(ctx, append([]string{"ip", "netns", "exec", h.net.bridgeNS}, s...)...); err != nil {
 			return fmt.Errorf("loss on %s (netem: %v): %w", h.Name, netem, err)
 		}
 	}

@@ -100,11 +100,23 @@ func (p *Proc) Kill() {
 
 // Tail returns the last lines of the process log, for failure messages.
 func (p *Proc) Tail(lines int) string {
+	return p.TailWithout(lines, "")
+}
+
+// TailWithout is Tail without the lines that contain skip (all lines when
+// skip is empty): a failed test's dump leaves out agents' debug chatter,
+// which would otherwise push the suspicions and failures out of view.
+func (p *Proc) TailWithout(lines int, skip string) string {
 	data, err := os.ReadFile(p.Log)
 	if err != nil {
 		return err.Error()
 	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	var all []string
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if skip == "" || !strings.Contains(l, skip) {
+			all = append(all, l)
+		}
+	}
 	if len(all) > lines {
 		all = all[len(all)-lines:]
 	}
