@@ -7,14 +7,20 @@
 #
 # Prints one line per agent (VmRSS, its anonymous and file-backed parts,
 # and PSS, which splits the shared executable pages between the agents),
-# then a summary line; exits 1 when an agent's VmRSS is over GOAL_KB.
+# then a summary line, then the floor: test/rssfloor, a process holding
+# only memberlist, a miekg/dns server and an HTTP listener with the
+# Prometheus registry, measured the same way. Exits 1 when
+# an agent's VmRSS is over GOAL_KB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SETTLE=${SETTLE:-15}
 GOAL_KB=${GOAL_KB:-10240}
 work=$(mktemp -d)
 pids=()
+floor=
 cleanup() {
+	# SIGTERM for the floor: a background job of a script ignores SIGINT.
+	[ -n "$floor" ] && kill "$floor" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$work"
@@ -26,6 +32,7 @@ trap 'exit 130' INT TERM
 # CGO=1 measures the default (dynamically linked) build; the default here
 # is the static build a release ships.
 CGO_ENABLED=${CGO:-0} go build -o "$work/shoal" ./cmd/shoal
+CGO_ENABLED=${CGO:-0} go build -o "$work/rssfloor" ./test/rssfloor
 # DNS is on (-dns-addr below) and so is rendering: the built-in HAProxy
 # template, validated by haproxy -c when it is installed.
 check='check = ["haproxy", "-c", "-f", "{{path}}"]'
@@ -92,4 +99,12 @@ done
 echo "idle RSS max: ${max} kB (goal <= ${GOAL_KB} kB)"
 echo "Go memory of the first agent (read after measuring: a scrape faults in code):"
 curl -s "http://$http/metrics" | grep -E "^go_memstats_(heap_inuse|heap_alloc|stack_inuse|heap_released|next_gc)_bytes|^go_goroutines" || true
+
+# The floor: the libraries every agent needs, idle as long, doing nothing.
+"$work/rssfloor" >"$work/floor.log" 2>&1 &
+floor=$!
+for _ in $(seq 1 100); do grep -q ready "$work/floor.log" && break; sleep 0.1; done
+sleep "$SETTLE"
+st=/proc/$floor/status
+echo "floor (memberlist + miekg/dns + net/http + prometheus, idle): VmRSS $(awk '/^VmRSS:/ {print $2}' "$st") kB (anon $(awk '/^RssAnon:/ {print $2}' "$st") kB, file $(awk '/^RssFile:/ {print $2}' "$st") kB)"
 [ "$max" -le "$GOAL_KB" ]

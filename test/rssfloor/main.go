@@ -1,0 +1,56 @@
+// Command rssfloor is the yardstick for shoal's idle-memory benchmark: a
+// process that holds only the parts every shoal agent must have (a
+// memberlist node, a miekg/dns server, and an HTTP listener serving a
+// Prometheus registry) and does nothing with them. Its VmRSS is the floor
+// under any agent built on those libraries; see test/idle-rss.sh.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rssfloor:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = "floor"
+	mc.BindAddr, mc.BindPort, mc.AdvertisePort = "127.0.0.1", 0, 0
+	mc.LogOutput = io.Discard
+	if _, err := memberlist.Create(mc); err != nil {
+		return fmt.Errorf("memberlist: %w", err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("dns listener: %w", err)
+	}
+	refuse := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeRefused)
+		_ = w.WriteMsg(m)
+	})
+	go func() { log.Print((&dns.Server{PacketConn: pc, Handler: refuse}).ActivateAndServe()) }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fmt.Println("ready")
+	return http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
