@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -104,13 +103,39 @@ func DefaultConfig() Config {
 	}
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+// validName reports whether s is a node name: 1-63 letters, digits, '_',
+// '.' or '-', starting with a letter or digit (it becomes a DNS label).
+func validName(s string) bool {
+	return len(s) <= 63 && s != "" && isAlnum(s[0]) && allNameChars(s)
+}
+
+// validTagKey reports whether s is a tag key, service name or service tag:
+// 1-64 letters, digits, '_', '.' or '-'.
+func validTagKey(s string) bool {
+	return len(s) <= 64 && s != "" && allNameChars(s)
+}
+
+// The two checks above are plain loops rather than regexps because the
+// bounded repetitions compile to programs that kept about 50 KB of heap
+// alive for the life of the agent.
+func allNameChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
 // Validate reports every problem of the config at once.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !validName.MatchString(c.Name) {
+	if !validName(c.Name) {
 		bad("node name %q: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit", c.Name)
 	}
 	if c.BindPort < 0 || c.BindPort > 65535 {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -19,11 +18,9 @@ import (
 // memberlist's 512-byte limit.
 const metaVersion = 1
 
-var validTagKey = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
 func checkTags(tags map[string]string) error {
 	for k, v := range tags {
-		if !validTagKey.MatchString(k) {
+		if !validTagKey(k) {
 			return fmt.Errorf("tag key %q: must be 1-64 letters, digits, '_', '.' or '-'", k)
 		}
 		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
@@ -36,7 +33,7 @@ func checkTags(tags map[string]string) error {
 func checkServices(services []Service) error {
 	seen := map[string]bool{}
 	for _, s := range services {
-		if !validTagKey.MatchString(s.Name) {
+		if !validTagKey(s.Name) {
 			return fmt.Errorf("service %q: name must be 1-64 letters, digits, '_', '.' or '-'", s.Name)
 		}
 		if seen[s.Name] {
@@ -50,7 +47,7 @@ func checkServices(services []Service) error {
 			return fmt.Errorf("service %s: weight %d must be 0-65535", s.Name, s.Weight)
 		}
 		for _, t := range s.Tags {
-			if !validTagKey.MatchString(t) {
+			if !validTagKey(t) {
 				return fmt.Errorf("service %s: tag %q must be 1-64 letters, digits, '_', '.' or '-'", s.Name, t)
 			}
 		}
