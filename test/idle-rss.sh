@@ -89,11 +89,17 @@ grep -q "server c " "$work/a/haproxy.cfg" || { echo "agent a did not render the 
 echo "cluster of 3 converged; settling ${SETTLE}s"
 sleep "$SETTLE"
 
+# status PID FIELD: a kB figure from /proc/PID/status.
+status() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# memory PID: VmRSS and its anonymous and file-backed parts, and PSS.
+memory() {
+	echo "VmRSS $(status "$1" VmRSS) kB (anon $(status "$1" RssAnon) kB, file $(status "$1" RssFile) kB, PSS $(awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup") kB)"
+}
+
 max=0
 for i in 0 1 2; do
-	st=/proc/${pids[$i]}/status
-	kb=$(awk '/^VmRSS:/ {print $2}' "$st")
-	echo "agent ${pids[$i]}: VmRSS ${kb} kB (anon $(awk '/^RssAnon:/ {print $2}' "$st") kB, file $(awk '/^RssFile:/ {print $2}' "$st") kB, PSS $(awk '/^Pss:/ {print $2}' "/proc/${pids[$i]}/smaps_rollup") kB)"
+	kb=$(status "${pids[$i]}" VmRSS)
+	echo "agent ${pids[$i]}: $(memory "${pids[$i]}")"
 	[ "$kb" -gt "$max" ] && max=$kb
 done
 echo "idle RSS max: ${max} kB (goal <= ${GOAL_KB} kB)"
@@ -105,6 +111,5 @@ curl -s "http://$http/metrics" | grep -E "^go_memstats_(heap_inuse|heap_alloc|st
 floor=$!
 for _ in $(seq 1 100); do grep -q ready "$work/floor.log" && break; sleep 0.1; done
 sleep "$SETTLE"
-st=/proc/$floor/status
-echo "floor (memberlist + miekg/dns + net/http + prometheus, idle): VmRSS $(awk '/^VmRSS:/ {print $2}' "$st") kB (anon $(awk '/^RssAnon:/ {print $2}' "$st") kB, file $(awk '/^RssFile:/ {print $2}' "$st") kB)"
+echo "floor (memberlist + miekg/dns + net/http + prometheus, idle): $(memory "$floor")"
 [ "$max" -le "$GOAL_KB" ]
