@@ -81,6 +81,37 @@ func TestBuiltin_Nginx(t *testing.T) {
 	validate(t, "nginx", "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
 }
 
+// Services are remote input: one named after HAProxy's own stats proxy
+// must still give a file HAProxy accepts (service proxies carry a prefix),
+// and two services on one frontend port must fail the render naming both
+// rather than let HAProxy split one port's traffic between them.
+func TestBuiltin_HAProxyServiceNames(t *testing.T) {
+	tmpl, err := ParseTemplate(BuiltinPrefix + "haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := snapshot("lb1", 1, member("lb1", 1), member("web1", 11, svc("stats", 8080, 1), svc("web", 8081, 1)))
+
+	d := NewData(cluster)
+	d.Vars = map[string]string{"stats_port": "8404", "bind": "127.0.0.1"}
+	out, _, err := tmpl.Execute(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "listen svc_stats\n") {
+		t.Errorf("rendered file has no proxy svc_stats:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	writeFile(t, path, string(out))
+	validate(t, "haproxy", "-c", "-q", "-f", path)
+
+	d = NewData(cluster)
+	d.Vars = map[string]string{"listen.stats": "9000", "listen.web": "9000"}
+	if _, _, err := tmpl.Execute(d); err == nil || !strings.Contains(err.Error(), "listenPort web: port 9000 is taken by service stats") {
+		t.Errorf("two services on port 9000: got error %v, want one naming web, stats and the port", err)
+	}
+}
+
 // An empty cluster (shoal agent -dev on a lone node) must still give a valid
 // file: HAProxy with no proxies, nginx with an empty http block.
 func TestBuiltin_EmptyCluster(t *testing.T) {

@@ -17,7 +17,7 @@ func execText(t *testing.T, text string, snap *node.Snapshot) (string, int, erro
 		t.Fatal(err)
 	}
 	d := NewData(snap)
-	d.Vars = map[string]string{"listen_offset": "100"}
+	d.Vars = map[string]string{"listen_base": "1000"}
 	out, n, err := tmpl.Execute(d)
 	return string(out), n, err
 }

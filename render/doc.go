@@ -36,8 +36,9 @@
 //	listenPort GROUP|NAME
 //	                     the port a frontend for the service listens on:
 //	                     the local node's tag listen.<svc>, else the var
-//	                     listen.<svc>, else the service port + var
-//	                     listen_offset (default 10000)
+//	                     listen.<svc>, else var listen_base (default
+//	                     20000) + FNV-1a(name) mod 10000; two services on
+//	                     one port (or on var stats_port) fail the render
 //
 // # Backends and the floor guard
 //

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"text/template"
@@ -9,10 +10,14 @@ import (
 	"github.com/Masterminds/sprig/v3"
 )
 
-// DefaultListenOffset is added to a service's port to derive the port its
-// load-balancer frontend listens on, when nothing else sets it (see
-// listenPort).
-const DefaultListenOffset = 10000
+// A service's frontend port, when no tag or var names one, is
+// DefaultListenBase + FNV-1a(name) mod ListenSpan: a function of the name
+// alone, so it never moves when instances with other ports come and go.
+// The range sits below Linux's ephemeral ports (32768 and up).
+const (
+	DefaultListenBase = 20000
+	ListenSpan        = 10000
+)
 
 // execState is the per-render state the template functions read and write.
 // A Template holds one while it executes, under its lock.
@@ -20,6 +25,9 @@ type execState struct {
 	data *Data
 	used []bool // used[id]: the instance was returned by service/services
 	n    int    // number of true entries in used
+	// ports maps each frontend port listenPort handed out in this render to
+	// its service, so two services can never share a bind.
+	ports map[int]string
 }
 
 func (st *execState) use(ins []Instance) {
@@ -96,28 +104,53 @@ func funcMap(cur **execState) template.FuncMap {
 	//   1. the local node's tag "listen.<service>" (change it live with
 	//      shoal tags -set listen.web=80),
 	//   2. the template's var "listen.<service>",
-	//   3. the service port plus the var "listen_offset" (default 10000).
+	//   3. var "listen_base" (default 20000) + FNV-1a(name) mod 10000.
+	// Two services that get the same port, or a service on the var
+	// stats_port, fail the render with an error naming both.
 	fm["listenPort"] = func(v any) (int, error) {
-		st := state()
 		var name string
-		var port int
 		switch x := v.(type) {
 		case ServiceGroup:
-			name, port = x.Name, int(x.Port)
+			name = x.Name
 		case string:
 			name = x
-			if ins := st.data.Services[x]; len(ins) > 0 {
-				port = int(ins[0].Port)
-			}
 		default:
 			return 0, fmt.Errorf("listenPort: want a service group or name, got %T", v)
 		}
-		return listenPort(st.data, name, port)
+		return state().claimPort(name)
 	}
 	return fm
 }
 
-func listenPort(d *Data, name string, port int) (int, error) {
+// claimPort resolves name's frontend port and records it for this render.
+func (st *execState) claimPort(name string) (int, error) {
+	p, err := listenPort(st.data, name)
+	if err != nil {
+		return 0, err
+	}
+	if st.ports == nil {
+		st.ports = map[int]string{}
+		if v := st.data.Vars["stats_port"]; v != "" {
+			if sp, err := strconv.Atoi(v); err == nil {
+				st.ports[sp] = "the stats page (var stats_port)"
+			}
+		}
+	}
+	if other, ok := st.ports[p]; ok && other != name {
+		return 0, fmt.Errorf("listenPort %s: port %d is taken by %s; set tag or var listen.%s to another port", name, p, describePortOwner(other), name)
+	}
+	st.ports[p] = name
+	return p, nil
+}
+
+func describePortOwner(owner string) string {
+	if strings.HasPrefix(owner, "the ") {
+		return owner
+	}
+	return "service " + owner
+}
+
+func listenPort(d *Data, name string) (int, error) {
 	key := "listen." + name
 	for _, src := range []struct{ what, v string }{
 		{"tag " + key + " of the local node", d.Self.Tags[key]},
@@ -132,21 +165,22 @@ func listenPort(d *Data, name string, port int) (int, error) {
 		}
 		return p, nil
 	}
-	offset := DefaultListenOffset
-	if v := d.Vars["listen_offset"]; v != "" {
-		o, err := strconv.Atoi(v)
-		if err != nil || o < 0 {
-			return 0, fmt.Errorf("listenPort %s: var listen_offset is %q, want a number", name, v)
+	if _, set := d.Vars["listen_offset"]; set {
+		// The old rule (instance port + offset) moved a frontend whenever an
+		// instance with a lower port joined; say so rather than ignore it.
+		return 0, fmt.Errorf("listenPort %s: var listen_offset is no longer used (frontend ports no longer follow instance ports); use var listen_base or listen.%s", name, name)
+	}
+	base := DefaultListenBase
+	if v := d.Vars["listen_base"]; v != "" {
+		b, err := strconv.Atoi(v)
+		if err != nil || b < 1 || b+ListenSpan-1 > 65535 {
+			return 0, fmt.Errorf("listenPort %s: var listen_base is %q, want a number from 1 to %d", name, v, 65535-ListenSpan+1)
 		}
-		offset = o
+		base = b
 	}
-	if port == 0 {
-		return 0, fmt.Errorf("listenPort %s: no instances and no tag or var %s", name, key)
-	}
-	if p := port + offset; p <= 65535 {
-		return p, nil
-	}
-	return 0, fmt.Errorf("listenPort %s: port %d + offset %d is over 65535; set tag or var %s", name, port, offset, key)
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return base + int(h.Sum32()%ListenSpan), nil
 }
 
 func filterMembers(all []Member, args []string) ([]Member, error) {

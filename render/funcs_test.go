@@ -31,8 +31,9 @@ func TestFuncs(t *testing.T) {
 		{"members lacks tag", `{{ range members "any" "!zone" "role" }}{{ .Name }} {{ end }}`, "web1 web2 web3 ", 0},
 		{"tag of self", `{{ .Self | tag "zone" }}`, "a", 0},
 		{"tag of instance", `{{ range service "web" }}{{ tag "role" . }} {{ end }}`, "web web ", 2},
-		{"listenPort offset", `{{ range services }}{{ listenPort . }} {{ end }}`, "9190 8180 ", 3},
-		{"listenPort by name", `{{ listenPort "web" }}`, "8180", 0},
+		{"listenPort from name", `{{ range services }}{{ listenPort . }} {{ end }}`, "5567 8825 ", 3},
+		{"listenPort by name", `{{ listenPort "web" }}`, "8825", 0},
+		{"listenPort twice", `{{ listenPort "web" }} {{ listenPort "web" }}`, "8825 8825", 0},
 		{"has tag", `{{ range service "web" }}{{ .HasTag "v1" }} {{ end }}`, "true false ", 2},
 		{"sprig", `{{ list "b" "a" | sortAlpha | join "," }}`, "a,b", 0},
 	} {
@@ -57,6 +58,9 @@ func TestFuncs_Errors(t *testing.T) {
 		{"tag of a string", `{{ tag "x" "y" }}`, "want a Member"},
 		{"empty filter key", `{{ members "=x" }}`, "no tag key"},
 		{"no env", `{{ env "HOME" }}`, "function \"env\" not defined"},
+		{"two services, one port", `{{ listenPort "web" }}{{ listenPort "api" }}`, "listenPort api: port 9000 is taken by service web"},
+		{"service on the stats port", `{{ listenPort "db" }}`, "listenPort db: port 23683 is taken by the stats page"},
+		{"old listen_offset", `{{ listenPort "cache" }}`, "listen_offset is no longer used"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -69,7 +73,10 @@ func TestFuncs_Errors(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := NewData(webCluster())
-			d.Vars = map[string]string{}
+			d.Vars = map[string]string{"listen.web": "9000", "listen.api": "9000", "stats_port": "23683"}
+			if tc.name == "old listen_offset" {
+				d.Vars = map[string]string{"listen_offset": "10000"}
+			}
 			_, _, err = tmpl.Execute(d)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one containing %q", err, tc.want)
@@ -84,23 +91,44 @@ func TestListenPort(t *testing.T) {
 	d.Self.Tags = map[string]string{"listen.web": "80"}
 	for _, tc := range []struct {
 		name string
-		port int
 		want int
 	}{
-		{"web", 8080, 80},   // self tag
-		{"api", 9090, 81},   // var
-		{"db", 5432, 15432}, // default offset
+		{"web", 80},   // self tag
+		{"api", 81},   // var
+		{"db", 23683}, // 20000 + FNV-1a("db") % 10000
+		{"stats", 23564},
 	} {
-		got, err := listenPort(d, tc.name, tc.port)
+		got, err := listenPort(d, tc.name)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %d, %v, want %d", tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := listenPort(d, "high", 60000); err == nil {
-		t.Errorf("port 60000 + 10000: got no error, want one")
+	d.Vars["listen_base"] = "60000"
+	if _, err := listenPort(d, "db"); err == nil {
+		t.Errorf("listen_base 60000 + span 10000: got no error, want one")
 	}
 	d.Self.Tags["listen.web"] = "eighty"
-	if _, err := listenPort(d, "web", 8080); err == nil {
+	if _, err := listenPort(d, "web"); err == nil {
 		t.Errorf("non-numeric tag: got no error, want one")
+	}
+}
+
+// TestListenPort_StableUnderChurn: a frontend's port depends on the
+// service's name only, so an instance with a lower port joining (which
+// used to move the frontend) changes nothing.
+func TestListenPort_StableUnderChurn(t *testing.T) {
+	text := `{{ range services }}{{ .Name }}={{ listenPort . }} {{ end }}`
+	before, _, err := execText(t, text, webCluster())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := webCluster()
+	s.Members = append(s.Members, member("web9", 19, svc("web", 80, 1)))
+	after, _, err := execText(t, text, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != after {
+		t.Errorf("frontends moved when a web instance on port 80 joined: got %q, want %q", after, before)
 	}
 }

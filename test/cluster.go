@@ -298,14 +298,15 @@ func (c *Cluster) dumpLogs() {
 }
 
 // LBTemplate is the lb agent's template block: the built-in HAProxy
-// template, reloaded through haproxy's master CLI. {{dir}} is the lb's
-// directory.
+// template, reloaded through haproxy's master CLI, serving web on LBURL's
+// port. {{dir}} is the lb's directory.
 const LBTemplate = `
 template {
   source        = "builtin:haproxy"
   destination   = "{{dir}}/haproxy.cfg"
   backend       = "haproxy"
   master_socket = "{{dir}}/haproxy-master.sock"
+  vars          = { "listen.web" = "18080" }
   wait {
     min = "200ms"
     max = "1s"

@@ -217,9 +217,9 @@ func parseLoad(out string) (LoadResult, error) {
 	return r, nil
 }
 
-// LBURL is where haproxy on an lb host serves the web service: the built-in
-// template listens on the service port + 10000.
-var LBURL = fmt.Sprintf("http://127.0.0.1:%d/", BackendPort+10000)
+// LBURL is where haproxy on an lb host serves the web service (var
+// listen.web in LBTemplate).
+const LBURL = "http://127.0.0.1:18080/"
 
 // Servers returns the server names in the lb's rendered HAProxy config.
 func (a *Agent) Servers() ([]string, error) {

@@ -18,6 +18,8 @@ template {
   destination   = "/etc/haproxy/haproxy.cfg"
   backend       = "haproxy"
   master_socket = "/run/haproxy-master.sock"
+  # Frontend ports: web on 80; other services on 20000 + a hash of their name.
+  vars          = { "listen.web" = "80" }
   wait {
     min = "500ms"
     max = "5s"

@@ -58,6 +58,7 @@ template {
   destination   = "$DEMO_DIR/haproxy.cfg"
   backend       = "haproxy"
   master_socket = "$DEMO_DIR/haproxy.sock"
+  vars          = { "listen.web" = "29081" }
   wait {
     min = "200ms"
     max = "1s"
