@@ -408,3 +408,22 @@ func TestLoad_DevKeyring(t *testing.T) {
 		t.Errorf("no -dev: got keyring file %q err %v; want none", c.KeyringFile, err)
 	}
 }
+
+// TestLoad_ExampleConfigs: the shipped config samples load, and every one
+// that renders a template names a gossip key, as the agent requires.
+func TestLoad_ExampleConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../../../examples/config/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found (%v)", err)
+	}
+	for _, f := range files {
+		c, err := load(t, "-config-file", f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(c.Templates) > 0 && c.EncryptKey == "" && c.KeyringFile == "" && !c.InsecureGossip {
+			t.Errorf("%s renders templates but names no gossip key", f)
+		}
+	}
+}
