@@ -79,6 +79,11 @@ for n in 1 2 3; do
 	[[ $n == 1 ]] && args+=(-config-file "$DEMO_DIR/node1.hcl") || args+=(-retry-join 127.0.0.1:17941)
 	"$shoal" "${args[@]}" >"$DEMO_DIR/agent$n.log" 2>&1 &
 	pids+=($!)
+	# node2 and node3 join node1: start them once it listens, or their
+	# first join attempt fails and the next comes only after retry_interval.
+	if [[ $n == 1 ]]; then
+		wait_for 20 curl -fs "http://$(api 1)/v1/health" || fail "node1 did not start"
+	fi
 done
 
 # haproxy marks a backend that refuses its first check as down for a while
@@ -91,7 +96,8 @@ say "members (seen from node3)"
 alive3() { [[ $(SHOAL_HTTP_ADDR=$(api 3) "$shoal" members -status alive | grep -c node) == 3 ]]; }
 wait_for 30 alive3 || fail "three members not alive"
 SHOAL_HTTP_ADDR=$(api 3) "$shoal" members
-SHOAL_HTTP_ADDR=$(api 1) "$shoal" info | grep -q '^gossip_encrypted: *true$' || fail "node1 does not gossip encrypted"
+info1=$(SHOAL_HTTP_ADDR=$(api 1) "$shoal" info)
+grep -q '^gossip_encrypted: *true$' <<<"$info1" || fail "node1 does not gossip encrypted"
 
 say "dig @127.0.0.1 -p 18601 web.service.shoal SRV (node1's DNS)"
 dns3() { [[ $(dig +short -p 18601 @127.0.0.1 web.service.shoal SRV | wc -l) == 3 ]]; }
