@@ -65,8 +65,10 @@ type Config struct {
 	// Keys is the gossip keyring; the first key is primary. Empty and no
 	// KeyringFile: gossip is not encrypted.
 	Keys [][]byte
-	// KeyringFile, when set, is loaded at start (if it exists) and
-	// rewritten whenever the keyring changes.
+	// KeyringFile, when set, is loaded at start, replacing Keys, and
+	// rewritten whenever the keyring changes. It fails closed: a file that
+	// is missing, unreadable, empty or holds no valid key stops New, except
+	// that a missing file is created from Keys when Keys are given.
 	KeyringFile string
 	// Label keeps clusters apart: packets with another label are dropped.
 	Label string

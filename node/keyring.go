@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -64,44 +65,84 @@ func (m *keyResult) decode(d *decoder) {
 	m.Primary = d.bytes()
 }
 
-// loadKeyring builds the gossip keyring from the keyring file (if it
-// exists) or the configured keys. No keys: no encryption.
+// loadKeyring builds the gossip keyring from the keyring file or the
+// configured keys. No file and no keys: no encryption. A keyring file fails
+// closed, as Serf's does: one that is missing, unreadable, empty or holds
+// no valid key stops the node, because gossiping in clear while the
+// operator believes the cluster is keyed would let anyone join it. The one
+// exception: a missing file with Keys given is created from them, so the
+// keyring changes made later have a home.
 func loadKeyring(cfg Config) (*memberlist.Keyring, error) {
 	keys := cfg.Keys
 	if cfg.KeyringFile != "" {
-		data, err := os.ReadFile(cfg.KeyringFile)
+		fromFile, err := readKeyringFile(cfg.KeyringFile)
 		switch {
 		case err == nil:
-			var encoded []string
-			if err := json.Unmarshal(data, &encoded); err != nil {
-				return nil, fmt.Errorf("keyring file %s: want a JSON list of base64 keys: %w", cfg.KeyringFile, err)
+			keys = fromFile
+		case errors.Is(err, os.ErrNotExist) && len(keys) > 0:
+			kr, err := newKeyring(keys)
+			if err == nil {
+				err = writeKeyringFile(cfg.KeyringFile, kr)
 			}
-			keys = nil
-			for i, s := range encoded {
-				k, err := base64.StdEncoding.DecodeString(s)
-				if err != nil {
-					return nil, fmt.Errorf("keyring file %s: key %d: %w", cfg.KeyringFile, i+1, err)
-				}
-				keys = append(keys, k)
-			}
-		case errors.Is(err, os.ErrNotExist):
+			return kr, err
 		default:
-			return nil, fmt.Errorf("keyring file: %w", err)
+			return nil, err
 		}
 	}
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	return newKeyring(keys)
+}
+
+func newKeyring(keys [][]byte) (*memberlist.Keyring, error) {
 	kr, err := memberlist.NewKeyring(keys, keys[0])
 	if err != nil {
 		return nil, fmt.Errorf("gossip keyring: %w", err)
 	}
-	if cfg.KeyringFile != "" {
-		if err := writeKeyringFile(cfg.KeyringFile, kr); err != nil {
-			return nil, err
-		}
-	}
 	return kr, nil
+}
+
+// readKeyringFile reads a keyring file: a JSON list of base64 AES keys
+// (16, 24 or 32 bytes), primary first. Every way it can fail names the file
+// and the problem; a missing file's error wraps os.ErrNotExist.
+func readKeyringFile(path string) ([][]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("keyring file %s does not exist (create it with: echo \"[\\\"$(shoal keygen)\\\"]\" > %s): %w", path, path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyring file %s cannot be read: %w", path, err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("keyring file %s is empty: want a JSON list of base64 keys from `shoal keygen`", path)
+	}
+	var encoded []string
+	if err := json.Unmarshal(data, &encoded); err != nil {
+		return nil, fmt.Errorf("keyring file %s: want a JSON list of base64 keys: %w", path, err)
+	}
+	if len(encoded) == 0 {
+		return nil, fmt.Errorf("keyring file %s holds no keys: add one from `shoal keygen`", path)
+	}
+	keys := make([][]byte, 0, len(encoded))
+	for i, s := range encoded {
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("keyring file %s: key %d is not base64: %w", path, i+1, err)
+		}
+		if err := memberlist.ValidateKey(k); err != nil {
+			return nil, fmt.Errorf("keyring file %s: key %d: %w", path, i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Encrypted reports whether gossip is encrypted: whether the keyring that
+// memberlist uses holds a key. It asks the keyring in force, not the
+// configuration.
+func (n *Node) Encrypted() bool {
+	return n.keyring != nil && len(n.keyring.GetKeys()) > 0
 }
 
 // writeKeyringFile stores the keyring, primary first, atomically.

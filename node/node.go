@@ -192,7 +192,7 @@ func (n *Node) Start() error {
 	n.life = stateAlive
 	ip, port := n.LocalAddr()
 	n.logger.Info("gossip started", "name", n.cfg.Name, "addr", net.JoinHostPort(ip.String(), fmt.Sprint(port)),
-		"encrypted", n.keyring != nil, "profile", n.cfg.Profile)
+		"encrypted", n.Encrypted(), "profile", n.cfg.Profile)
 
 	n.wg.Add(3)
 	go n.delivery.run()
@@ -476,7 +476,7 @@ func (n *Node) Stats() Stats {
 		NameConflicts:   n.stats.nameConflicts.Load(),
 		UserEvents:      n.stats.userEvents.Load(),
 		Queries:         n.stats.queries.Load(),
-		Encrypted:       n.keyring != nil,
+		Encrypted:       n.Encrypted(),
 	}
 	for _, m := range n.Snapshot().Members {
 		s.Members++

@@ -134,7 +134,7 @@ func TestCluster_Verbs(t *testing.T) {
 
 	// info
 	out = mustShoal(t, a, "info")
-	for _, want := range []string{"name:", " a\n", "gossip_addr:", a.gossip, "encrypted:", "true", "web:8080:v2,eu"} {
+	for _, want := range []string{"name:", " a\n", "gossip_addr:", a.gossip, "gossip_encrypted:", "true", "web:8080:v2,eu"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info: %q lacks %q", out, want)
 		}

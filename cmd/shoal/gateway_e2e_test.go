@@ -199,10 +199,11 @@ template {
 }
 `, tmplPath, lb2Dest, vars))
 
-	webA := startAgent(t, "web-a", nil, "-service", fmt.Sprintf("web:%d", portA))
-	webB := startAgent(t, "web-b", nil, "-service", fmt.Sprintf("web:%d", portB), "-join", webA.gossip)
-	lb := startAgent(t, "lb", nil, "-config-file", lbConf, "-join", webA.gossip)
-	lb2 := startAgent(t, "lb2", nil, "-config-file", lb2Conf, "-join", webA.gossip)
+	key := gossipKey(t)
+	webA := startAgent(t, "web-a", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portA))
+	webB := startAgent(t, "web-b", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portB), "-join", webA.gossip)
+	lb := startAgent(t, "lb", nil, "-encrypt", key, "-config-file", lbConf, "-join", webA.gossip)
+	lb2 := startAgent(t, "lb2", nil, "-encrypt", key, "-config-file", lb2Conf, "-join", webA.gossip)
 
 	// Both backends in the file, haproxy reloaded, requests reach both.
 	st := lb.waitRender("2 backends installed and reloaded", func(s api.TemplateStatus) bool {
@@ -364,9 +365,10 @@ func TestGateway_Nginx(t *testing.T) {
   "vars": {"pid": %q, "error_log": %q, "bind": "127.0.0.1", "listen.web": "%d"}
 }}`, conf, prefix, pid, filepath.Join(prefix, "error.log"), pid, filepath.Join(prefix, "error.log"), listen))
 
-	webA := startAgent(t, "web-a", nil, "-service", fmt.Sprintf("web:%d", portA))
-	startAgent(t, "web-b", nil, "-service", fmt.Sprintf("web:%d", portB), "-join", webA.gossip)
-	lb := startAgent(t, "lb", nil, "-config-file", lbConf, "-join", webA.gossip)
+	key := gossipKey(t)
+	webA := startAgent(t, "web-a", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portA))
+	startAgent(t, "web-b", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portB), "-join", webA.gossip)
+	lb := startAgent(t, "lb", nil, "-encrypt", key, "-config-file", lbConf, "-join", webA.gossip)
 
 	st := lb.waitRender("2 backends installed and reloaded", func(s api.TemplateStatus) bool {
 		return s.OK && s.Backends == 2 && s.Reloads >= 1

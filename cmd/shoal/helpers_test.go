@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,18 +82,31 @@ type agentProc struct {
 // for its "agent running" log line, which names the bound addresses.
 func startAgent(t *testing.T, name string, env []string, args ...string) *agentProc {
 	t.Helper()
-	dir := t.TempDir()
+	return startAgentIn(t, t.TempDir(), name, env, args...)
+}
+
+// agentArgs are the arguments every test agent runs with: loopback,
+// ephemeral ports, the fast gossip timings (written into dir).
+func agentArgs(t *testing.T, dir, name string) []string {
+	t.Helper()
 	fast := filepath.Join(dir, "fast.hcl")
 	if err := os.WriteFile(fast, []byte(fastGossip), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return []string{"agent", "-node", name, "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-dns-addr", "127.0.0.1:0", "-config-file", fast}
+}
+
+// startAgentIn is startAgent with dir as the agent's working directory
+// (where -dev keeps dev-data), so a restart can find what it left.
+func startAgentIn(t *testing.T, dir, name string, env []string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{t: t, name: name, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.Create(a.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := append([]string{"agent", "-node", name, "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
-		"-dns-addr", "127.0.0.1:0", "-config-file", fast}, args...)
+	full := append(agentArgs(t, dir, name), args...)
 	a.cmd = exec.Command(bin, full...)
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
@@ -181,6 +195,36 @@ func (a *agentProc) waitExit() int {
 		a.t.Fatalf("agent %s did not exit within %s", a.name, wait)
 	}
 	return a.cmd.ProcessState.ExitCode()
+}
+
+// gossipKey makes a gossip key with `shoal keygen`. Every agent of a
+// cluster in which one renders templates runs with it ("-encrypt", key):
+// an agent with templates refuses to start on unkeyed gossip.
+func gossipKey(t *testing.T) string {
+	t.Helper()
+	return strings.TrimSpace(mustShoal(t, nil, "keygen"))
+}
+
+// agentMustFail runs `shoal agent` with the test agents' arguments plus
+// args, which must make it exit with a failure, and returns its output.
+func agentMustFail(t *testing.T, args ...string) result {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(agentArgs(t, dir, "doomed"), args...)...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("shoal agent %q still ran after %s, want it to refuse to start; stderr:\n%s", args, wait, errb.String())
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("shoal agent %q: got %v, want a non-zero exit; stderr:\n%s", args, err, errb.String())
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: exit.ExitCode()}
 }
 
 type result struct {

@@ -49,6 +49,10 @@ if [[ -z $shoal ]]; then
 	(cd "$root" && go build -o "$shoal" ./cmd/shoal)
 fi
 
+# One gossip key for the whole cluster: node1 renders HAProxy's config
+# from gossip, and an agent with a template refuses unkeyed gossip.
+key=$("$shoal" keygen)
+
 # node N: gossip 127.0.0.1:1794N, API 127.0.0.1:1737N, DNS 127.0.0.1:1860N,
 # web backend on 1908N; HAProxy on node1 serves web on 29081.
 api() { echo "127.0.0.1:1737$1"; }
@@ -72,10 +76,15 @@ for n in 1 2 3; do
 	python3 -m http.server "1908$n" --bind 127.0.0.1 --directory "$DEMO_DIR/www$n" >"$DEMO_DIR/web$n.log" 2>&1 &
 	pids+=($!)
 	args=(agent -node "node$n" -bind "127.0.0.1:1794$n" -http-addr "$(api $n)" -dns-addr "127.0.0.1:1860$n"
-		-profile local -service "web:1908$n" -event-handler "user:deploy=$here/on-deploy.sh")
+		-profile local -encrypt "$key" -service "web:1908$n" -event-handler "user:deploy=$here/on-deploy.sh")
 	[[ $n == 1 ]] && args+=(-config-file "$DEMO_DIR/node1.hcl") || args+=(-retry-join 127.0.0.1:17941)
 	"$shoal" "${args[@]}" >"$DEMO_DIR/agent$n.log" 2>&1 &
 	pids+=($!)
+	# node2 and node3 join node1: start them once it listens, or their
+	# first join attempt fails and the next comes only after retry_interval.
+	if [[ $n == 1 ]]; then
+		wait_for 20 curl -fs "http://$(api 1)/v1/health" || fail "node1 did not start"
+	fi
 done
 
 # haproxy marks a backend that refuses its first check as down for a while
@@ -88,6 +97,8 @@ say "members (seen from node3)"
 alive3() { [[ $(SHOAL_HTTP_ADDR=$(api 3) "$shoal" members -status alive | grep -c node) == 3 ]]; }
 wait_for 30 alive3 || fail "three members not alive"
 SHOAL_HTTP_ADDR=$(api 3) "$shoal" members
+info1=$(SHOAL_HTTP_ADDR=$(api 1) "$shoal" info)
+grep -q '^gossip_encrypted: *true$' <<<"$info1" || fail "node1 does not gossip encrypted"
 
 say "dig @127.0.0.1 -p 18601 web.service.shoal SRV (node1's DNS)"
 dns3() { [[ $(dig +short -p 18601 @127.0.0.1 web.service.shoal SRV | wc -l) == 3 ]]; }

@@ -63,6 +63,9 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	}
 	a := &Agent{flags: flags, log: logger, hub: hub, reg: reg, cfg: cfg,
 		leaveCh: make(chan struct{}, 1), tagSet: map[string]string{}, tagDel: map[string]bool{}}
+	if err := prepareDevKeyring(cfg, logger); err != nil {
+		return nil, err
+	}
 	nc, err := nodeConfig(cfg, a.effectiveTags())
 	if err != nil {
 		return nil, err
@@ -70,7 +73,12 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if a.Node, err = node.New(nc, logger); err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
+	if err := gossipTrustError(cfg, a.Node.Encrypted()); err != nil {
+		return nil, err
+	}
+	warnGossipTrust(cfg, a.Node.Encrypted(), logger)
 	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
+	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
 		Timeout:    cfg.HandlerTimeout,
 		Queue:      cfg.HandlerQueue,
@@ -381,7 +389,7 @@ func (a *Agent) Info() api.Info {
 		Name: a.Node.Name(), Version: buildinfo.Version,
 		GossipAddr: net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
 		HTTPAddr:   a.HTTPAddr(), DNSAddr: a.dnsAddr(), Domain: cfg.Domain,
-		Tags: a.Tags(), Encrypted: cfg.EncryptKey != "" || cfg.KeyringFile != "",
+		Tags: a.Tags(), GossipSecurity: a.GossipSecurity(),
 		Handlers: slices.Clone(cfg.EventHandlers),
 		Stats: map[string]uint64{
 			"members": uint64(st.Members), "alive": uint64(st.Alive), "failed": uint64(st.Failed),

@@ -17,6 +17,11 @@ func (a *Agent) Reload() {
 		a.log.Error("config reload failed, keeping the running config", "err", err)
 		return
 	}
+	// SIGHUP must not add templates to an agent that gossips without a key.
+	if err := gossipTrustError(next, a.Node.Encrypted()); err != nil {
+		a.log.Error("config reload failed, keeping the running config", "err", err)
+		return
+	}
 	scripts, err := parseScripts(next.EventHandlers)
 	if err != nil { // Load checked them; kept for safety
 		a.log.Error("config reload failed, keeping the running config", "err", err)

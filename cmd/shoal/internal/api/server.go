@@ -40,6 +40,9 @@ type Agent interface {
 	Tags() map[string]string
 	UpdateTags(set map[string]string, del []string) (map[string]string, error)
 	Info() Info
+	// GossipSecurity says whether gossip, the source of every render, is
+	// authenticated.
+	GossipSecurity() GossipSecurity
 
 	// RenderStatus returns every template's state.
 	RenderStatus() []TemplateStatus
@@ -224,6 +227,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request) {
 		out.Results = res
 	}
 	out.Templates = s.agent.RenderStatus()
+	out.GossipSecurity = s.agent.GossipSecurity()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -239,5 +243,5 @@ func (s *Server) renderNow(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("render: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, RenderResponse{Templates: st})
+	writeJSON(w, http.StatusOK, RenderResponse{Templates: st, GossipSecurity: s.agent.GossipSecurity()})
 }

@@ -136,10 +136,22 @@ type Info struct {
 	Domain     string            `json:"domain"`
 	Tags       map[string]string `json:"tags"`
 	Services   []Service         `json:"services,omitempty"`
-	Encrypted  bool              `json:"encrypted"`
-	Stats      map[string]uint64 `json:"stats"`
-	Handlers   []string          `json:"handlers,omitempty"`
-	Templates  []string          `json:"templates,omitempty"`
+	GossipSecurity
+	Stats     map[string]uint64 `json:"stats"`
+	Handlers  []string          `json:"handlers,omitempty"`
+	Templates []string          `json:"templates,omitempty"`
+}
+
+// GossipSecurity says what protects gossip, the write path into rendered
+// configs and DNS. It is what the node's keyring holds, not what the
+// config asked for. It appears at the top level of /v1/info and
+// /v1/render.
+type GossipSecurity struct {
+	// Encrypted: the keyring holds a key, so only key holders can gossip.
+	Encrypted bool `json:"gossip_encrypted"`
+	// Insecure: the agent runs without a key because insecure_gossip is
+	// set.
+	Insecure bool `json:"insecure_gossip"`
 }
 
 // Health is /v1/health's answer.
@@ -206,6 +218,8 @@ type RenderRequest struct {
 type RenderResponse struct {
 	Templates []TemplateStatus `json:"templates"`
 	Results   []RenderResult   `json:"results,omitempty"`
+	// Whether what is rendered came over authenticated gossip.
+	GossipSecurity
 }
 
 // ConfigHash is an agent's answer to the built-in query config-hash: the

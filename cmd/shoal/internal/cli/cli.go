@@ -110,10 +110,11 @@ func usageErr(e env, fs *flag.FlagSet, format string, args ...any) int {
 	return exitUsage
 }
 
-// fail reports err, one line per problem, and returns exit status 1.
+// fail reports err, one line per problem, and returns exit status 1. An
+// error from the agent can quote remote data, so each line is made safe.
 func fail(e env, name string, err error) int {
 	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintf(e.stderr, "shoal %s: %s\n", name, line)
+		fmt.Fprintf(e.stderr, "shoal %s: %s\n", name, safe(line))
 	}
 	return exitFail
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -55,13 +53,18 @@ func runMembers(e env, args []string) int {
 	if *format == "json" {
 		return printJSON(e, members)
 	}
+	printMembers(e, members)
+	return exitOK
+}
+
+func printMembers(e env, members []api.Member) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tTAGS\tSERVICES")
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, hostPort(m.Addr, m.Port), m.Status, tagString(m.Tags), serviceString(m.Services))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(m.Name), safe(hostPort(m.Addr, m.Port)), safe(m.Status),
+			safe(tagString(m.Tags)), safe(serviceString(m.Services)))
 	}
 	_ = tw.Flush()
-	return exitOK
 }
 
 func hostPort(addr string, port uint16) string {
@@ -222,20 +225,24 @@ func runQuery(e env, args []string) int {
 		if err := json.Unmarshal(line, &l); err != nil {
 			return fmt.Errorf("bad line from the agent: %w", err)
 		}
-		switch l.Type {
-		case "ack":
-			fmt.Fprintf(e.stdout, "Ack from '%s'\n", l.From)
-		case "response":
-			fmt.Fprintf(e.stdout, "Response from '%s': %s\n", l.From, l.Payload)
-		case "done":
-			fmt.Fprintf(e.stdout, "Total Acks: %d\nTotal Responses: %d\n", l.Acks, l.Responses)
-		}
+		printQueryLine(e, l)
 		return nil
 	})
 	if err != nil {
 		return fail(e, "query", err)
 	}
 	return exitOK
+}
+
+func printQueryLine(e env, l api.QueryLine) {
+	switch l.Type {
+	case "ack":
+		fmt.Fprintf(e.stdout, "Ack from '%s'\n", safe(l.From))
+	case "response":
+		fmt.Fprintf(e.stdout, "Response from '%s': %s\n", safe(l.From), safe(l.Payload))
+	case "done":
+		fmt.Fprintf(e.stdout, "Total Acks: %d\nTotal Responses: %d\n", l.Acks, l.Responses)
+	}
 }
 
 func runMonitor(e env, args []string) int {
@@ -280,7 +287,7 @@ func printMonitorLine(e env, l api.MonitorLine) {
 	ts := l.Time.Local().Format(time.DateTime)
 	switch l.Type {
 	case "hello":
-		fmt.Fprintf(e.stdout, "==> Monitoring the agent at level %s (Ctrl-C to stop)\n", l.Level)
+		fmt.Fprintf(e.stdout, "==> Monitoring the agent at level %s (Ctrl-C to stop)\n", safe(l.Level))
 	case "log":
 		keys := make([]string, 0, len(l.Attrs))
 		for k := range l.Attrs {
@@ -289,15 +296,15 @@ func printMonitorLine(e env, l api.MonitorLine) {
 		sort.Strings(keys)
 		var b strings.Builder
 		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%v", k, l.Attrs[k])
+			fmt.Fprintf(&b, " %s=%s", safe(k), safe(fmt.Sprint(l.Attrs[k])))
 		}
-		fmt.Fprintf(e.stdout, "%s [%s] %s%s\n", ts, l.Level, l.Message, b.String())
+		fmt.Fprintf(e.stdout, "%s [%s] %s%s\n", ts, safe(l.Level), safe(l.Message), b.String())
 	case "event":
-		what := strings.Join(l.Members, ", ")
+		what := safe(strings.Join(l.Members, ", "))
 		if l.Name != "" {
-			what = fmt.Sprintf("%s (ltime %d) %q", l.Name, l.LTime, l.Payload)
+			what = fmt.Sprintf("%s (ltime %d) %q", safe(l.Name), l.LTime, l.Payload)
 		}
-		fmt.Fprintf(e.stdout, "%s [EVENT] %s: %s\n", ts, l.Event, what)
+		fmt.Fprintf(e.stdout, "%s [EVENT] %s: %s\n", ts, safe(l.Event), what)
 	}
 }
 
@@ -337,7 +344,7 @@ func runTags(e env, args []string) int {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(e.stdout, "%s=%s\n", k, tags[k])
+		fmt.Fprintf(e.stdout, "%s=%s\n", safe(k), safe(tags[k]))
 	}
 	return exitOK
 }
@@ -350,11 +357,11 @@ func runKeygen(e env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	key, err := config.GenerateKey()
+	if err != nil {
 		return fail(e, "keygen", err)
 	}
-	fmt.Fprintln(e.stdout, base64.StdEncoding.EncodeToString(key))
+	fmt.Fprintln(e.stdout, key)
 	return exitOK
 }
 
@@ -408,7 +415,7 @@ func runKeys(e env, args []string) int {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%d/%d\t%d\n", k, kr.Keys[k], kr.NumNodes, kr.PrimaryKeys[k])
+			fmt.Fprintf(tw, "%s\t%d/%d\t%d\n", safe(k), kr.Keys[k], kr.NumNodes, kr.PrimaryKeys[k])
 		}
 		_ = tw.Flush()
 		return exitOK
@@ -437,15 +444,21 @@ func runInfo(e env, args []string) int {
 	if *format == "json" {
 		return printJSON(e, info)
 	}
+	printInfo(e, info)
+	return exitOK
+}
+
+func printInfo(e env, info api.Info) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%v\n", k, v) }
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s:\t%s\n", safe(k), safe(fmt.Sprint(v))) }
 	row("name", info.Name)
 	row("version", info.Version)
 	row("gossip_addr", info.GossipAddr)
 	row("http_addr", info.HTTPAddr)
 	row("dns_addr", info.DNSAddr)
 	row("domain", info.Domain)
-	row("encrypted", info.Encrypted)
+	row("gossip_encrypted", info.Encrypted)
+	row("insecure_gossip", info.Insecure)
 	row("tags", tagString(info.Tags))
 	row("services", serviceString(info.Services))
 	row("handlers", strings.Join(info.Handlers, " "))
@@ -459,7 +472,6 @@ func runInfo(e env, args []string) int {
 		row(k, info.Stats[k])
 	}
 	_ = tw.Flush()
-	return exitOK
 }
 
 func runRender(e env, args []string) int {
@@ -502,7 +514,7 @@ func runRender(e env, args []string) int {
 		code := exitOK
 		for _, r := range out.Results {
 			if r.Error != "" {
-				fmt.Fprintf(e.stdout, "==> %s (%s): would fail: %s\n", r.Name, r.Destination, r.Error)
+				fmt.Fprintf(e.stdout, "==> %s (%s): would fail: %s\n", safe(r.Name), safe(r.Destination), safe(r.Error))
 				code = exitFail
 				continue
 			}
@@ -510,7 +522,7 @@ func runRender(e env, args []string) int {
 			if r.Changed {
 				change = "would change"
 			}
-			fmt.Fprintf(e.stdout, "==> %s (%s): %s, %d backends, sha256 %s\n%s", r.Name, r.Destination, change, r.Backends, r.Hash, r.Content)
+			fmt.Fprintf(e.stdout, "==> %s (%s): %s, %d backends, sha256 %s\n%s", safe(r.Name), safe(r.Destination), change, r.Backends, safe(r.Hash), safeLines(r.Content))
 			if !strings.HasSuffix(r.Content, "\n") {
 				fmt.Fprintln(e.stdout)
 			}
@@ -518,9 +530,20 @@ func runRender(e env, args []string) int {
 		if len(out.Results) == 0 {
 			fmt.Fprintln(e.stdout, "The agent has no templates.")
 		}
+		warnInsecure(e, out.GossipSecurity)
 		return code
 	}
-	return printRenderStatus(e, out.Templates)
+	code := printRenderStatus(e, out.Templates)
+	warnInsecure(e, out.GossipSecurity)
+	return code
+}
+
+// warnInsecure tells, under render output, that what was rendered came
+// over unauthenticated gossip.
+func warnInsecure(e env, sec api.GossipSecurity) {
+	if sec.Insecure {
+		fmt.Fprintln(e.stdout, "WARNING: gossip has no key (insecure_gossip): anyone who reaches the gossip port can change what is rendered.")
+	}
 }
 
 // printRenderStatus prints one row per template; the exit status is 1 if
@@ -541,19 +564,19 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 		if !s.OK || s.TemplateError != "" {
 			result, code = "FAILED", exitFail
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Destination, orDash(s.Backend), last, result,
-			orDash(shortHash(s.Hash)), s.Backends, s.Renders, s.Installs, s.Reloads, s.Failures)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", safe(s.Name), safe(s.Destination), safe(orDash(s.Backend)), last, result,
+			safe(orDash(shortHash(s.Hash))), s.Backends, s.Renders, s.Installs, s.Reloads, s.Failures)
 	}
 	_ = tw.Flush()
 	for _, s := range st {
 		if s.Error != "" {
-			fmt.Fprintf(e.stdout, "%s: %s\n", s.Name, s.Error)
+			fmt.Fprintf(e.stdout, "%s: %s\n", safe(s.Name), safe(s.Error))
 		}
 		if s.TemplateError != "" {
-			fmt.Fprintf(e.stdout, "%s: template: %s\n", s.Name, s.TemplateError)
+			fmt.Fprintf(e.stdout, "%s: template: %s\n", safe(s.Name), safe(s.TemplateError))
 		}
 		for _, x := range s.Excluded {
-			fmt.Fprintf(e.stdout, "%s: member %s left out: %s\n", s.Name, x.Member, x.Reason)
+			fmt.Fprintf(e.stdout, "%s: member %s left out: %s\n", safe(s.Name), safe(x.Member), safe(x.Reason))
 		}
 	}
 	return code
@@ -617,11 +640,11 @@ func runConfigHash(e env, c *client, req api.QueryRequest) int {
 	rendering, failed := 0, 0
 	for _, a := range answers {
 		if a.bad != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\tunreadable answer: %q\n", a.node, clipText(a.bad, 60))
+			fmt.Fprintf(tw, "%s\t-\t-\tunreadable answer: %q\n", safe(a.node), clipText(a.bad, 60))
 			continue
 		}
 		if len(a.ch.Templates) == 0 {
-			fmt.Fprintf(tw, "%s\t(no templates)\t-\t-\n", a.node)
+			fmt.Fprintf(tw, "%s\t(no templates)\t-\t-\n", safe(a.node))
 			continue
 		}
 		rendering++
@@ -634,10 +657,10 @@ func runConfigHash(e env, c *client, req api.QueryRequest) int {
 			if t.Hash != "" {
 				hashes[t.Name+"\x00"+t.Hash] = true
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.node, t.Name, orDash(shortHash(t.Hash)), result)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(a.node), safe(t.Name), safe(orDash(shortHash(t.Hash))), safe(result))
 		}
 		if a.ch.More > 0 {
-			fmt.Fprintf(tw, "%s\t(%d more templates)\t-\t-\n", a.node, a.ch.More)
+			fmt.Fprintf(tw, "%s\t(%d more templates)\t-\t-\n", safe(a.node), a.ch.More)
 		}
 	}
 	_ = tw.Flush()

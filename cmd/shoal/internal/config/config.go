@@ -27,6 +27,9 @@ const (
 	DefaultDomain     = "shoal."
 	DefaultProfile    = "lan"
 	DefaultDevDestDir = "dev-data"
+	// DevKeyringFile is -dev's gossip keyring, made on the first -dev
+	// start and reused after.
+	DevKeyringFile = DefaultDevDestDir + "/keyring.json"
 	// TokenEnv carries the HTTP API token for the agent and the client verbs.
 	TokenEnv = "SHOAL_HTTP_TOKEN"
 	// HTTPAddrEnv tells client verbs where the agent's API is.
@@ -58,7 +61,11 @@ type Config struct {
 
 	EncryptKey  string
 	KeyringFile string
-	Label       string
+	// InsecureGossip lets an agent with templates run without a gossip
+	// key: the operator accepts that anyone who reaches the gossip port
+	// can change what the load balancer serves.
+	InsecureGossip bool
+	Label          string
 
 	SnapshotPath     string
 	RejoinAfterLeave bool

@@ -341,3 +341,89 @@ func TestLoad_DevTemplateDoesNotReload(t *testing.T) {
 		t.Errorf("got NoReload %v, backend error %v; want a validate-only haproxy", tm.NoReload, tm.Backend.Validate())
 	}
 }
+
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestLoad_EncryptEmptyIsOff: encrypt = "" (as in the README's full
+// example) means no key, in a file and as a flag, and a later file can
+// switch an earlier file's key off.
+func TestLoad_EncryptEmptyIsOff(t *testing.T) {
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyed := write(t, dir, "10-key.hcl", `encrypt = "`+key+`"`)
+	off := write(t, dir, "20-off.hcl", `encrypt = ""`)
+	c, err := load(t, "-config-file", off)
+	if err != nil || c.EncryptKey != "" {
+		t.Fatalf(`encrypt = "": got key %q, err %v; want no key, no error`, c.EncryptKey, err)
+	}
+	if c, err = load(t, "-config-file", keyed, "-config-file", off); err != nil || c.EncryptKey != "" {
+		t.Errorf("a later encrypt = \"\": got key %q, err %v; want it off", c.EncryptKey, err)
+	}
+	if c, err = load(t, "-config-file", keyed, "-encrypt", ""); err != nil || c.EncryptKey != "" {
+		t.Errorf(`-encrypt "": got key %q, err %v; want it off`, c.EncryptKey, err)
+	}
+	if c, err = load(t, "-config-file", keyed); err != nil || c.EncryptKey != key {
+		t.Errorf("encrypt = KEY: got key %q, err %v", c.EncryptKey, err)
+	}
+}
+
+func TestLoad_InsecureGossip(t *testing.T) {
+	p := write(t, t.TempDir(), "a.hcl", "insecure_gossip = true\n")
+	if c, err := load(t, "-config-file", p); err != nil || !c.InsecureGossip {
+		t.Errorf("insecure_gossip = true: got %v, err %v", c.InsecureGossip, err)
+	}
+	if c, err := load(t, "-insecure-gossip"); err != nil || !c.InsecureGossip {
+		t.Errorf("-insecure-gossip: got %v, err %v", c.InsecureGossip, err)
+	}
+	if c, err := load(t, "-config-file", p, "-insecure-gossip=false"); err != nil || c.InsecureGossip {
+		t.Errorf("-insecure-gossip=false over the file: got %v, err %v", c.InsecureGossip, err)
+	}
+	if c, err := load(t); err != nil || c.InsecureGossip {
+		t.Errorf("default: got %v, err %v; want off", c.InsecureGossip, err)
+	}
+}
+
+// TestLoad_DevKeyring: -dev gossips with its own keyring file unless a
+// key is configured.
+func TestLoad_DevKeyring(t *testing.T) {
+	c, err := load(t, "-dev")
+	if err != nil || c.KeyringFile != DevKeyringFile || c.EncryptKey != "" {
+		t.Errorf("-dev: got keyring file %q key %q err %v; want %s", c.KeyringFile, c.EncryptKey, err, DevKeyringFile)
+	}
+	key, _ := GenerateKey()
+	if c, err = load(t, "-dev", "-encrypt", key); err != nil || c.KeyringFile != "" || c.EncryptKey != key {
+		t.Errorf("-dev -encrypt: got keyring file %q key %q err %v; want the given key only", c.KeyringFile, c.EncryptKey, err)
+	}
+	if c, err = load(t); err != nil || c.KeyringFile != "" {
+		t.Errorf("no -dev: got keyring file %q err %v; want none", c.KeyringFile, err)
+	}
+}
+
+// TestLoad_ExampleConfigs: the shipped config samples load, and every one
+// that renders a template names a gossip key, as the agent requires.
+func TestLoad_ExampleConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../../../examples/config/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found (%v)", err)
+	}
+	for _, f := range files {
+		c, err := load(t, "-config-file", f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(c.Templates) > 0 && c.EncryptKey == "" && c.KeyringFile == "" && !c.InsecureGossip {
+			t.Errorf("%s renders templates but names no gossip key", f)
+		}
+	}
+}

@@ -37,9 +37,10 @@ type fileConfig struct {
 	DNSAddr   *string `hcl:"dns_addr,optional"`
 	Domain    *string `hcl:"domain,optional"`
 
-	Encrypt     *string `hcl:"encrypt,optional"`
-	KeyringFile *string `hcl:"keyring_file,optional"`
-	Label       *string `hcl:"label,optional"`
+	Encrypt        *string `hcl:"encrypt,optional"`
+	KeyringFile    *string `hcl:"keyring_file,optional"`
+	InsecureGossip *bool   `hcl:"insecure_gossip,optional"`
+	Label          *string `hcl:"label,optional"`
 
 	Snapshot         *string `hcl:"snapshot_path,optional"`
 	RejoinAfterLeave *bool   `hcl:"rejoin_after_leave,optional"`
@@ -191,7 +192,14 @@ func (a *applier) fail(key string, err error) {
 	a.errs = append(a.errs, fmt.Errorf("%s: %s: %w", a.file, key, err))
 }
 
-func (a *applier) duration(key string, s *string, dst *time.Duration) {
+// outOfRange reports a value outside its key's range in the form
+// "agent.hcl: retry_interval = 0s: must be between 100ms and 24h".
+func (a *applier) outOfRange(key, value string, err error) {
+	a.errs = append(a.errs, fmt.Errorf("%s: %s = %s: %w", a.file, key, value, err))
+}
+
+// duration sets *dst from s when s is set, parses and is within r.
+func (a *applier) duration(key string, s *string, dst *time.Duration, r durRange) {
 	if s == nil {
 		return
 	}
@@ -200,7 +208,23 @@ func (a *applier) duration(key string, s *string, dst *time.Duration) {
 		a.fail(key, err)
 		return
 	}
+	if err := r.check(d); err != nil {
+		a.outOfRange(key, *s, err)
+		return
+	}
 	*dst = d
+}
+
+// count sets *dst from v when v is set and within r.
+func (a *applier) count(key string, v *int, dst *int, r intRange) {
+	if v == nil {
+		return
+	}
+	if err := r.check(*v); err != nil {
+		a.outOfRange(key, fmt.Sprint(*v), err)
+		return
+	}
+	*dst = *v
 }
 
 func setStr(dst *string, s *string) {
@@ -227,14 +251,8 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	}
 	c.Join = append(c.Join, fc.Join...)
 	c.RetryJoin = append(c.RetryJoin, fc.RetryJoin...)
-	a.duration("retry_interval", fc.RetryInterval, &c.RetryInterval)
-	if fc.RetryMax != nil {
-		if *fc.RetryMax < 0 {
-			a.fail("retry_max", fmt.Errorf("%d is negative", *fc.RetryMax))
-		} else {
-			c.RetryMax = *fc.RetryMax
-		}
-	}
+	a.duration("retry_interval", fc.RetryInterval, &c.RetryInterval, retryIntervalRange)
+	a.count("retry_max", fc.RetryMax, &c.RetryMax, retryMaxRange)
 	for k, v := range fc.Tags {
 		c.Tags[k] = v
 	}
@@ -265,14 +283,21 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	}
 	setStr(&c.HTTPToken, fc.HTTPToken)
 	setStr(&c.Domain, fc.Domain)
-	if fc.Encrypt != nil {
+	// encrypt = "" is the documented "no key", so a later file or the
+	// README's full example can switch a key off.
+	if fc.Encrypt != nil && *fc.Encrypt != "" {
 		if _, err := DecodeKey(*fc.Encrypt); err != nil {
 			a.fail("encrypt", err)
 		} else {
 			c.EncryptKey = *fc.Encrypt
 		}
+	} else if fc.Encrypt != nil {
+		c.EncryptKey = ""
 	}
 	setStr(&c.KeyringFile, fc.KeyringFile)
+	if fc.InsecureGossip != nil {
+		c.InsecureGossip = *fc.InsecureGossip
+	}
 	setStr(&c.Label, fc.Label)
 	setStr(&c.SnapshotPath, fc.Snapshot)
 	if fc.RejoinAfterLeave != nil {
@@ -289,14 +314,8 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		}
 		c.EventHandlers = append(c.EventHandlers, h)
 	}
-	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout)
-	if fc.HandlerQueue != nil {
-		if *fc.HandlerQueue < 1 {
-			a.fail("handler_queue", fmt.Errorf("%d must be at least 1", *fc.HandlerQueue))
-		} else {
-			c.HandlerQueue = *fc.HandlerQueue
-		}
-	}
+	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout, handlerTimeoutRange)
+	a.count("handler_queue", fc.HandlerQueue, &c.HandlerQueue, handlerQueueRange)
 
 	if fc.Profile != nil {
 		if p, err := ParseProfile(*fc.Profile); err != nil {
@@ -328,23 +347,21 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		a.dns(c, d)
 	}
 	if g := fc.Gossip; g != nil {
-		a.duration("gossip.probe_interval", g.ProbeInterval, &c.Gossip.ProbeInterval)
-		a.duration("gossip.probe_timeout", g.ProbeTimeout, &c.Gossip.ProbeTimeout)
-		a.duration("gossip.gossip_interval", g.GossipInterval, &c.Gossip.GossipInterval)
-		a.duration("gossip.push_pull_interval", g.PushPullInterval, &c.Gossip.PushPullInterval)
-		a.duration("gossip.reconnect_interval", g.ReconnectInterval, &c.Gossip.ReconnectInterval)
-		a.duration("gossip.reconnect_timeout", g.ReconnectTimeout, &c.Gossip.ReconnectTimeout)
-		a.duration("gossip.tombstone_timeout", g.TombstoneTimeout, &c.Gossip.TombstoneTimeout)
-		a.duration("gossip.reap_interval", g.ReapInterval, &c.Gossip.ReapInterval)
-		a.duration("gossip.leave_timeout", g.LeaveTimeout, &c.Gossip.LeaveTimeout)
-		if g.SuspicionMult != nil {
-			if *g.SuspicionMult < 1 {
-				a.fail("gossip.suspicion_mult", fmt.Errorf("%d must be at least 1", *g.SuspicionMult))
-			} else {
-				c.Gossip.SuspicionMult = *g.SuspicionMult
-			}
-		}
+		a.gossip(&c.Gossip, g)
 	}
+}
+
+func (a *applier) gossip(c *Gossip, g *fileGossip) {
+	a.duration("gossip.probe_interval", g.ProbeInterval, &c.ProbeInterval, probeIntervalRange)
+	a.duration("gossip.probe_timeout", g.ProbeTimeout, &c.ProbeTimeout, probeTimeoutRange)
+	a.duration("gossip.gossip_interval", g.GossipInterval, &c.GossipInterval, gossipIntervalRange)
+	a.duration("gossip.push_pull_interval", g.PushPullInterval, &c.PushPullInterval, pushPullIntervalRange)
+	a.duration("gossip.reconnect_interval", g.ReconnectInterval, &c.ReconnectInterval, reconnectIntervalRange)
+	a.duration("gossip.reconnect_timeout", g.ReconnectTimeout, &c.ReconnectTimeout, reconnectTimeoutRange)
+	a.duration("gossip.tombstone_timeout", g.TombstoneTimeout, &c.TombstoneTimeout, tombstoneTimeoutRange)
+	a.duration("gossip.reap_interval", g.ReapInterval, &c.ReapInterval, reapIntervalRange)
+	a.duration("gossip.leave_timeout", g.LeaveTimeout, &c.LeaveTimeout, leaveTimeoutRange)
+	a.count("gossip.suspicion_mult", g.SuspicionMult, &c.SuspicionMult, suspicionMultRange)
 }
 
 func (a *applier) template(c *Config, i int, ft fileTemplate) {
@@ -361,12 +378,10 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	setStr(&t.Backend.Kind, ft.Backend)
 	n := len(a.errs)
 	if ft.Wait != nil {
-		a.duration(key+": wait.min", ft.Wait.Min, &t.WaitMin)
-		a.duration(key+": wait.max", ft.Wait.Max, &t.WaitMax)
+		a.duration(key+": wait.min", ft.Wait.Min, &t.WaitMin, waitMinRange)
+		a.duration(key+": wait.max", ft.Wait.Max, &t.WaitMax, waitMaxRange)
 	}
-	if ft.MinBackends != nil {
-		t.MinBackends = *ft.MinBackends
-	}
+	a.count(key+": min_backends", ft.MinBackends, &t.MinBackends, minBackendsRange)
 	if ft.MaxDropFraction != nil {
 		t.MaxDropFraction = *ft.MaxDropFraction
 	}
@@ -382,7 +397,7 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 		}
 	}
 	var timeout time.Duration
-	a.duration(key+": timeout", ft.Timeout, &timeout)
+	a.duration(key+": timeout", ft.Timeout, &timeout, templateTimeoutRange)
 	a.backendOptions(key, &t.Backend, ft, timeout)
 	for _, err := range checkTemplate(t) {
 		a.fail(key, err)
@@ -452,9 +467,6 @@ func checkTemplate(t Template) []error {
 	if t.WaitMin < 0 || t.WaitMax < t.WaitMin {
 		errs = append(errs, fmt.Errorf("wait.max %s is less than wait.min %s", t.WaitMax, t.WaitMin))
 	}
-	if t.MinBackends < 0 {
-		errs = append(errs, fmt.Errorf("min_backends %d is negative", t.MinBackends))
-	}
 	if t.MaxDropFraction < 0 || t.MaxDropFraction > 1 {
 		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", t.MaxDropFraction))
 	}
@@ -462,13 +474,13 @@ func checkTemplate(t Template) []error {
 }
 
 func (a *applier) dns(c *Config, d *fileDNS) {
-	a.duration("dns.node_ttl", d.NodeTTL, &c.DNS.NodeTTL)
-	a.duration("dns.service_ttl", d.ServiceTTL, &c.DNS.ServiceTTL)
-	a.duration("dns.negative_ttl", d.NegativeTTL, &c.DNS.NegativeTTL)
+	a.duration("dns.node_ttl", d.NodeTTL, &c.DNS.NodeTTL, dnsTTLRange)
+	a.duration("dns.service_ttl", d.ServiceTTL, &c.DNS.ServiceTTL, dnsTTLRange)
+	a.duration("dns.negative_ttl", d.NegativeTTL, &c.DNS.NegativeTTL, dnsTTLRange)
 	for name, v := range d.ServiceTTLs {
 		var ttl time.Duration
 		n := len(a.errs)
-		a.duration("dns.service_ttls."+name, &v, &ttl)
+		a.duration("dns.service_ttls."+name, &v, &ttl, dnsTTLRange)
 		if len(a.errs) > n {
 			continue
 		}
@@ -477,13 +489,7 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 		}
 		c.DNS.ServiceTTLs[name] = ttl
 	}
-	if d.MaxAnswers != nil {
-		if *d.MaxAnswers < 0 {
-			a.fail("dns.max_answers", fmt.Errorf("%d is negative", *d.MaxAnswers))
-		} else {
-			c.DNS.MaxAnswers = *d.MaxAnswers
-		}
-	}
+	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsMaxAnswersRange)
 	for i, r := range d.Recursors {
 		if _, _, err := ParseHostPort(r, 53); err != nil {
 			a.fail(fmt.Sprintf("dns.recursors[%d]", i), err)

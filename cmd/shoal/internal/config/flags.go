@@ -22,7 +22,7 @@ type Flags struct {
 	sources []source
 	set     map[string]bool
 
-	dev                                 bool
+	dev, insecureGossip                 bool
 	node, bind, advertise               string
 	httpAddr, httpToken, dnsAddr        string
 	domain, encrypt, keyringFile        string
@@ -107,6 +107,15 @@ func (s serviceFlag) Set(v string) error {
 
 func ignore2[A, B any](_ A, _ B, err error) error { return err }
 
+// checkEncrypt accepts a key, or "" for none.
+func checkEncrypt(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := DecodeKey(s)
+	return err
+}
+
 // ParseFlags parses the agent's command line. Errors wrap ErrUsage; flag
 // prints the problem and the usage to out.
 func ParseFlags(args []string, out io.Writer) (*Flags, error) {
@@ -130,8 +139,9 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(value{&f.httpAddr, checkListenAddr}, "http-addr", "HTTP API `ADDR:PORT` (default "+DefaultHTTPAddr+")")
 	fs.Var(value{&f.dnsAddr, checkListenAddr}, "dns-addr", "DNS `ADDR:PORT` (default "+DefaultDNSAddr+")")
 	fs.StringVar(&f.domain, "domain", "", "DNS `domain` (default "+DefaultDomain+")")
-	fs.Var(value{&f.encrypt, func(s string) error { _, err := DecodeKey(s); return err }}, "encrypt", "gossip encryption `key`, base64 (see shoal keygen)")
-	fs.StringVar(&f.keyringFile, "keyring-file", "", "gossip keyring `file`, loaded at start and kept up to date")
+	fs.Var(value{&f.encrypt, checkEncrypt}, "encrypt", "gossip encryption `key`, base64 (see shoal keygen); \"\" for none")
+	fs.StringVar(&f.keyringFile, "keyring-file", "", "gossip keyring `file` (a JSON list of base64 keys, primary first), loaded at start and kept up to date")
+	fs.BoolVar(&f.insecureGossip, "insecure-gossip", false, "let an agent with templates run without a gossip key (anyone on the network can then change what it renders)")
 	fs.StringVar(&f.snapshot, "snapshot", "", "snapshot `path`, to rejoin the cluster after a restart")
 	fs.Var(checked{&f.handlers_, func(s string) error { _, err := handlers.ParseScript(s); return err }}, "event-handler", "run `[FILTER=]SCRIPT` on events (repeatable)")
 	fs.Var(value{&f.profile, func(s string) error { _, err := ParseProfile(s); return err }}, "profile", "gossip timings: lan, wan or local (default lan)")
@@ -194,6 +204,11 @@ func (f *Flags) Load() (Config, error) {
 	if c.Dev && len(c.Templates) == 0 {
 		c.Templates = []Template{DevTemplate()}
 	}
+	if c.Dev && c.EncryptKey == "" && c.KeyringFile == "" {
+		// -dev gossips with a key like any agent that renders: one kept
+		// in the dev folder, made on the first start (agent.New).
+		c.KeyringFile = DevKeyringFile
+	}
 	return c.clone(), nil
 }
 
@@ -229,6 +244,9 @@ func (f *Flags) apply(c *Config) {
 		if f.set[name] {
 			*dst = vals[name]
 		}
+	}
+	if f.set["insecure-gossip"] {
+		c.InsecureGossip = f.insecureGossip
 	}
 	if f.set["log-level"] {
 		c.LogLevel, _ = ParseLevel(f.logLevel)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -127,7 +128,8 @@ func ParseProfile(s string) (string, error) {
 	return "", fmt.Errorf("%q is not a profile (lan, wan, local)", s)
 }
 
-// DecodeKey decodes a base64 gossip key and checks its AES length.
+// DecodeKey decodes a base64 gossip key and checks its AES length. The
+// config's encrypt = "" means no key and is not decoded.
 func DecodeKey(s string) ([]byte, error) {
 	k, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
@@ -140,13 +142,22 @@ func DecodeKey(s string) ([]byte, error) {
 	return nil, fmt.Errorf("key is %d bytes, want 16, 24 or 32 (use `shoal keygen`)", len(k))
 }
 
+// GenerateKey returns a new random 32-byte (AES-256) gossip key, base64:
+// what `shoal keygen` prints and -dev's keyring holds.
+func GenerateKey() (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("generate key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(key), nil
+}
+
+// parseDuration parses a Go duration; the key's range (a negative value
+// is out of every range) is checked by the caller.
 func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration (like 500ms, 5s, 1m)", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", s)
 	}
 	return d, nil
 }
