@@ -1,6 +1,8 @@
 // Command shoaltool is the multi-host harness's helper, run inside host
 // namespaces: an HTTP backend that answers with its host name, a bounded
-// HTTP load generator, and a bounded flood of random bytes.
+// HTTP load generator, and a bounded flood of random bytes; and, for
+// test/pressure.sh, a dead DNS upstream and a latency probe of an agent
+// under floods of connections and forwarded queries (loopback only).
 package main
 
 import (
@@ -10,7 +12,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shoaltool serve|load|flood [flags]")
+		fmt.Fprintln(os.Stderr, "usage: shoaltool serve|load|flood|blackhole|pressure [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -21,6 +23,10 @@ func main() {
 		err = load(os.Args[2:])
 	case "flood":
 		err = flood(os.Args[2:])
+	case "blackhole":
+		err = blackhole(os.Args[2:])
+	case "pressure":
+		err = pressure(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
