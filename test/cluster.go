@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +71,9 @@ type Cluster struct {
 	Net  *Net
 	Dir  string
 	Opts Options
+	// Key is the cluster's gossip key: agents that render templates start
+	// only on a keyed cluster, and every agent must share it.
+	Key string
 
 	Web      []*Agent
 	LBs      []*Agent
@@ -100,7 +105,7 @@ func NewCluster(t testing.TB, bin Binaries, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{T: t, Bin: bin, Net: n, Dir: t.TempDir(), Opts: opts}
+	c := &Cluster{T: t, Bin: bin, Net: n, Dir: t.TempDir(), Opts: opts, Key: newGossipKey(t)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs()
@@ -143,6 +148,15 @@ func NewCluster(t testing.TB, bin Binaries, opts Options) *Cluster {
 	return c
 }
 
+// newGossipKey makes a random AES-256 gossip key, as `shoal keygen` does.
+func newGossipKey(t testing.TB) string {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(key)
+}
+
 func (c *Cluster) hostDir(name string) string {
 	d := filepath.Join(c.Dir, name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -169,6 +183,7 @@ func (c *Cluster) newAgent(name string, index int) *Agent {
 	if hcl == "" {
 		hcl = FastGossip
 	}
+	hcl += fmt.Sprintf("encrypt = %q\n", c.Key)
 	hcl += c.Opts.ExtraHCL
 	isLB := strings.HasPrefix(name, "lb")
 	if isLB {

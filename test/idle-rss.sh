@@ -35,10 +35,13 @@ CGO_ENABLED=${CGO:-0} go build -o "$work/shoal" ./cmd/shoal
 CGO_ENABLED=${CGO:-0} go build -o "$work/rssfloor" ./test/rssfloor
 # DNS is on (-dns-addr below) and so is rendering: the built-in HAProxy
 # template, validated by haproxy -c when it is installed.
+# Agents that render need a gossip key.
+key=$("$work/shoal" keygen)
 check='check = ["haproxy", "-c", "-f", "{{path}}"]'
 command -v haproxy >/dev/null || check=''
 cat >"$work/conf.hcl" <<HCL
 profile = "local"
+encrypt = "$key"
 template {
   source      = "builtin:haproxy"
   destination = "$work/NAME/haproxy.cfg"

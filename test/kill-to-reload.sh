@@ -48,8 +48,11 @@ CFG
 haproxy -W -S "$work/master.sock" -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
 
+# Agents that render need a gossip key; every agent shares it.
+key=$("$work/shoal" keygen)
 cat >"$work/lb.hcl" <<HCL
 profile = "lan"
+encrypt = "$key"
 template {
   source        = "builtin:haproxy"
   destination   = "$work/haproxy.cfg"
@@ -57,7 +60,7 @@ template {
   vars = { bind = "127.0.0.1", stats_port = "$stats", "listen.web" = "$listen" }
 }
 HCL
-echo 'profile = "lan"' >"$work/web.hcl"
+printf 'profile = "lan"\nencrypt = "%s"\n' "$key" >"$work/web.hcl"
 
 # start NAME CONF [ARGS...]: runs an agent on ephemeral loopback ports and
 # waits for its "agent running" line.
