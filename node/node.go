@@ -75,7 +75,8 @@ type Node struct {
 	nextSubID int
 	subClosed bool
 
-	stats counters
+	stats     counters
+	rejectLog rejectLimiter
 
 	shutdownCh   chan struct{}
 	wg           sync.WaitGroup
@@ -87,6 +88,7 @@ type counters struct {
 	droppedMessages atomic.Uint64
 	droppedEvents   atomic.Uint64
 	nameConflicts   atomic.Uint64
+	rejectedMembers atomic.Uint64
 	userEvents      atomic.Uint64
 	queries         atomic.Uint64
 }
@@ -106,6 +108,10 @@ type Stats struct {
 	UserEvents    uint64
 	Queries       uint64
 	Encrypted     bool
+
+	// RejectedMembers counts remote members kept out of the view because
+	// their name, address or tags break this node's rules.
+	RejectedMembers uint64
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -167,6 +173,8 @@ func (n *Node) Start() error {
 	mc.Delegate = &delegate{n}
 	mc.Events = &eventDelegate{n}
 	mc.Conflict = &conflictDelegate{n}
+	mc.Alive = &aliveDelegate{n}
+	mc.Merge = &mergeDelegate{n}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
 	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
@@ -474,6 +482,7 @@ func (n *Node) Stats() Stats {
 		DroppedMessages: n.stats.droppedMessages.Load(),
 		DroppedEvents:   n.stats.droppedEvents.Load(),
 		NameConflicts:   n.stats.nameConflicts.Load(),
+		RejectedMembers: n.stats.rejectedMembers.Load(),
 		UserEvents:      n.stats.userEvents.Load(),
 		Queries:         n.stats.queries.Load(),
 		Encrypted:       n.keyring != nil,
