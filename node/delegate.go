@@ -189,11 +189,10 @@ func (e *eventDelegate) NotifyLeave(mn *memberlist.Node)  { e.n.handleNodeLeave(
 func (e *eventDelegate) NotifyUpdate(mn *memberlist.Node) { e.n.handleNodeUpdate(mn) }
 
 // NotifyConflict reports two machines claiming one name. memberlist keeps
-// the member it knew first; we report rather than merge.
+// the member it knew first. A conflict about another member is reported;
+// one about this node's own name is put to a vote (see conflict.go).
 func (c *conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
-	c.n.stats.nameConflicts.Add(1)
-	c.n.logger.Error("node name conflict: two machines claim one name; the second is ignored",
-		"name", existing.Name, "existing", existing.Address(), "other", other.Address())
+	c.n.handleNameConflict(existing, other)
 }
 
 // nameOrDrop counts and drops a message whose node name breaks the rules:

@@ -78,6 +78,14 @@ type Node struct {
 	stats     counters
 	rejectLog rejectLimiter
 
+	// Name conflict votes (conflict.go).
+	conflictMu sync.Mutex
+	voting     bool
+	voteClosed bool // set by Shutdown: no vote starts after it
+	lastVote   time.Time
+	fatalCh    chan error
+	fatalErr   atomic.Pointer[error]
+
 	shutdownCh   chan struct{}
 	wg           sync.WaitGroup
 	shutdownOnce sync.Once
@@ -138,6 +146,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		subs:          map[int]chan Event{},
 		watchers:      map[int]chan struct{}{},
 		shutdownCh:    make(chan struct{}),
+		fatalCh:       make(chan error, 1),
 	}
 	n.events.seenRing = newSeenRing[userEventMsg](cfg.EventBuffer)
 	n.queries.seenRing = newSeenRing[uint32](cfg.QueryBuffer)
@@ -308,6 +317,9 @@ func (n *Node) Shutdown() error {
 		n.lifeMu.Lock()
 		n.life = stateShutdown
 		n.lifeMu.Unlock()
+		n.conflictMu.Lock()
+		n.voteClosed = true
+		n.conflictMu.Unlock()
 		close(n.shutdownCh)
 		if n.list() != nil {
 			if e := n.list().Shutdown(); e != nil {
@@ -396,6 +408,11 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 }
 
 func (n *Node) publish(ev Event) {
+	if q, ok := ev.(*Query); ok && q.Name == queryConflict {
+		// Answered by the node itself, never by a handler.
+		n.answerConflictQuery(q)
+		return
+	}
 	n.subMu.Lock()
 	defer n.subMu.Unlock()
 	for _, ch := range n.subs {
@@ -530,7 +547,8 @@ func sortedMembers(m map[string]*memberState) []Member {
 }
 
 // Run starts the node, blocks until ctx is cancelled, then leaves
-// (bounded by the leave timeout) and shuts down.
+// (bounded by the leave timeout) and shuts down. When the node stops on
+// its own (see Fatal), Run returns that error.
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.Start(); err != nil {
 		return err
@@ -538,6 +556,9 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-n.shutdownCh:
+		if err := n.fatalErr.Load(); err != nil {
+			return *err
+		}
 		return nil
 	}
 	leaveErr := n.Leave()

@@ -237,3 +237,42 @@ func TestNode_IntentsForInvalidOrTooManyNamesAreDropped(t *testing.T) {
 		t.Errorf("recentIntents holds %d (invalid name held: %v), want the cap %d", held, evil, maxRecentIntents)
 	}
 }
+
+// Two machines with one name: the cluster votes as Serf's does, the one it
+// knew first keeps the name, and the other shuts down with an error that
+// names the name and the owner.
+func TestNode_NameConflictLoserShutsDown(t *testing.T) {
+	nodes := startCluster(t, "vote", 3, nil)
+	owner := nodes[2]
+	dup := startNode(t, testConfig(owner.Name()))
+	if _, err := dup.Join([]string{nodes[0].addr()}, false); err != nil {
+		t.Fatalf("join of the duplicate: %v", err)
+	}
+	select {
+	case err := <-dup.Fatal():
+		want := fmt.Sprintf("node name %q is in use by %s (2 of 2 members agree)", owner.Name(), owner.addr())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("loser's error: %v, want it to contain %q", err, want)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the duplicate did not lose the vote; its logs:\n%s", dup.logs.String())
+	}
+	select {
+	case <-dup.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the loser reported the conflict but did not shut down")
+	}
+	select {
+	case <-owner.Done():
+		t.Fatal("the owner of the name shut down too")
+	case err := <-owner.Fatal():
+		t.Fatalf("the owner of the name got a fatal error: %v", err)
+	default:
+	}
+	waitStatus(t, nodes, StatusAlive, namesOf(nodes)...)
+	for _, o := range nodes {
+		if m, _ := o.Snapshot().Get(owner.Name()); fmt.Sprintf("%s:%d", m.Addr, m.Port) != owner.addr() {
+			t.Errorf("%s sees %s at %s:%d, want the owner at %s", o.Name(), m.Name, m.Addr, m.Port, owner.addr())
+		}
+	}
+}
