@@ -155,6 +155,7 @@ func TestNode_ForgedNameFloodLogsFewLines(t *testing.T) {
 	}
 	lines := strings.Count(logs.String(), "\n")
 	rejected := strings.Count(logs.String(), `msg="rejected member:`)
+	t.Logf("%d forged names: %d log lines, %d of them rejection lines", total, lines, rejected)
 	if rejected > rejectLogBurst || lines > 100 {
 		t.Errorf("%d forged names logged %d lines (%d rejection lines), want at most %d rejection lines and few lines:\n%s",
 			total, lines, rejected, rejectLogBurst, logs.String())
