@@ -130,6 +130,8 @@ func (n *Node) runConflictVote() {
 // answers per address. Members that do not know an owner abstain.
 func (n *Node) collectConflictVotes() (map[string]int, error) {
 	timeout := max(n.DefaultQueryTimeout(), conflictVoteMinTimeout)
+	// An ordinary query under a reserved name (queryFlagInternal routes to
+	// the keyring operations): publish hands it to answerConflictQuery.
 	qr, err := n.query(queryConflict, []byte(n.cfg.Name), &QueryParams{Timeout: timeout}, 0)
 	if err != nil {
 		return nil, err
