@@ -67,10 +67,17 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(encodeMessage(msgQuery, &queryMsg{Name: "x", FilterTags: map[string]string{"a": "b"}}))
 	f.Add(encodeMessage(msgPushPull, &pushPullMsg{StatusLTimes: map[string]LamportTime{"a": 1}}))
 	f.Add([]byte{1, 2, 3})
+	meta, _ := encodeMeta(map[string]string{"role": "web"}, []Service{{Name: "web", Port: 80, Tags: []string{"v1"}}})
+	f.Add(meta)
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		for _, m := range []message{&joinIntent{}, &leaveIntent{}, &userEventMsg{}, &queryMsg{}, &queryResponseMsg{}, &pushPullMsg{}, &keyResult{}} {
 			decodeMessage(buf, m)
 		}
-		decodeMeta(buf)
+		// Remote meta is accepted only if this node could have sent it.
+		if tags, services, err := decodeMeta(buf); err == nil {
+			if _, err := encodeMeta(tags, services); err != nil {
+				t.Errorf("decodeMeta accepted %q, which encodeMeta refuses: %v", buf, err)
+			}
+		}
 	})
 }

@@ -12,12 +12,47 @@ import (
 type delegate struct{ n *Node }
 type eventDelegate struct{ n *Node }
 type conflictDelegate struct{ n *Node }
+type aliveDelegate struct{ n *Node }
+type mergeDelegate struct{ n *Node }
 
 var (
 	_ memberlist.Delegate         = (*delegate)(nil)
 	_ memberlist.EventDelegate    = (*eventDelegate)(nil)
 	_ memberlist.ConflictDelegate = (*conflictDelegate)(nil)
+	_ memberlist.AliveDelegate    = (*aliveDelegate)(nil)
+	_ memberlist.MergeDelegate    = (*mergeDelegate)(nil)
 )
+
+// NotifyAlive runs for every alive message, by UDP gossip or in a TCP
+// push/pull, before memberlist stores the member: an error keeps the
+// member (or its new meta) out of the view.
+func (a *aliveDelegate) NotifyAlive(peer *memberlist.Node) error {
+	if peer.Name == a.n.cfg.Name && a.n.list() == nil {
+		// Our own entry, announced inside memberlist.Create: Config
+		// checked it, and a refusal here would leave memberlist
+		// without its local node.
+		return nil
+	}
+	if err := checkMember(peer); err != nil {
+		a.n.rejectMember(peer, "alive", err)
+		return err
+	}
+	return nil
+}
+
+// NotifyMerge runs on both sides of a join, with every member the other
+// side knows. A shoal node never holds a member that breaks the rules, so a
+// peer that lists one is refused as a whole, as Serf does; the join fails
+// with an error naming the member.
+func (m *mergeDelegate) NotifyMerge(peers []*memberlist.Node) error {
+	for _, p := range peers {
+		if err := checkMember(p); err != nil {
+			m.n.rejectMember(p, "join", err)
+			return fmt.Errorf("join refused: the other side lists an invalid member: %w", err)
+		}
+	}
+	return nil
+}
 
 func (d *delegate) NodeMeta(limit int) []byte {
 	d.n.metaMu.RLock()
@@ -61,13 +96,13 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		rebroadcast, queue = n.handleUserEvent(&m), n.eventBroadcasts
 	case msgQuery:
 		var m queryMsg
-		if !n.decodeOrDrop(t, body, &m) {
+		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.SourceNode) {
 			return
 		}
 		rebroadcast, queue = n.handleQuery(&m), n.queryBroadcasts
 	case msgQueryResponse:
 		var m queryResponseMsg
-		if !n.decodeOrDrop(t, body, &m) {
+		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.From) {
 			return
 		}
 		n.handleQueryResponse(&m)
@@ -154,11 +189,20 @@ func (e *eventDelegate) NotifyLeave(mn *memberlist.Node)  { e.n.handleNodeLeave(
 func (e *eventDelegate) NotifyUpdate(mn *memberlist.Node) { e.n.handleNodeUpdate(mn) }
 
 // NotifyConflict reports two machines claiming one name. memberlist keeps
-// the member it knew first; we report rather than merge.
+// the member it knew first. A conflict about another member is reported;
+// one about this node's own name is put to a vote (see conflict.go).
 func (c *conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
-	c.n.stats.nameConflicts.Add(1)
-	c.n.logger.Error("node name conflict: two machines claim one name; the second is ignored",
-		"name", existing.Name, "existing", existing.Address(), "other", other.Address())
+	c.n.handleNameConflict(existing, other)
+}
+
+// nameOrDrop counts and drops a message whose node name breaks the rules:
+// it names no member this node could know.
+func (n *Node) nameOrDrop(t messageType, name string) bool {
+	if !validName(name) {
+		n.dropMessage(t.String(), fmt.Errorf("invalid node name %q", clip(name)))
+		return false
+	}
+	return true
 }
 
 // decodeOrDrop decodes body into m, counting and dropping a malformed message.

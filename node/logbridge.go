@@ -38,6 +38,11 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 			break
 		}
 	}
+	if strings.HasPrefix(line, "memberlist: ignoring alive message for") && !strings.Contains(line, "because Vsn") {
+		// A member our AliveDelegate refused: rejectMember already logs
+		// it, rate-limited per name, and counts it.
+		level = slog.LevelDebug
+	}
 	ctx := context.Background()
 	if !w.logger.Enabled(ctx, level) {
 		return len(p), nil

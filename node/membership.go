@@ -27,8 +27,16 @@ type nodeIntent struct {
 	seen  time.Time
 }
 
-// recentIntentTimeout bounds how long intents for unknown members are kept.
-const recentIntentTimeout = 5 * time.Minute
+// recentIntentTimeout bounds how long intents for unknown members are
+// kept, and maxRecentIntents how many: intents name members that gossip has
+// not shown us yet, so a flood of them for made-up names must not grow
+// memory without bound. Past the cap, intents for new names are dropped
+// (counted in DroppedMessages); at worst such a member's first status is
+// ordered by memberlist alone.
+const (
+	recentIntentTimeout = 5 * time.Minute
+	maxRecentIntents    = 4096
+)
 
 func memberFromNode(mn *memberlist.Node) (Member, error) {
 	tags, services, err := decodeMeta(mn.Meta)
@@ -140,6 +148,9 @@ func (n *Node) handleNodeUpdate(mn *memberlist.Node) {
 // handleJoinIntent orders a member's (re)join. It returns whether the
 // intent was news and should be gossiped on.
 func (n *Node) handleJoinIntent(msg *joinIntent) bool {
+	if !n.nameOrDrop(msgJoinIntent, msg.Node) {
+		return false
+	}
 	n.clock.Witness(msg.LTime)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -162,6 +173,9 @@ func (n *Node) handleJoinIntent(msg *joinIntent) bool {
 // handleLeaveIntent marks a member leaving (alive), or left (already
 // failed, e.g. after force-leave). It returns whether to gossip it on.
 func (n *Node) handleLeaveIntent(msg *leaveIntent) bool {
+	if !n.nameOrDrop(msgLeaveIntent, msg.Node) {
+		return false
+	}
 	n.clock.Witness(msg.LTime)
 	n.mu.Lock()
 	ms, ok := n.members[msg.Node]
@@ -204,7 +218,12 @@ func (n *Node) handleLeaveIntent(msg *leaveIntent) bool {
 }
 
 func (n *Node) upsertIntentLocked(name string, leave bool, ltime LamportTime) bool {
-	if old, ok := n.recentIntents[name]; ok && old.ltime >= ltime {
+	old, ok := n.recentIntents[name]
+	if ok && old.ltime >= ltime {
+		return false
+	}
+	if !ok && len(n.recentIntents) >= maxRecentIntents {
+		n.dropMessage("intent", fmt.Errorf("%d intents for unknown members already held; %q dropped", maxRecentIntents, name))
 		return false
 	}
 	n.recentIntents[name] = nodeIntent{leave: leave, ltime: ltime, seen: time.Now()}

@@ -75,7 +75,16 @@ type Node struct {
 	nextSubID int
 	subClosed bool
 
-	stats counters
+	stats     counters
+	rejectLog rejectLimiter
+
+	// Name conflict votes (conflict.go).
+	conflictMu sync.Mutex
+	voting     bool
+	voteClosed bool // set by Shutdown: no vote starts after it
+	lastVote   time.Time
+	fatalCh    chan error
+	fatalErr   atomic.Pointer[error]
 
 	shutdownCh   chan struct{}
 	wg           sync.WaitGroup
@@ -87,6 +96,7 @@ type counters struct {
 	droppedMessages atomic.Uint64
 	droppedEvents   atomic.Uint64
 	nameConflicts   atomic.Uint64
+	rejectedMembers atomic.Uint64
 	userEvents      atomic.Uint64
 	queries         atomic.Uint64
 }
@@ -106,6 +116,10 @@ type Stats struct {
 	UserEvents    uint64
 	Queries       uint64
 	Encrypted     bool
+
+	// RejectedMembers counts remote members kept out of the view because
+	// their name, address or tags break this node's rules.
+	RejectedMembers uint64
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -132,6 +146,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		subs:          map[int]chan Event{},
 		watchers:      map[int]chan struct{}{},
 		shutdownCh:    make(chan struct{}),
+		fatalCh:       make(chan error, 1),
 	}
 	n.events.seenRing = newSeenRing[userEventMsg](cfg.EventBuffer)
 	n.queries.seenRing = newSeenRing[uint32](cfg.QueryBuffer)
@@ -167,6 +182,8 @@ func (n *Node) Start() error {
 	mc.Delegate = &delegate{n}
 	mc.Events = &eventDelegate{n}
 	mc.Conflict = &conflictDelegate{n}
+	mc.Alive = &aliveDelegate{n}
+	mc.Merge = &mergeDelegate{n}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
 	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
@@ -300,6 +317,9 @@ func (n *Node) Shutdown() error {
 		n.lifeMu.Lock()
 		n.life = stateShutdown
 		n.lifeMu.Unlock()
+		n.conflictMu.Lock()
+		n.voteClosed = true
+		n.conflictMu.Unlock()
 		close(n.shutdownCh)
 		if n.list() != nil {
 			if e := n.list().Shutdown(); e != nil {
@@ -388,6 +408,11 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 }
 
 func (n *Node) publish(ev Event) {
+	if q, ok := ev.(*Query); ok && q.Name == queryConflict {
+		// Answered by the node itself, never by a handler.
+		n.answerConflictQuery(q)
+		return
+	}
 	n.subMu.Lock()
 	defer n.subMu.Unlock()
 	for _, ch := range n.subs {
@@ -474,6 +499,7 @@ func (n *Node) Stats() Stats {
 		DroppedMessages: n.stats.droppedMessages.Load(),
 		DroppedEvents:   n.stats.droppedEvents.Load(),
 		NameConflicts:   n.stats.nameConflicts.Load(),
+		RejectedMembers: n.stats.rejectedMembers.Load(),
 		UserEvents:      n.stats.userEvents.Load(),
 		Queries:         n.stats.queries.Load(),
 		Encrypted:       n.Encrypted(),
@@ -521,7 +547,8 @@ func sortedMembers(m map[string]*memberState) []Member {
 }
 
 // Run starts the node, blocks until ctx is cancelled, then leaves
-// (bounded by the leave timeout) and shuts down.
+// (bounded by the leave timeout) and shuts down. When the node stops on
+// its own (see Fatal), Run returns that error.
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.Start(); err != nil {
 		return err
@@ -529,6 +556,9 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-n.shutdownCh:
+		if err := n.fatalErr.Load(); err != nil {
+			return *err
+		}
 		return nil
 	}
 	leaveErr := n.Leave()

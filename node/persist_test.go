@@ -229,3 +229,53 @@ func TestLogBridge_RateLimitsFloods(t *testing.T) {
 		t.Errorf("logged %d of 1000 flood lines in one second, want the burst of %d", got, logBurst)
 	}
 }
+
+// Names the gossip layer would refuse still cannot add, end or change a
+// record of the snapshot file when handed to its writer, whether appended
+// or rewritten by compaction.
+func TestSnapshot_NamesCannotInjectRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snapshot")
+	injected := []string{
+		"x\nalive: planted 127.0.0.9:1", "y\nleave", "z\rclock: 99999", "w\x00event-clock: 7",
+		"v\nnot-alive: good", `q"`, "a b", "", strings.Repeat("n", 70000),
+	}
+	write := func(s *snapshotter) {
+		for _, name := range injected {
+			s.apply(snapshotRecord{kind: "alive", name: name, addr: "127.0.0.9:3"})
+		}
+		s.apply(snapshotRecord{kind: "not-alive", name: "good\nleave"})
+		s.apply(snapshotRecord{kind: "not-alive", name: "good\nclock: 5"})
+	}
+	check := func(step string) *snapshotter {
+		t.Helper()
+		s, err := openSnapshot(path, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		data = data[:min(len(data), 2000)]
+		r := s.restored
+		if len(s.alive) != 1 || s.alive["good"] != "127.0.0.1:1000" || r.left || r.clock != 0 || r.eventClock != 0 {
+			t.Errorf("%s: restored alive %q, left %v, clocks %d/%d; want only good, not left, zero clocks\nfile:\n%q",
+				step, s.alive, r.left, r.clock, r.eventClock, data)
+		}
+		if !strings.HasPrefix(string(data), "alive: good 127.0.0.1:1000\n") || strings.Count(string(data), "alive:") != 1 {
+			t.Errorf("%s: file has other records than good's:\n%q", step, data)
+		}
+		return s
+	}
+
+	s, err := openSnapshot(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apply(snapshotRecord{kind: "alive", name: "good", addr: "127.0.0.1:1000"})
+	write(s)
+	s.flush()
+	s.close()
+	s = check("appended")
+	write(s)
+	s.compact()
+	s.close()
+	check("compacted").close()
+}

@@ -23,6 +23,11 @@ import (
 // compacted into the current state when it grows past snapshotMaxSize.
 // Malformed lines are skipped with a warning: a damaged snapshot costs a
 // rejoin, never a failed start.
+//
+// NAME comes from the network. Only names that pass validName (letters,
+// digits, '_', '.', '-') are written or read back, so no byte a remote
+// sends can end a line or add a record; the gossip layer already keeps
+// other names out of the view, and this check holds even if one got past.
 
 const (
 	snapshotMaxSize    = 128 << 10
@@ -93,7 +98,7 @@ func (s *snapshotter) replay() error {
 		switch key {
 		case "alive":
 			name, addr, ok := strings.Cut(val, " ")
-			if !ok || name == "" || addr == "" {
+			if !ok || !validName(name) || addr == "" {
 				s.logger.Warn("skipping malformed snapshot line", "line", line, "text", text)
 				continue
 			}
@@ -190,6 +195,10 @@ func (s *snapshotter) run(n *Node) {
 }
 
 func (s *snapshotter) apply(r snapshotRecord) {
+	if r.kind != "leave" && !validName(r.name) {
+		s.logger.Warn("not recording a member with an invalid name", "kind", r.kind, "member", clip(r.name))
+		return
+	}
 	switch r.kind {
 	case "alive":
 		if s.alive[r.name] == r.addr && !s.left {

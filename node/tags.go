@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -25,6 +26,11 @@ func checkTags(tags map[string]string) error {
 		}
 		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
 			return fmt.Errorf("tag %s: value has a control character at byte %d", k, i)
+		}
+		if !utf8.ValidString(v) {
+			// A stray byte such as 0x9b is a terminal control sequence
+			// introducer on some terminals.
+			return fmt.Errorf("tag %s: value is not valid UTF-8", k)
 		}
 	}
 	return nil
@@ -96,12 +102,17 @@ func encodeMeta(tags map[string]string, services []Service) ([]byte, error) {
 	return e.buf, nil
 }
 
-// decodeMeta reads another member's meta. It never trusts the contents:
-// values are returned as sent and checked by whoever writes them out.
+// decodeMeta reads another member's meta and applies the rules encodeMeta
+// applies to our own (checkTags, checkServices): remote meta that this
+// node would refuse to send is an error, so the member is kept out of the
+// view (see checkMember).
 func decodeMeta(buf []byte) (map[string]string, []Service, error) {
 	tags := map[string]string{}
 	if len(buf) == 0 {
 		return tags, nil, nil
+	}
+	if len(buf) > memberlist.MetaMaxSize {
+		return tags, nil, fmt.Errorf("node meta of %d bytes: over memberlist's %d-byte limit", len(buf), memberlist.MetaMaxSize)
 	}
 	d := decoder{buf: buf}
 	if v := d.u8(); v != metaVersion {
@@ -121,6 +132,12 @@ func decodeMeta(buf []byte) (map[string]string, []Service, error) {
 	}
 	if err := d.done(); err != nil {
 		return map[string]string{}, nil, fmt.Errorf("decode node meta: %w", err)
+	}
+	if err := checkTags(tags); err != nil {
+		return map[string]string{}, nil, fmt.Errorf("node meta: %w", err)
+	}
+	if err := checkServices(services); err != nil {
+		return map[string]string{}, nil, fmt.Errorf("node meta: %w", err)
 	}
 	return tags, services, nil
 }

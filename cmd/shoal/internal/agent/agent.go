@@ -223,6 +223,8 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 			return nil
 		case err := <-fatal:
 			return err
+		case err := <-a.Node.Fatal(): // lost a node name conflict
+			return fmt.Errorf("gossip node: %w", err)
 		case <-ctx.Done():
 			return a.gracefulLeave(signals)
 		}
