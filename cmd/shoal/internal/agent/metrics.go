@@ -77,6 +77,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, float64(s.Health))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedMessages), "messages")
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedEvents), "events")
+	// Members whose name, address or tags broke the local rules (forged or
+	// broken peers): never added to the view.
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.RejectedMembers), "rejected_members")
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.NameConflicts), "name_conflicts")
 	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
 		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
 	}
