@@ -9,9 +9,9 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/procgroup"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -110,10 +110,7 @@ func invoke(ctx context.Context, command string, env []string, stdin []byte, tim
 	out := &capped{limit: stdoutLimit}
 	errTail := &tail{limit: 2048}
 	cmd.Stdout, cmd.Stderr = out, errTail
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A script that backgrounds a child holding stdout must not hold us.
-	cmd.WaitDelay = time.Second
+	procgroup.Set(cmd)
 	start := time.Now()
 	err := cmd.Run()
 	r := result{stdout: out.buf.Bytes(), truncated: out.over, stderr: errTail.String(), took: time.Since(start), err: err}
