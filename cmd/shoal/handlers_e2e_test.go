@@ -14,14 +14,14 @@ import (
 
 // dumpScript records each event's Serf/Shoal environment and stdin into
 // $OUT_DIR, renaming into place so the test never reads a half-written
-// file, and answers queries on stdout.
+// file, and answers queries on stdout and stderr: the response is both.
 const dumpScript = `#!/bin/sh
 f="$OUT_DIR/$SERF_EVENT.$$"
 cat > "$f.stdin.tmp"
 env | grep -E '^(SERF|SHOAL)_' | sort > "$f.env.tmp"
 mv "$f.env.tmp" "$f.env"
 mv "$f.stdin.tmp" "$f.stdin"
-if [ "$SERF_EVENT" = query ]; then printf 'load-of-%s' "$SERF_SELF_NAME"; fi
+if [ "$SERF_EVENT" = query ]; then printf 'load-of-%s' "$SERF_SELF_NAME"; printf ' (stderr)' >&2; fi
 `
 
 type dump struct{ env, stdin string }
@@ -67,7 +67,8 @@ func serfEnv(kv ...string) []string {
 
 // TestHandlers_SerfCompatible checks that handlers get exactly the stdin
 // and environment Serf gives for member-join, member-failed, a user event
-// and a query, and that a query handler's stdout is the response.
+// and a query (a payload gets a trailing newline), and that a query
+// handler's stdout and stderr together are the response.
 func TestHandlers_SerfCompatible(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -91,9 +92,8 @@ func TestHandlers_SerfCompatible(t *testing.T) {
 		t.Errorf("member-join env:\ngot  %q\nwant %q", env, want)
 	}
 
-	r := mustShoal(t, a, "event", "deploy", "v42")
-	_ = r
-	env = waitDump(t, out, "user", "v42")
+	mustShoal(t, a, "event", "deploy", "v42")
+	env = waitDump(t, out, "user", "v42\n")
 	ltime := ""
 	for _, v := range env {
 		if l, ok := strings.CutPrefix(v, "SERF_USER_LTIME="); ok {
@@ -105,10 +105,10 @@ func TestHandlers_SerfCompatible(t *testing.T) {
 	}
 
 	qout := mustShoal(t, b, "query", "-timeout", "5s", "load", "how-busy")
-	if !strings.Contains(qout, "Response from 'a': load-of-a") || !strings.Contains(qout, "Total Responses: 1") {
-		t.Errorf("query: got %q, want a's handler output as its response", qout)
+	if !strings.Contains(qout, "Response from 'a': load-of-a (stderr)") || !strings.Contains(qout, "Total Responses: 1") {
+		t.Errorf("query: got %q, want a's handler stdout and stderr as its response", qout)
 	}
-	env = waitDump(t, out, "query", "how-busy")
+	env = waitDump(t, out, "query", "how-busy\n")
 	ltime = ""
 	for _, v := range env {
 		if l, ok := strings.CutPrefix(v, "SERF_QUERY_LTIME="); ok {
@@ -146,7 +146,7 @@ func TestHandlers_TimeoutDoesNotBlock(t *testing.T) {
 	mustShoal(t, a, "event", "hang", "payload")
 	testutil.WaitFor(t, wait, func() error {
 		b, err := os.ReadFile(done)
-		if err != nil || string(b) != "payload" {
+		if err != nil || string(b) != "payload\n" {
 			return fmt.Errorf("second handler has not run: %q %v", b, err)
 		}
 		return nil
@@ -175,13 +175,35 @@ func TestHandlers_TimeoutDoesNotBlock(t *testing.T) {
 }
 
 // TestHandlers_FailureLogged: a failing handler's exit status and the
-// tail of its stderr reach the log.
+// tail of its output reach the log.
 func TestHandlers_FailureLogged(t *testing.T) {
 	t.Parallel()
 	a := startAgent(t, "a", nil, "-event-handler", "user=echo first >&2; echo 'disk full' >&2; exit 7")
 	mustShoal(t, a, "event", "x")
 	rec := a.waitLog("handler failed")
-	if rec["exit_status"] != float64(7) || !strings.Contains(fmt.Sprint(rec["stderr"]), "disk full") {
-		t.Errorf("got %v, want exit_status 7 and stderr with 'disk full'", rec)
+	if rec["exit_status"] != float64(7) || !strings.Contains(fmt.Sprint(rec["output"]), "disk full") {
+		t.Errorf("got %v, want exit_status 7 and output with 'disk full'", rec)
+	}
+}
+
+// TestHandlers_ResponseOverLimitRefused: a query handler whose output is
+// over the response limit sends no response, as in Serf, not a cut one,
+// and the log names the handler, the size and the limit.
+func TestHandlers_ResponseOverLimitRefused(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t, "a", nil,
+		"-event-handler", "query:big=head -c 1500 /dev/zero | tr '\\0' x; echo '1 more line' >&2",
+		"-event-handler", "query:small=echo fits; echo also-stderr >&2")
+	qout := mustShoal(t, a, "query", "-timeout", "3s", "big", "")
+	if !strings.Contains(qout, "Total Responses: 0") {
+		t.Errorf("query big: got %q, want no response", qout)
+	}
+	rec := a.waitLog("handler output over the query response limit, no response sent")
+	if !strings.Contains(fmt.Sprint(rec["handler"]), "head -c 1500") || rec["size"] != float64(1512) || rec["limit"] != float64(1024) {
+		t.Errorf("got %v, want the big handler, size 1512, limit 1024", rec)
+	}
+	qout = mustShoal(t, a, "query", "-timeout", "3s", "small", "")
+	if !strings.Contains(qout, "Response from 'a': fits\nalso-stderr") {
+		t.Errorf("query small: got %q, want stdout then stderr", qout)
 	}
 }

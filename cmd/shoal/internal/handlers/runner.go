@@ -17,8 +17,8 @@ type Options struct {
 	Timeout time.Duration
 	// Queue is how many events may wait per script; more are dropped.
 	Queue int
-	// ResponseLimit caps a query handler's stdout, which becomes the
-	// query's response.
+	// ResponseLimit is the largest query response: a query handler's
+	// output (stdout and stderr) longer than this is not sent.
 	ResponseLimit int
 	// Self returns the local node as a script should see it.
 	Self func() Self
@@ -42,6 +42,7 @@ type Runner struct {
 
 	runs    *prometheus.CounterVec
 	dropped prometheus.Counter
+	refused prometheus.Counter
 }
 
 type job struct {
@@ -75,12 +76,16 @@ func NewRunner(logger *slog.Logger, opts Options) *Runner {
 			Name: "shoal_handler_dropped_total",
 			Help: "Events not given to a handler script because its queue was full.",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_handler_responses_refused_total",
+			Help: "Query handler outputs not sent because they were over the response limit.",
+		}),
 	}
 	for _, res := range []string{"ok", "failed", "timeout"} {
 		r.runs.WithLabelValues(res) // export zeros before the first run
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.runs, r.dropped)
+		opts.Registerer.MustRegister(r.runs, r.dropped, r.refused)
 	}
 	return r
 }
@@ -162,21 +167,30 @@ func (r *Runner) run(s Script, j job) {
 	switch {
 	case res.timedOut:
 		r.runs.WithLabelValues("timeout").Inc()
-		log.Error("handler timed out and was killed", "timeout", r.opts.Timeout, "stderr", res.stderr)
+		log.Error("handler timed out and was killed", "timeout", r.opts.Timeout, "output", res.tail)
 		return
 	case res.err != nil:
 		r.runs.WithLabelValues("failed").Inc()
-		log.Error("handler failed", "exit_status", res.exitCode, "err", res.err, "took", res.took, "stderr", res.stderr)
+		log.Error("handler failed", "exit_status", res.exitCode, "err", res.err, "took", res.took, "output", res.tail)
 		return
 	}
 	r.runs.WithLabelValues("ok").Inc()
-	log.Debug("handler ran", "took", res.took)
-	if q, ok := j.event.(*node.Query); ok && len(res.stdout) > 0 {
-		if res.truncated {
-			log.Warn("handler output over the query response limit was cut", "limit", r.opts.ResponseLimit)
-		}
-		if err := q.Respond(res.stdout); err != nil {
-			log.Warn("query response not sent", "err", err)
-		}
+	log.Debug("handler ran", "took", res.took, "output", res.tail)
+	if q, ok := j.event.(*node.Query); ok && res.size > 0 {
+		r.respond(log, q, res)
+	}
+}
+
+// respond sends a query handler's output, stdout and stderr together, as
+// the query's response, as Serf does. Output over the limit is not sent
+// at all, as in Serf: a cut response could read as a whole one.
+func (r *Runner) respond(log *slog.Logger, q *node.Query, res result) {
+	if res.size > r.opts.ResponseLimit {
+		r.refused.Inc()
+		log.Warn("handler output over the query response limit, no response sent", "size", res.size, "limit", r.opts.ResponseLimit)
+		return
+	}
+	if err := q.Respond(res.output); err != nil {
+		log.Warn("query response not sent", "err", err)
 	}
 }
