@@ -18,9 +18,10 @@ var allowed = map[string][]string{
 	"backends":  {module + "internal/procgroup"},
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
-	"render":    {module + "node", module + "backends", module + "templates", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
+	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
 	// Leaf helpers shared by the packages above: standard library only.
 	"internal/procgroup": {},
+	"internal/debounce":  {},
 }
 
 func TestDependencyDirection(t *testing.T) {
