@@ -55,6 +55,25 @@ func waitDump(t *testing.T, dir, event, stdin string) []string {
 	return env
 }
 
+// waitDumpLine waits for a dump of event whose stdin has line (with its
+// newline) among its lines, as one line of a batch of member events, and
+// returns its env and stdin.
+func waitDumpLine(t *testing.T, dir, event, line string) ([]string, string) {
+	t.Helper()
+	var found dump
+	testutil.WaitFor(t, wait, func() error {
+		ds := dumps(dir, event)
+		for _, d := range ds {
+			if slices.Contains(strings.SplitAfter(d.stdin, "\n"), line) {
+				found = d
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s handler run with stdin line %q; got %+v", event, line, ds)
+	})
+	return strings.Split(strings.TrimSpace(found.env), "\n"), found.stdin
+}
+
 // serfEnv is the expected environment: each SERF_ variable and its SHOAL_ twin.
 func serfEnv(kv ...string) []string {
 	var out []string
@@ -87,7 +106,8 @@ func TestHandlers_SerfCompatible(t *testing.T) {
 	bHost := strings.Split(b.gossip, ":")[0]
 	self := []string{"SELF_NAME=a", "SELF_ROLE=lb", "TAG_DC_NAME=eu", "TAG_ROLE=lb"}
 
-	env := waitDump(t, out, "member-join", fmt.Sprintf("b\t%s\tdb\trole=db,v=2\n", bHost))
+	// a's own join may share a batch with b's.
+	env, _ := waitDumpLine(t, out, "member-join", fmt.Sprintf("b\t%s\tdb\trole=db,v=2\n", bHost))
 	if want := serfEnv(append(self, "EVENT=member-join")...); !slices.Equal(env, want) {
 		t.Errorf("member-join env:\ngot  %q\nwant %q", env, want)
 	}
@@ -127,6 +147,42 @@ func TestHandlers_SerfCompatible(t *testing.T) {
 	if want := serfEnv(append(self, "EVENT=member-failed")...); !slices.Equal(env, want) {
 		t.Errorf("member-failed env:\ngot  %q\nwant %q", env, want)
 	}
+}
+
+// TestHandlers_MemberEventsBatched: an agent that joins a cluster of two
+// learns of both members at once; with its own join that is one batch, as
+// Serf's coalescing makes it: one member-join run, one stdin line per
+// member. The quiescent period is stretched so the batch does not depend on
+// the machine's speed.
+func TestHandlers_MemberEventsBatched(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dump.sh")
+	if err := os.WriteFile(script, []byte(dumpScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "batch.hcl")
+	if err := os.WriteFile(conf, []byte("member_quiescent_period = \"5s\"\nmember_coalesce_period = \"60s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := startAgent(t, "b", nil)
+	c := startAgent(t, "c", nil, "-join", b.gossip)
+	c.waitStatus(map[string]string{"b": "alive", "c": "alive"})
+	startAgent(t, "a", []string{"OUT_DIR=" + out}, "-config-file", conf,
+		"-event-handler", "member-join="+script, "-join", b.gossip)
+	host := strings.Split(b.gossip, ":")[0]
+	want := fmt.Sprintf("a\t%[1]s\t\t\nb\t%[1]s\t\t\nc\t%[1]s\t\t\n", host)
+	testutil.WaitFor(t, wait, func() error {
+		ds := dumps(out, "member-join")
+		if len(ds) == 1 && ds[0].stdin == want {
+			return nil
+		}
+		return fmt.Errorf("member-join runs: got %+v, want one with stdin %q", ds, want)
+	})
 }
 
 // TestHandlers_TimeoutDoesNotBlock: a handler that hangs is killed at its

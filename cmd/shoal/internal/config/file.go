@@ -45,9 +45,11 @@ type fileConfig struct {
 	RejoinAfterLeave *bool   `hcl:"rejoin_after_leave,optional"`
 	LeaveOnTerminate *bool   `hcl:"leave_on_terminate,optional"`
 
-	EventHandlers  []string `hcl:"event_handlers,optional"`
-	HandlerTimeout *string  `hcl:"handler_timeout,optional"`
-	HandlerQueue   *int     `hcl:"handler_queue,optional"`
+	EventHandlers         []string `hcl:"event_handlers,optional"`
+	HandlerTimeout        *string  `hcl:"handler_timeout,optional"`
+	HandlerQueue          *int     `hcl:"handler_queue,optional"`
+	MemberQuiescentPeriod *string  `hcl:"member_quiescent_period,optional"`
+	MemberCoalescePeriod  *string  `hcl:"member_coalesce_period,optional"`
 
 	Profile   *string `hcl:"profile,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -290,6 +292,8 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		c.EventHandlers = append(c.EventHandlers, h)
 	}
 	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout)
+	a.duration("member_quiescent_period", fc.MemberQuiescentPeriod, &c.MemberQuiescentPeriod)
+	a.duration("member_coalesce_period", fc.MemberCoalescePeriod, &c.MemberCoalescePeriod)
 	if fc.HandlerQueue != nil {
 		if *fc.HandlerQueue < 1 {
 			a.fail("handler_queue", fmt.Errorf("%d must be at least 1", *fc.HandlerQueue))

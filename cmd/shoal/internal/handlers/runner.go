@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-dev/shoal/internal/debounce"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -20,6 +21,12 @@ type Options struct {
 	// ResponseLimit is the largest query response: a query handler's
 	// output (stdout and stderr) longer than this is not sent.
 	ResponseLimit int
+	// MemberQuiescentPeriod and MemberCoalescePeriod batch member events
+	// as Serf does (coalesce.go; Serf's agent uses 1s and 3s). Either 0
+	// gives every member event to the scripts alone and at once.
+	MemberQuiescentPeriod, MemberCoalescePeriod time.Duration
+	// Clock drives the batching; nil is the system clock.
+	Clock debounce.Clock
 	// Self returns the local node as a script should see it.
 	Self func() Self
 	// Registerer receives the runner's metrics; nil registers none.
@@ -32,6 +39,8 @@ type Options struct {
 type Runner struct {
 	log  *slog.Logger
 	opts Options
+
+	coal *coalescer // nil when member events are not batched
 
 	mu      sync.Mutex
 	workers []*worker
@@ -87,6 +96,17 @@ func NewRunner(logger *slog.Logger, opts Options) *Runner {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(r.runs, r.dropped, r.refused)
 	}
+	if opts.MemberQuiescentPeriod > 0 && opts.MemberCoalescePeriod > 0 {
+		if opts.Clock == nil {
+			opts.Clock = debounce.SystemClock{}
+		}
+		r.coal = newCoalescer(debounce.Window{Min: opts.MemberQuiescentPeriod, Max: opts.MemberCoalescePeriod}, opts.Clock)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.coal.loop(ctx.Done(), r.dispatch)
+		}()
+	}
 	return r
 }
 
@@ -110,8 +130,23 @@ func (r *Runner) SetScripts(scripts []Script) {
 	}
 }
 
-// Handle queues e for every script whose filter matches. It never blocks.
+// Handle queues e for every script whose filter matches, member events
+// after batching them. It never blocks.
 func (r *Runner) Handle(e node.Event) {
+	if me, ok := e.(*node.MemberEvent); ok && r.coal != nil {
+		r.mu.Lock()
+		idle := r.closed || len(r.workers) == 0
+		r.mu.Unlock()
+		if !idle {
+			r.coal.add(me)
+		}
+		return
+	}
+	r.dispatch(e)
+}
+
+// dispatch queues e for every script whose filter matches.
+func (r *Runner) dispatch(e node.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.workers) == 0 {
