@@ -249,7 +249,7 @@ func TestHandlers_ResponseOverLimitRefused(t *testing.T) {
 	t.Parallel()
 	a := startAgent(t, "a", nil,
 		"-event-handler", "query:big=head -c 1500 /dev/zero | tr '\\0' x; echo '1 more line' >&2",
-		"-event-handler", "query:small=echo fits; echo also-stderr >&2")
+		"-event-handler", "query:small=printf fits; printf ' also-stderr' >&2")
 	qout := mustShoal(t, a, "query", "-timeout", "3s", "big", "")
 	if !strings.Contains(qout, "Total Responses: 0") {
 		t.Errorf("query big: got %q, want no response", qout)
@@ -259,7 +259,7 @@ func TestHandlers_ResponseOverLimitRefused(t *testing.T) {
 		t.Errorf("got %v, want the big handler, size 1512, limit 1024", rec)
 	}
 	qout = mustShoal(t, a, "query", "-timeout", "3s", "small", "")
-	if !strings.Contains(qout, "Response from 'a': fits\nalso-stderr") {
+	if !strings.Contains(qout, "Response from 'a': fits also-stderr\n") {
 		t.Errorf("query small: got %q, want stdout then stderr", qout)
 	}
 }
