@@ -7,8 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/procgroup"
 )
 
 const (
@@ -17,10 +18,6 @@ const (
 	outputLimit = 64 << 10
 	// errorTail is how much of that output goes into an error message.
 	errorTail = 2 << 10
-	// waitDelay bounds how long run waits for the output pipes to close
-	// after the command was killed, in case a grandchild escaped the process
-	// group and still holds them.
-	waitDelay = 2 * time.Second
 )
 
 // run executes argv with env added to shoal's environment and returns its
@@ -47,12 +44,7 @@ func run(ctx context.Context, timeout time.Duration, argv []string, env []string
 	out := &tailBuffer{limit: outputLimit}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The negative PID addresses the process group Setpgid created.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = waitDelay
+	procgroup.Set(cmd)
 
 	start := time.Now()
 	err := cmd.Run()

@@ -137,7 +137,7 @@ func (n *Nginx) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload nginx: master %d: %w", master, err)
 	}
 	logOffset := n.errorLogSize()
-	if err := syscall.Kill(master, syscall.SIGHUP); err != nil {
+	if err := signal(master, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("reload nginx: signal master %d: %w", master, err)
 	}
 
@@ -170,6 +170,9 @@ func (n *Nginx) Reload(ctx context.Context) error {
 
 // masterPID reads the pid file and checks that the process is running.
 func (n *Nginx) masterPID() (int, error) {
+	if err := procfs.Supported(); err != nil {
+		return 0, fmt.Errorf("nginx reload watches the master's workers: %w", err)
+	}
 	path := n.resolve(n.cfg.PidFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -183,6 +186,17 @@ func (n *Nginx) masterPID() (int, error) {
 		return 0, fmt.Errorf("pid file %s names process %d, which is not running", path, pid)
 	}
 	return pid, nil
+}
+
+// signal sends sig to pid. os.Process.Signal rather than syscall.Kill so
+// that this builds everywhere; off Unix it fails (and masterPID already
+// failed before).
+func signal(pid int, sig os.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(sig)
 }
 
 // resolve interprets a path from the configuration as nginx does: relative

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/debounce/debouncetest"
 	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/node"
 )
@@ -160,7 +161,7 @@ func TestRunner_RealHAProxyValidation(t *testing.T) {
 	vars := map[string]string{}
 	r, err := New(Config{
 		Source: src,
-		Clock:  newFakeClock(),
+		Clock:  debouncetest.NewFakeClock(),
 		Templates: []TemplateConfig{{
 			Name: "lb", Source: "builtin:haproxy", Destination: dest, Backend: be, Vars: vars,
 		}},

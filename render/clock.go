@@ -1,28 +1,13 @@
 package render
 
-import "time"
+import "github.com/shoal-dev/shoal/internal/debounce"
 
 // Clock is the time source of the quiescence timers. The runner takes one so
 // tests can drive wait { min max } with a fake clock instead of sleeping.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
+type Clock = debounce.Clock
 
 // Timer is the part of *time.Timer the runner uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+type Timer = debounce.Timer
 
 // SystemClock is the real clock.
-type SystemClock struct{}
-
-func (SystemClock) Now() time.Time { return time.Now() }
-
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
+type SystemClock = debounce.SystemClock

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/shoal-dev/shoal/node"
 )
@@ -103,77 +102,6 @@ func (f *fakeSource) Set(s *node.Snapshot) {
 	f.snap = s
 	f.mu.Unlock()
 	f.ch <- struct{}{}
-}
-
-// fakeClock only moves when Advance is called. Timers fire with a
-// non-blocking send; the runner re-checks due times against Now on every
-// wake-up, and tests settle it with waitIdle.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c  chan time.Time
-	at time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d)}
-	if d <= 0 {
-		t.c <- c.now
-		return &fakeTimerHandle{c, t}
-	}
-	c.timers = append(c.timers, t)
-	return &fakeTimerHandle{c, t}
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			kept = append(kept, t)
-			continue
-		}
-		select {
-		case t.c <- c.now:
-		default:
-		}
-	}
-	c.timers = kept
-}
-
-type fakeTimerHandle struct {
-	c *fakeClock
-	t *fakeTimer
-}
-
-func (h *fakeTimerHandle) C() <-chan time.Time { return h.t.c }
-
-func (h *fakeTimerHandle) Stop() bool {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	for i, t := range h.c.timers {
-		if t == h.t {
-			h.c.timers = append(h.c.timers[:i], h.c.timers[i+1:]...)
-			return true
-		}
-	}
-	return false
 }
 
 // recBackend records Validate and Reload calls; it tests the pipeline, not

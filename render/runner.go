@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/debounce"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -98,7 +99,7 @@ type tmplState struct {
 	cfg   TemplateConfig
 	t     *Template
 	floor Floor
-	q     quiescence
+	q     debounce.State
 	// force re-installs and reloads even when the bytes are unchanged.
 	force bool
 	// reloadPending: the file changed but the reload failed; retry it with
@@ -158,7 +159,7 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 			cfg:        tc,
 			t:          t,
 			floor:      Floor{MinBackends: tc.MinBackends, MaxDropFraction: tc.MaxDropFraction},
-			q:          quiescence{wait: tc.Wait},
+			q:          debounce.State{Window: tc.Wait},
 			installedN: -1,
 		}
 		ts.st = TemplateStatus{
@@ -282,7 +283,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	clock := r.cfg.Clock
 	prev := r.cfg.Source.Snapshot()
 	for _, ts := range r.tmpl {
-		ts.q.change(clock.Now(), true) // first render: at once
+		ts.q.Change(clock.Now(), true) // first render: at once
 	}
 	var timer Timer
 	var idle chan struct{}
@@ -295,7 +296,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		now := clock.Now()
 		var due []*tmplState
 		for _, ts := range r.tmpl {
-			if at, ok := ts.q.due(); ok && !at.After(now) {
+			if at, ok := ts.q.Due(); ok && !at.After(now) {
 				due = append(due, ts)
 			}
 		}
@@ -303,7 +304,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			snap := r.cfg.Source.Snapshot()
 			prev = snap
 			for _, ts := range due {
-				ts.q.done()
+				ts.q.Done()
 			}
 			r.batch(ctx, snap, due)
 		}
@@ -341,13 +342,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			for _, ts := range r.tmpl {
 				if forced[""] || forced[ts.cfg.Name] {
 					ts.force = true
-					ts.q.change(clock.Now(), true)
+					ts.q.Change(clock.Now(), true)
 				}
 			}
 		case ev := <-fw.events():
 			for _, ts := range fw.match(ev) {
 				r.reloadTemplate(ts)
-				ts.q.change(clock.Now(), true)
+				ts.q.Change(clock.Now(), true)
 			}
 		case err := <-fw.errors():
 			r.log.Warn("template watch error", "error", err)
@@ -368,7 +369,7 @@ func (r *Runner) waitIdle() {
 // changed marks every template as having a pending change.
 func (r *Runner) changed(now time.Time, urgent bool) {
 	for _, ts := range r.tmpl {
-		ts.q.change(now, urgent)
+		ts.q.Change(now, urgent)
 	}
 }
 
@@ -376,7 +377,7 @@ func (r *Runner) nextDue() (time.Time, bool) {
 	var next time.Time
 	found := false
 	for _, ts := range r.tmpl {
-		if at, ok := ts.q.due(); ok && (!found || at.Before(next)) {
+		if at, ok := ts.q.Due(); ok && (!found || at.Before(next)) {
 			next, found = at, true
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/debounce/debouncetest"
 	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/node"
 )
@@ -21,7 +22,7 @@ type fixture struct {
 	dir     string
 	dest    string
 	src     *fakeSource
-	clk     *fakeClock
+	clk     *debouncetest.FakeClock
 	be      *recBackend
 	r       *Runner
 	mu      sync.Mutex
@@ -32,7 +33,7 @@ type fixture struct {
 // a temp dir; modify adjusts the config before New.
 func newFixture(t *testing.T, snap *node.Snapshot, modify func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), src: newFakeSource(snap), clk: newFakeClock(), be: &recBackend{}}
+	f := &fixture{dir: t.TempDir(), src: newFakeSource(snap), clk: debouncetest.NewFakeClock(), be: &recBackend{}}
 	src := filepath.Join(f.dir, "web.tmpl")
 	writeFile(t, src, webTmpl)
 	f.dest = filepath.Join(f.dir, "web.cfg")
@@ -425,7 +426,7 @@ func TestRunner_InjectedTagIsExcludedAndReported(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "haproxy.cfg")
 	r, err := New(Config{
 		Source:    newFakeSource(snap),
-		Clock:     newFakeClock(),
+		Clock:     debouncetest.NewFakeClock(),
 		Templates: []TemplateConfig{{Name: "lb", Source: "builtin:haproxy", Destination: dest}},
 	}, nil)
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package test is shoal's multi-host harness: every host is a Linux network
 // namespace joined to the others through one bridge, each running a real
 // shoal agent and a small HTTP backend, with HAProxy in an "lb" namespace.

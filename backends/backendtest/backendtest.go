@@ -14,9 +14,10 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/procgroup"
 )
 
 // StartTimeout is how long a load balancer gets to come up, and to stop.
@@ -64,7 +65,7 @@ type child struct {
 
 // startChild starts argv in its own process group, so that stop can reach
 // the workers too, and registers stop with t.Cleanup.
-func startChild(t testing.TB, name string, stopSignal syscall.Signal, argv ...string) *child {
+func startChild(t testing.TB, name string, stopSignal os.Signal, argv ...string) *child {
 	t.Helper()
 	c := &child{
 		name:   name,
@@ -74,7 +75,7 @@ func startChild(t testing.TB, name string, stopSignal syscall.Signal, argv ...st
 	}
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	procgroup.Isolate(c.cmd)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -89,15 +90,14 @@ func startChild(t testing.TB, name string, stopSignal syscall.Signal, argv ...st
 // stop asks the master to shut down with sig, then kills whatever is left
 // of its process group: workers of older configurations, or everything if
 // the master did not stop in time.
-func (c *child) stop(t testing.TB, sig syscall.Signal) {
-	pgid := c.cmd.Process.Pid
+func (c *child) stop(t testing.TB, sig os.Signal) {
 	_ = c.cmd.Process.Signal(sig)
 	select {
 	case <-c.exited:
 	case <-time.After(StartTimeout):
 		t.Errorf("%s did not stop within %s after %s; killing it", c.name, StartTimeout, sig)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL) // ESRCH when nothing is left
+	_ = procgroup.Kill(c.cmd) // ESRCH when nothing is left
 	<-c.exited
 }
 

@@ -58,7 +58,7 @@ event_handlers = ["user:ping=cat > %s"]
 	mustShoal(t, a, "event", "ping", "pong")
 	testutil.WaitFor(t, wait, func() error {
 		b, err := os.ReadFile(marker)
-		if string(b) != "pong" {
+		if string(b) != "pong\n" { // Serf adds the newline read needs
 			return fmt.Errorf("reloaded handler has not run: %q %v", b, err)
 		}
 		return nil

@@ -15,10 +15,13 @@ const module = "github.com/shoal-dev/shoal/"
 // imports it may name directly, as in DESIGN.md's layout table.
 var allowed = map[string][]string{
 	"node":      {"github.com/hashicorp/memberlist"},
-	"backends":  {},
+	"backends":  {module + "internal/procgroup"},
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
-	"render":    {module + "node", module + "backends", module + "templates", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
+	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
+	// Leaf helpers shared by the packages above: standard library only.
+	"internal/procgroup": {},
+	"internal/debounce":  {},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -80,10 +80,13 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
 	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
-		Timeout:    cfg.HandlerTimeout,
-		Queue:      cfg.HandlerQueue,
-		Self:       a.self,
-		Registerer: reg,
+		Timeout:               cfg.HandlerTimeout,
+		Queue:                 cfg.HandlerQueue,
+		ResponseLimit:         nc.QueryResponseSizeLimit,
+		MemberQuiescentPeriod: cfg.MemberQuiescentPeriod,
+		MemberCoalescePeriod:  cfg.MemberCoalescePeriod,
+		Self:                  a.self,
+		Registerer:            reg,
 	})
 	scripts, err := parseScripts(cfg.EventHandlers)
 	if err != nil {

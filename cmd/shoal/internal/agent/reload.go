@@ -91,6 +91,8 @@ func restartOnly(p, n config.Config) []string {
 	check("profile", p.Profile != n.Profile)
 	check("log_format", p.LogFormat != n.LogFormat)
 	check("handler_timeout", p.HandlerTimeout != n.HandlerTimeout)
+	check("member_quiescent_period", p.MemberQuiescentPeriod != n.MemberQuiescentPeriod)
+	check("member_coalesce_period", p.MemberCoalescePeriod != n.MemberCoalescePeriod)
 	check("gossip", p.Gossip != n.Gossip)
 	return out
 }

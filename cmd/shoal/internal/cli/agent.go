@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
@@ -36,7 +35,7 @@ func runAgent(e env, args []string) int {
 
 	// Signals are taken before anything starts so none is lost.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	notifyAgentSignals(sigs, logger)
 	defer signal.Stop(sigs)
 
 	a, err := agent.New(cfg, flags, logger, hub)

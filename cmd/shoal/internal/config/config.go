@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -76,6 +77,12 @@ type Config struct {
 	// HandlerQueue is how many events may wait for each handler script
 	// before newer ones are dropped.
 	HandlerQueue int
+	// MemberQuiescentPeriod and MemberCoalescePeriod batch member events
+	// for handler scripts as Serf's agent does: a batch ends after the
+	// quiescent period without a member event, or the coalesce period
+	// after its first. 0 in either runs scripts for each event alone.
+	MemberQuiescentPeriod time.Duration
+	MemberCoalescePeriod  time.Duration
 
 	Profile   string
 	LogLevel  slog.Level
@@ -151,19 +158,21 @@ func DefaultConfig() Config {
 		host = "shoal"
 	}
 	return Config{
-		NodeName:       host,
-		BindAddr:       DefaultBindAddr,
-		BindPort:       DefaultBindPort,
-		RetryInterval:  30 * time.Second,
-		Tags:           map[string]string{},
-		HTTPAddr:       DefaultHTTPAddr,
-		DNSAddr:        DefaultDNSAddr,
-		Domain:         DefaultDomain,
-		HandlerTimeout: 60 * time.Second,
-		HandlerQueue:   64,
-		Profile:        DefaultProfile,
-		LogLevel:       slog.LevelInfo,
-		LogFormat:      "text",
+		NodeName:              host,
+		BindAddr:              DefaultBindAddr,
+		BindPort:              DefaultBindPort,
+		RetryInterval:         30 * time.Second,
+		Tags:                  map[string]string{},
+		HTTPAddr:              DefaultHTTPAddr,
+		DNSAddr:               DefaultDNSAddr,
+		Domain:                DefaultDomain,
+		HandlerTimeout:        60 * time.Second,
+		HandlerQueue:          64,
+		MemberQuiescentPeriod: handlers.DefaultMemberQuiescentPeriod,
+		MemberCoalescePeriod:  handlers.DefaultMemberCoalescePeriod,
+		Profile:               DefaultProfile,
+		LogLevel:              slog.LevelInfo,
+		LogFormat:             "text",
 	}
 }
 

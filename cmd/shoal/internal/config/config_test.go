@@ -427,3 +427,27 @@ func TestLoad_ExampleConfigs(t *testing.T) {
 		}
 	}
 }
+
+// Member events are batched for handlers with Serf's agent periods unless
+// the file says otherwise; 0 turns batching off, a bad value names its key.
+func TestLoad_MemberBatching(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MemberQuiescentPeriod != time.Second || c.MemberCoalescePeriod != 3*time.Second {
+		t.Errorf("defaults: got quiescent %v coalesce %v, want Serf's 1s and 3s", c.MemberQuiescentPeriod, c.MemberCoalescePeriod)
+	}
+	dir := t.TempDir()
+	c, err = load(t, "-config-file", write(t, dir, "off.hcl", "member_quiescent_period = \"0s\"\nmember_coalesce_period = \"10s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MemberQuiescentPeriod != 0 || c.MemberCoalescePeriod != 10*time.Second {
+		t.Errorf("got quiescent %v coalesce %v, want 0 and 10s", c.MemberQuiescentPeriod, c.MemberCoalescePeriod)
+	}
+	_, err = load(t, "-config-file", write(t, dir, "bad.hcl", "member_coalesce_period = \"-1s\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "member_coalesce_period") {
+		t.Errorf("got %v, want an error naming member_coalesce_period", err)
+	}
+}

@@ -46,9 +46,11 @@ type fileConfig struct {
 	RejoinAfterLeave *bool   `hcl:"rejoin_after_leave,optional"`
 	LeaveOnTerminate *bool   `hcl:"leave_on_terminate,optional"`
 
-	EventHandlers  []string `hcl:"event_handlers,optional"`
-	HandlerTimeout *string  `hcl:"handler_timeout,optional"`
-	HandlerQueue   *int     `hcl:"handler_queue,optional"`
+	EventHandlers         []string `hcl:"event_handlers,optional"`
+	HandlerTimeout        *string  `hcl:"handler_timeout,optional"`
+	HandlerQueue          *int     `hcl:"handler_queue,optional"`
+	MemberQuiescentPeriod *string  `hcl:"member_quiescent_period,optional"`
+	MemberCoalescePeriod  *string  `hcl:"member_coalesce_period,optional"`
 
 	Profile   *string `hcl:"profile,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
@@ -316,6 +318,8 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	}
 	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout, handlerTimeoutRange)
 	a.count("handler_queue", fc.HandlerQueue, &c.HandlerQueue, handlerQueueRange)
+	a.duration("member_quiescent_period", fc.MemberQuiescentPeriod, &c.MemberQuiescentPeriod, memberPeriodRange)
+	a.duration("member_coalesce_period", fc.MemberCoalescePeriod, &c.MemberCoalescePeriod, memberPeriodRange)
 
 	if fc.Profile != nil {
 		if p, err := ParseProfile(*fc.Profile); err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,43 +56,6 @@ func TestFilter_Match(t *testing.T) {
 	}
 }
 
-func TestEnvAndStdin_SerfCompatible(t *testing.T) {
-	self := Self{Name: "n1", Tags: map[string]string{"role": "web", "dc-name": "eu"}}
-	ev := &node.MemberEvent{Type: node.EventMemberJoin, Members: []node.Member{
-		{Name: "n2", Addr: net.ParseIP("127.0.0.2"), Tags: map[string]string{"role": "db", "b": "2", "a": "1"}},
-		{Name: "n\t3", Addr: net.ParseIP("127.0.0.3")},
-	}}
-	env := Env(self, ev)
-	for _, want := range []string{"SERF_EVENT=member-join", "SHOAL_EVENT=member-join", "SERF_SELF_NAME=n1",
-		"SERF_SELF_ROLE=web", "SERF_TAG_ROLE=web", "SERF_TAG_DC_NAME=eu", "SHOAL_TAG_DC_NAME=eu"} {
-		if !slices.Contains(env, want) {
-			t.Errorf("env %q lacks %s", env, want)
-		}
-	}
-	got := string(Stdin(ev))
-	want := "n2\t127.0.0.2\tdb\ta=1,b=2,role=db\nn\\t3\t127.0.0.3\t\t\n"
-	if got != want {
-		t.Errorf("stdin: got %q, want %q", got, want)
-	}
-	ue := &node.UserEvent{Name: "deploy", LTime: 7, Payload: []byte("v2")}
-	env = Env(self, ue)
-	for _, want := range []string{"SERF_EVENT=user", "SERF_USER_EVENT=deploy", "SERF_USER_LTIME=7", "SHOAL_USER_LTIME=7"} {
-		if !slices.Contains(env, want) {
-			t.Errorf("env %q lacks %s", env, want)
-		}
-	}
-	if string(Stdin(ue)) != "v2" {
-		t.Errorf("user stdin: got %q, want v2", Stdin(ue))
-	}
-	q := &node.Query{Name: "load", LTime: 9, Payload: []byte("p")}
-	env = Env(self, q)
-	for _, want := range []string{"SERF_EVENT=query", "SERF_QUERY_NAME=load", "SERF_QUERY_LTIME=9"} {
-		if !slices.Contains(env, want) {
-			t.Errorf("env %q lacks %s", env, want)
-		}
-	}
-}
-
 func TestRunner_TimeoutKillsAndDoesNotDelayOthers(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "fast")
@@ -109,7 +71,7 @@ func TestRunner_TimeoutKillsAndDoesNotDelayOthers(t *testing.T) {
 	r.Handle(&node.UserEvent{Name: "two", Payload: []byte("b")})
 	testutil.WaitFor(t, 20*time.Second, func() error {
 		b, _ := os.ReadFile(marker)
-		if string(b) != "a one\nb two\n" {
+		if string(b) != "a\n one\nb\n two\n" {
 			return fmt.Errorf("fast handler wrote %q, want both events", b)
 		}
 		return nil
@@ -140,12 +102,27 @@ func TestRunner_TimeoutKillsAndDoesNotDelayOthers(t *testing.T) {
 	}
 }
 
-func TestInvoke_StdoutCappedAndStderrTail(t *testing.T) {
-	res := invoke(t.Context(), `printf '0123456789'; echo oops >&2; exit 3`, nil, nil, 10*time.Second, 4)
-	if string(res.stdout) != "0123" || !res.truncated {
-		t.Errorf("stdout: got %q truncated=%v, want 0123 truncated", res.stdout, res.truncated)
+// stdout and stderr are one stream, in the order the script wrote them,
+// as in Serf; the first bytes up to the limit are kept, and the count.
+func TestInvoke_OutputIsStdoutAndStderr(t *testing.T) {
+	res := invoke(t.Context(), `printf out; printf ERR >&2; printf more`, nil, nil, 10*time.Second, 64)
+	if string(res.output) != "outERRmore" || res.size != 10 || res.err != nil {
+		t.Errorf("got output %q size %d err %v, want outERRmore, 10, nil", res.output, res.size, res.err)
 	}
-	if res.exitCode != 3 || res.stderr != "oops" || res.err == nil {
-		t.Errorf("got exit %d stderr %q err %v, want 3 oops error", res.exitCode, res.stderr, res.err)
+	res = invoke(t.Context(), `printf '0123456789'; echo oops >&2; exit 3`, nil, nil, 10*time.Second, 4)
+	if string(res.output) != "0123" || res.size != 15 {
+		t.Errorf("capped: got %q size %d, want 0123 size 15", res.output, res.size)
+	}
+	if res.exitCode != 3 || res.tail != "0123456789oops" || res.err == nil {
+		t.Errorf("got exit %d tail %q err %v, want 3, the whole output, an error", res.exitCode, res.tail, res.err)
+	}
+}
+
+// The payload's added newline is what lets the shell's read see the line.
+func TestInvoke_ReadGetsThePayload(t *testing.T) {
+	e := &node.UserEvent{Name: "deploy", Payload: []byte("v42")}
+	res := invoke(t.Context(), `if read -r line; then printf 'read %s' "$line"; else printf 'read failed'; fi`, nil, Stdin(e), 10*time.Second, 64)
+	if string(res.output) != "read v42" {
+		t.Errorf("got %q, want read v42", res.output)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-dev/shoal/internal/debounce"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -17,9 +18,15 @@ type Options struct {
 	Timeout time.Duration
 	// Queue is how many events may wait per script; more are dropped.
 	Queue int
-	// ResponseLimit caps a query handler's stdout, which becomes the
-	// query's response.
+	// ResponseLimit is the largest query response: a query handler's
+	// output (stdout and stderr) longer than this is not sent.
 	ResponseLimit int
+	// MemberQuiescentPeriod and MemberCoalescePeriod batch member events
+	// as Serf does (coalesce.go; Serf's agent uses 1s and 3s). Either 0
+	// gives every member event to the scripts alone and at once.
+	MemberQuiescentPeriod, MemberCoalescePeriod time.Duration
+	// Clock drives the batching; nil is the system clock.
+	Clock debounce.Clock
 	// Self returns the local node as a script should see it.
 	Self func() Self
 	// Registerer receives the runner's metrics; nil registers none.
@@ -33,6 +40,8 @@ type Runner struct {
 	log  *slog.Logger
 	opts Options
 
+	coal *coalescer // nil when member events are not batched
+
 	mu      sync.Mutex
 	workers []*worker
 	closed  bool
@@ -42,6 +51,7 @@ type Runner struct {
 
 	runs    *prometheus.CounterVec
 	dropped prometheus.Counter
+	refused prometheus.Counter
 }
 
 type job struct {
@@ -75,12 +85,27 @@ func NewRunner(logger *slog.Logger, opts Options) *Runner {
 			Name: "shoal_handler_dropped_total",
 			Help: "Events not given to a handler script because its queue was full.",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_handler_responses_refused_total",
+			Help: "Query handler outputs not sent because they were over the response limit.",
+		}),
 	}
 	for _, res := range []string{"ok", "failed", "timeout"} {
 		r.runs.WithLabelValues(res) // export zeros before the first run
 	}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.runs, r.dropped)
+		opts.Registerer.MustRegister(r.runs, r.dropped, r.refused)
+	}
+	if opts.MemberQuiescentPeriod > 0 && opts.MemberCoalescePeriod > 0 {
+		if opts.Clock == nil {
+			opts.Clock = debounce.SystemClock{}
+		}
+		r.coal = newCoalescer(debounce.Window{Min: opts.MemberQuiescentPeriod, Max: opts.MemberCoalescePeriod}, opts.Clock)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.coal.loop(ctx.Done(), r.dispatch)
+		}()
 	}
 	return r
 }
@@ -105,8 +130,23 @@ func (r *Runner) SetScripts(scripts []Script) {
 	}
 }
 
-// Handle queues e for every script whose filter matches. It never blocks.
+// Handle queues e for every script whose filter matches, member events
+// after batching them. It never blocks.
 func (r *Runner) Handle(e node.Event) {
+	if me, ok := e.(*node.MemberEvent); ok && r.coal != nil {
+		r.mu.Lock()
+		idle := r.closed || len(r.workers) == 0
+		r.mu.Unlock()
+		if !idle {
+			r.coal.add(me)
+		}
+		return
+	}
+	r.dispatch(e)
+}
+
+// dispatch queues e for every script whose filter matches.
+func (r *Runner) dispatch(e node.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.workers) == 0 {
@@ -162,21 +202,30 @@ func (r *Runner) run(s Script, j job) {
 	switch {
 	case res.timedOut:
 		r.runs.WithLabelValues("timeout").Inc()
-		log.Error("handler timed out and was killed", "timeout", r.opts.Timeout, "stderr", res.stderr)
+		log.Error("handler timed out and was killed", "timeout", r.opts.Timeout, "output", res.tail)
 		return
 	case res.err != nil:
 		r.runs.WithLabelValues("failed").Inc()
-		log.Error("handler failed", "exit_status", res.exitCode, "err", res.err, "took", res.took, "stderr", res.stderr)
+		log.Error("handler failed", "exit_status", res.exitCode, "err", res.err, "took", res.took, "output", res.tail)
 		return
 	}
 	r.runs.WithLabelValues("ok").Inc()
-	log.Debug("handler ran", "took", res.took)
-	if q, ok := j.event.(*node.Query); ok && len(res.stdout) > 0 {
-		if res.truncated {
-			log.Warn("handler output over the query response limit was cut", "limit", r.opts.ResponseLimit)
-		}
-		if err := q.Respond(res.stdout); err != nil {
-			log.Warn("query response not sent", "err", err)
-		}
+	log.Debug("handler ran", "took", res.took, "output", res.tail)
+	if q, ok := j.event.(*node.Query); ok && res.size > 0 {
+		r.respond(log, q, res)
+	}
+}
+
+// respond sends a query handler's output, stdout and stderr together, as
+// the query's response, as Serf does. Output over the limit is not sent
+// at all, as in Serf: a cut response could read as a whole one.
+func (r *Runner) respond(log *slog.Logger, q *node.Query, res result) {
+	if res.size > r.opts.ResponseLimit {
+		r.refused.Inc()
+		log.Warn("handler output over the query response limit, no response sent", "size", res.size, "limit", r.opts.ResponseLimit)
+		return
+	}
+	if err := q.Respond(res.output); err != nil {
+		log.Warn("query response not sent", "err", err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package procfs reads process relationships from Linux's /proc, which is
 // how the nginx backend sees whether a reload replaced the master's workers.
+// Elsewhere (procfs_other.go) every call reports that it is unsupported.
 package procfs
 
 import (
@@ -10,6 +11,9 @@ import (
 	"slices"
 	"strconv"
 )
+
+// Supported returns nil: Linux has /proc.
+func Supported() error { return nil }
 
 // Children returns the PIDs of the live processes whose parent is pid, in
 // ascending order. It scans /proc/<n>/stat rather than
