@@ -76,12 +76,17 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 // appends to resp's slices, so a caller may hand it the same message,
 // reset, for every query.
 func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
-	reqOPT := req.IsEdns0()
+	reqOPT, opts := requestOPT(req)
 	switch {
 	case req.Opcode != mdns.OpcodeQuery:
 		setRcode(resp, req, mdns.RcodeNotImplemented)
 	case len(req.Question) != 1:
 		resp.SetRcodeFormatError(req)
+	case opts > 1:
+		// RFC 6891 section 6.1.1. The reply carries no OPT: which of the
+		// request's would it answer?
+		setRcode(resp, req, mdns.RcodeFormatError)
+		reqOPT = nil
 	case reqOPT != nil && reqOPT.Version() != 0:
 		setRcode(resp, req, mdns.RcodeBadVers) // RFC 6891 section 6.1.3
 	default:
@@ -109,13 +114,36 @@ func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 		}
 	}
 	resp.RecursionAvailable = len(h.recursors) > 0
-	if reqOPT != nil {
-		// A record per response: packing writes the extended rcode into it.
-		opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-		opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
-		resp.Extra = append(resp.Extra, opt)
-	}
+	h.addOPT(resp, reqOPT)
 	return false
+}
+
+// requestOPT returns the first OPT record of req and how many req has.
+func requestOPT(req *mdns.Msg) (first *mdns.OPT, count int) {
+	for _, rr := range req.Extra {
+		if opt, ok := rr.(*mdns.OPT); ok {
+			if first == nil {
+				first = opt
+			}
+			count++
+		}
+	}
+	return first, count
+}
+
+// addOPT gives resp our OPT record when the request, whose OPT record is
+// reqOPT, had one, with the request's DO bit (RFC 3225 section 3).
+func (h *handler) addOPT(resp *mdns.Msg, reqOPT *mdns.OPT) {
+	if reqOPT == nil {
+		return
+	}
+	// A record per response: packing writes the extended rcode into it.
+	opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+	opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
+	if reqOPT.Do() {
+		opt.SetDo()
+	}
+	resp.Extra = append(resp.Extra, opt)
 }
 
 // setRcode is mdns.Msg.SetRcode without allocating: it reuses resp's
