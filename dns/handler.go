@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -25,6 +26,10 @@ type handler struct {
 	index     atomic.Pointer[index]
 	recursors []string
 	udp, tcp  *mdns.Client // to the recursors
+	// forwards holds a token per forwarded query in flight (recursor.go).
+	forwards        chan struct{}
+	forwardsRefused atomic.Uint64
+	logForwards     every
 	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
 	// upstream. Set before serving starts, read-only afterwards.
 	ctx context.Context
@@ -42,6 +47,9 @@ func newHandler(cfg Config, logger *slog.Logger) *handler {
 		udp:    &mdns.Client{Net: "udp", Timeout: cfg.RecursorTimeout, UDPSize: uint16(cfg.MaxUDPSize)},
 		tcp:    &mdns.Client{Net: "tcp", Timeout: cfg.RecursorTimeout},
 		ctx:    context.Background(),
+
+		forwards:    make(chan struct{}, cfg.MaxInflightForwards),
+		logForwards: every{period: 10 * time.Second},
 	}
 	for _, r := range cfg.Recursors {
 		addr, _ := recursorAddr(r) // validated by New
@@ -64,11 +72,16 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	tcp := isTCP(w)
 	size := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize)
 	resp := new(mdns.Msg)
-	if h.answer(resp, req) {
-		h.forward(w, req, tcp, size)
+	if !h.answer(resp, req) {
+		h.write(w, resp, size)
 		return
 	}
-	h.write(w, resp, size)
+	if !h.startForward() {
+		h.write(w, h.servfail(req), size)
+		return
+	}
+	defer h.endForward()
+	h.forward(w, req, tcp, size)
 }
 
 // answer fills resp, a zero or reset message, with the response to req,

@@ -35,6 +35,7 @@ type Server struct {
 	running atomic.Bool
 	started chan struct{}
 	addr    atomic.Pointer[string]
+	tcp     *tcpListener // set before started is closed
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -93,14 +94,19 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.addr.Store(new(ln.Addr().String()))
+	s.tcp = newTCPListener(ln, s.cfg.TCPMaxConns, s.logger)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx, changed) })
 
 	udpSize := max(s.cfg.MaxUDPSize, 4096)
-	servers := []*mdns.Server{
-		{Listener: ln, IdleTimeout: func() time.Duration { return s.cfg.IdleTimeout }, MaxTCPQueries: -1},
-	}
+	servers := []*mdns.Server{{
+		Listener: s.tcp,
+		// A connection may ask any number of queries (RFC 7766 section
+		// 6.2.1); the idle timeout and the cap bound what it holds.
+		IdleTimeout:   func() time.Duration { return s.cfg.IdleTimeout },
+		MaxTCPQueries: -1,
+	}}
 	if wildcard {
 		servers = append(servers, &mdns.Server{PacketConn: pcs[0], UDPSize: udpSize})
 	}
@@ -156,7 +162,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, pc := range pcs {
 		pc.Close()
 	}
-	ln.Close()
+	s.tcp.Close()
 	wg.Wait()
 	return runErr
 }
