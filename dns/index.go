@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -171,9 +172,9 @@ func (b *indexBuilder) addService(owner string, instances []instance) {
 		target       string
 		port, weight uint16
 	}
-	seenSRV := make(map[srvKey]bool)
-	seenTarget := make(map[string]bool)
-	seenAddr := make(map[string]bool)
+	seenSRV := make(map[srvKey]bool, len(instances))
+	seenTarget := make(map[string]bool, len(instances))
+	seenAddr := make(map[netip.Addr]bool, len(instances))
 	for _, in := range instances {
 		ttl := b.cfg.serviceTTL(in.svc.Name)
 		key := srvKey{in.target, in.svc.Port, srvWeight(in.svc.Weight)}
@@ -197,7 +198,8 @@ func (b *indexBuilder) addService(owner string, instances []instance) {
 		}
 		// Each target keeps its own additional record, under its own name.
 		s.extra = append(s.extra, addrRR(in.target, in.addr, nodeTTL))
-		if addr := string(in.addr.To16()); !seenAddr[addr] {
+		addr, _ := netip.AddrFromSlice(in.addr) // valid: addrRR made a record of it
+		if addr = addr.Unmap(); !seenAddr[addr] {
 			seenAddr[addr] = true
 			s.add(rr)
 		}
