@@ -113,8 +113,11 @@ func openFilesOf(pid int) (int, error) {
 // back off rather than spin on accept: over a window of UDP queries, which
 // it keeps answering, its CPU time stays well under a core. After the
 // connections close it answers new TCP queries again.
-func TestServer_FileDescriptorExhaustion(t *testing.T) {
-	const limit, held = 64, 300
+// startHelper runs helperMain in a child process with the open-file limit
+// limit, and returns its DNS address and process ID. The child exits when
+// the test ends; its log is shown if the test failed.
+func startHelper(t *testing.T, limit int) (addr string, pid int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1", fmt.Sprintf("%s=%d", helperFiles, limit))
 	stdin, err := cmd.StdinPipe()
@@ -130,8 +133,10 @@ func TestServer_FileDescriptorExhaustion(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	line, readErr := bufio.NewReader(stdout).ReadString('\n')
 	exited := make(chan error, 1)
-	defer func() {
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
 		stdin.Close()
 		select {
 		case err := <-exited:
@@ -145,14 +150,17 @@ func TestServer_FileDescriptorExhaustion(t *testing.T) {
 		if t.Failed() {
 			t.Logf("helper's log:\n%s", stderr.String())
 		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	go func() { exited <- cmd.Wait() }()
+	})
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr=")
-	if err != nil || !ok {
-		t.Fatalf("helper printed %q (%v), want addr=<host:port>", line, err)
+	if readErr != nil || !ok {
+		t.Fatalf("helper printed %q (%v), want addr=<host:port>", line, readErr)
 	}
-	pid := cmd.Process.Pid
+	return addr, cmd.Process.Pid
+}
+
+func TestServer_FileDescriptorExhaustion(t *testing.T) {
+	const limit, held = 64, 300
+	addr, pid := startHelper(t, limit)
 
 	var conns []net.Conn
 	defer func() {

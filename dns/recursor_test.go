@@ -78,43 +78,7 @@ func TestServer_ForwardFloodIsBounded(t *testing.T) {
 		}
 	})
 	for s := range senders {
-		floods.Go(func() {
-			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer conn.Close()
-			to, _ := net.ResolveUDPAddr("udp", srv.Addr())
-			var readers sync.WaitGroup
-			readers.Go(func() { // drain the answers: SERVFAIL, at once or after the timeout
-				buf := make([]byte, 512)
-				for {
-					n, err := conn.Read(buf)
-					if err != nil {
-						return
-					}
-					if m := new(mdns.Msg); m.Unpack(buf[:n]) == nil && m.Rcode == mdns.RcodeServerFailure {
-						servfails.Add(1)
-					}
-				}
-			})
-			for i := range flood / senders {
-				b, _ := query(fmt.Sprintf("q%d-%d.example.com.", s, i), mdns.TypeA, 0).Pack()
-				if _, err := conn.WriteToUDP(b, to); err != nil {
-					t.Errorf("flood: %v", err)
-					break
-				}
-				if i%50 == 0 {
-					sample()
-				}
-			}
-			sample()
-			// Answers still on their way after the last forward times out
-			// are not waited for; the count below needs only some.
-			_ = conn.SetReadDeadline(time.Now().Add(cfg.RecursorTimeout + 2*time.Second))
-			readers.Wait()
-		})
+		floods.Go(func() { floodForwards(t, srv.Addr(), s, flood/senders, cfg.RecursorTimeout, sample, &servfails) })
 	}
 	floods.Wait()
 	close(done)
@@ -141,6 +105,51 @@ func TestServer_ForwardFloodIsBounded(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// floodForwards sends n queries for names outside the domain to addr from
+// a socket of its own, as fast as it can, calling sample every 50, and
+// counts the SERVFAIL answers that arrive within timeout plus slack.
+func floodForwards(t *testing.T, addr string, id, n int, timeout time.Duration, sample func(), servfails *atomic.Int64) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	to, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var readers sync.WaitGroup
+	readers.Go(func() { // SERVFAIL, at once past the bound or after the timeout
+		buf := make([]byte, 512)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if m := new(mdns.Msg); m.Unpack(buf[:n]) == nil && m.Rcode == mdns.RcodeServerFailure {
+				servfails.Add(1)
+			}
+		}
+	})
+	for i := range n {
+		b, _ := query(fmt.Sprintf("q%d-%d.example.com.", id, i), mdns.TypeA, 0).Pack()
+		if _, err := conn.WriteToUDP(b, to); err != nil {
+			t.Errorf("flood: %v", err)
+			break
+		}
+		if i%50 == 0 {
+			sample()
+		}
+	}
+	sample()
+	// The reader stops a little after the last forward times out; the
+	// test needs only some of the answers.
+	_ = conn.SetReadDeadline(time.Now().Add(timeout + 2*time.Second))
+	readers.Wait()
 }
 
 // silentTCPUpstream accepts TCP connections and never answers.
