@@ -1,3 +1,5 @@
+//go:build linux
+
 package dns
 
 import (
@@ -20,7 +22,7 @@ import (
 	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
-// The file-descriptor exhaustion test runs a DNS server in a child process,
+// The file-descriptor exhaustion test (Linux: it reads /proc) runs a DNS server in a child process,
 // this test binary run again with SHOAL_DNS_HELPER=1, so that lowering its
 // RLIMIT_NOFILE and using up its descriptors leaves the tests alone.
 const (

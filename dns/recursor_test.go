@@ -1,7 +1,9 @@
 package dns
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"sync"
@@ -18,6 +20,9 @@ import (
 func openFiles(t *testing.T) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip("counting open files needs /proc/self/fd")
+	}
 	if err != nil {
 		t.Fatalf("counting open files: %v", err)
 	}

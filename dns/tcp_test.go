@@ -16,25 +16,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
-// raiseNoFile makes sure this process may open n files.
-func raiseNoFile(t *testing.T, n uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur >= n {
-		return
-	}
-	old := lim
-	lim.Cur = n
-	lim.Max = max(lim.Max, n)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatalf("raising RLIMIT_NOFILE to %d: %v", n, err)
-	}
-	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-}
-
 // closedByPeer reports whether conn was closed by the other end: a read
 // gets EOF or a reset before deadline, rather than timing out.
 func closedByPeer(conn net.Conn, deadline time.Duration) error {
