@@ -44,31 +44,71 @@ type Config struct {
 	Recursors []string
 	// RecursorTimeout bounds one exchange with one recursor.
 	RecursorTimeout time.Duration
+	// MaxInflightForwards bounds the queries being forwarded at once, and
+	// with them the sockets and goroutines forwarding takes. Past it a
+	// query for the recursors gets SERVFAIL at once.
+	MaxInflightForwards int
 
 	// ReadTimeout and WriteTimeout bound each read and write, so a slow or
-	// silent TCP client cannot hold a connection.
+	// silent TCP client cannot hold a connection. A new TCP connection
+	// has ReadTimeout to send its first query.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
-	// IdleTimeout closes a TCP connection that sent no query for this long.
+	// IdleTimeout closes a TCP connection that sent no query for this long
+	// after its last answer.
 	IdleTimeout time.Duration
+	// TCPMaxConns bounds the TCP connections open at once. At the cap a new
+	// connection replaces the longest-idle one (see tcpListener).
+	TCPMaxConns int
 }
+
+// Range is the accepted interval of a setting, both ends included.
+// Validate holds the settings to them; the agent's config checks its keys
+// against the same ranges.
+type Range[T int | time.Duration] struct{ Min, Max T }
+
+// Check returns an error naming the range when v is outside it.
+func (r Range[T]) Check(v T) error {
+	if v < r.Min || v > r.Max {
+		return fmt.Errorf("%v is outside [%v, %v]", v, r.Min, r.Max)
+	}
+	return nil
+}
+
+// The ranges of the settings that bound resources.
+var (
+	// TCPMaxConnsRange: every connection holds a file descriptor and a
+	// goroutine; the top is far above what one agent needs.
+	TCPMaxConnsRange = Range[int]{Min: 1, Max: 16384}
+	// IdleTimeoutRange: RFC 7766 section 6.2.3 recommends seconds; the
+	// floor lets tests run fast, the top keeps a held connection cheap.
+	IdleTimeoutRange = Range[time.Duration]{Min: 100 * time.Millisecond, Max: 5 * time.Minute}
+	// MaxInflightForwardsRange: each forward holds a socket until its
+	// recursor answers or times out.
+	MaxInflightForwardsRange = Range[int]{Min: 1, Max: 16384}
+	// RecursorTimeoutRange: below 100 ms even a near upstream misses; over
+	// 30 s every stub resolver has given up long before.
+	RecursorTimeoutRange = Range[time.Duration]{Min: 100 * time.Millisecond, Max: 30 * time.Second}
+)
 
 // DefaultConfig returns a Config with every field set. TTLs are zero, like
 // Consul's: answers follow live membership and operators raise them to trade
 // freshness for load.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            "127.0.0.1:8600",
-		Domain:          "shoal.",
-		NodeTTL:         0,
-		ServiceTTL:      0,
-		NegativeTTL:     0,
-		MaxAnswers:      0,
-		MaxUDPSize:      1232, // DNS flag day 2020: avoids IP fragmentation
-		RecursorTimeout: 2 * time.Second,
-		ReadTimeout:     2 * time.Second,
-		WriteTimeout:    2 * time.Second,
-		IdleTimeout:     8 * time.Second, // RFC 7766 suggests seconds, not minutes
+		Addr:                "127.0.0.1:8600",
+		Domain:              "shoal.",
+		NodeTTL:             0,
+		ServiceTTL:          0,
+		NegativeTTL:         0,
+		MaxAnswers:          0,
+		MaxUDPSize:          1232, // DNS flag day 2020: avoids IP fragmentation
+		RecursorTimeout:     2 * time.Second,
+		MaxInflightForwards: 256,
+		ReadTimeout:         2 * time.Second,
+		WriteTimeout:        2 * time.Second,
+		IdleTimeout:         10 * time.Second, // RFC 7766 suggests seconds, not minutes
+		TCPMaxConns:         150,              // BIND's tcp-clients default
 	}
 }
 
@@ -107,15 +147,29 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	for name, d := range map[string]time.Duration{
-		"recursor timeout": c.RecursorTimeout, "read timeout": c.ReadTimeout,
-		"write timeout": c.WriteTimeout, "idle timeout": c.IdleTimeout,
-	} {
+	for name, d := range map[string]time.Duration{"read timeout": c.ReadTimeout, "write timeout": c.WriteTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("dns %s %s must be positive", name, d))
 		}
 	}
+	for _, err := range []error{
+		wrapRange("recursor timeout", RecursorTimeoutRange.Check(c.RecursorTimeout)),
+		wrapRange("max inflight forwards", MaxInflightForwardsRange.Check(c.MaxInflightForwards)),
+		wrapRange("idle timeout", IdleTimeoutRange.Check(c.IdleTimeout)),
+		wrapRange("tcp max conns", TCPMaxConnsRange.Check(c.TCPMaxConns)),
+	} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func wrapRange(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("dns %s: %w", name, err)
 }
 
 // checkTTL accepts durations that fit a DNS TTL in whole seconds.

@@ -13,6 +13,12 @@
 // so a query costs a lookup, a shuffle and a pack. Names outside the domain
 // are refused, or forwarded to the configured recursors.
 //
+// What a client can hold is bounded: TCP connections (a cap, at which a
+// new connection replaces the longest-idle one; read and idle timeouts;
+// accept errors retried with back-off, see tcp.go) and forwarded queries
+// (a bound past which they get SERVFAIL at once, see recursor.go). UDP
+// queries hold nothing, so they keep being answered under those floods.
+//
 // The package imports only the types of package node; the agent passes a
 // *node.Node as the View.
 package dns

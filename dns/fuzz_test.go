@@ -29,6 +29,17 @@ func FuzzHandler(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	do := query("alpha.node.shoal.", mdns.TypeA, 1232)
+	do.IsEdns0().SetDo()
+	twoOPT := query("big.service.shoal.", mdns.TypeSRV, 1232)
+	twoOPT.Extra = append(twoOPT.Extra, twoOPT.Extra[0])
+	for _, q := range []*mdns.Msg{do, twoOPT} {
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add([]byte("\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01")) // pointer loop
 	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x01\x00\x01\x00\x00\x29\x00\x00\x00\x01\x00\x00\x00\x00"))
@@ -66,6 +77,7 @@ func FuzzHandler(f *testing.F) {
 			if limit := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize); len(rec.raw) > limit {
 				t.Fatalf("tcp=%v: %d-byte response over the %d-byte limit", tcp, len(rec.raw), limit)
 			}
+			checkEDNS(t, req, rec.msg)
 		}
 	})
 }
@@ -108,5 +120,24 @@ func checkPacket(t *testing.T, h *handler, s *udpScratch, raw []byte) {
 	}
 	if len(out) > limit {
 		t.Fatalf("udp: %d-byte response over the %d-byte limit", len(out), limit)
+	}
+	if req := new(mdns.Msg); acceptRequest(headerOf(raw)) == mdns.MsgAccept && req.Unpack(raw) == nil {
+		checkEDNS(t, req, resp)
+	}
+}
+
+// checkEDNS checks the EDNS rules a response to a query req that unpacked
+// follows: FORMERR for several OPT records (RFC 6891 section 6.1.1), and
+// otherwise the query's DO bit in the response's OPT (RFC 3225 section 3).
+func checkEDNS(t *testing.T, req, resp *mdns.Msg) {
+	opt, n := requestOPT(req)
+	if n > 1 {
+		if resp.Rcode != mdns.RcodeFormatError {
+			t.Fatalf("%d OPT records: got %s, want FORMERR", n, mdns.RcodeToString[resp.Rcode])
+		}
+		return
+	}
+	if got := resp.IsEdns0(); opt != nil && got != nil && got.Do() != opt.Do() {
+		t.Fatalf("got DO=%v, want the query's DO=%v", got.Do(), opt.Do())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mdns "github.com/miekg/dns"
 
@@ -25,6 +26,10 @@ type handler struct {
 	index     atomic.Pointer[index]
 	recursors []string
 	udp, tcp  *mdns.Client // to the recursors
+	// forwards holds a token per forwarded query in flight (recursor.go).
+	forwards        chan struct{}
+	forwardsRefused atomic.Uint64
+	logForwards     every
 	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
 	// upstream. Set before serving starts, read-only afterwards.
 	ctx context.Context
@@ -42,6 +47,9 @@ func newHandler(cfg Config, logger *slog.Logger) *handler {
 		udp:    &mdns.Client{Net: "udp", Timeout: cfg.RecursorTimeout, UDPSize: uint16(cfg.MaxUDPSize)},
 		tcp:    &mdns.Client{Net: "tcp", Timeout: cfg.RecursorTimeout},
 		ctx:    context.Background(),
+
+		forwards:    make(chan struct{}, cfg.MaxInflightForwards),
+		logForwards: every{period: 10 * time.Second},
 	}
 	for _, r := range cfg.Recursors {
 		addr, _ := recursorAddr(r) // validated by New
@@ -64,11 +72,16 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	tcp := isTCP(w)
 	size := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize)
 	resp := new(mdns.Msg)
-	if h.answer(resp, req) {
-		h.forward(w, req, tcp, size)
+	if !h.answer(resp, req) {
+		h.write(w, resp, size)
 		return
 	}
-	h.write(w, resp, size)
+	if !h.startForward() {
+		h.write(w, h.servfail(req), size)
+		return
+	}
+	defer h.endForward()
+	h.forward(w, req, tcp, size)
 }
 
 // answer fills resp, a zero or reset message, with the response to req,
@@ -76,12 +89,17 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 // appends to resp's slices, so a caller may hand it the same message,
 // reset, for every query.
 func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
-	reqOPT := req.IsEdns0()
+	reqOPT, opts := requestOPT(req)
 	switch {
 	case req.Opcode != mdns.OpcodeQuery:
 		setRcode(resp, req, mdns.RcodeNotImplemented)
 	case len(req.Question) != 1:
 		resp.SetRcodeFormatError(req)
+	case opts > 1:
+		// RFC 6891 section 6.1.1. The reply carries no OPT: which of the
+		// request's would it answer?
+		setRcode(resp, req, mdns.RcodeFormatError)
+		reqOPT = nil
 	case reqOPT != nil && reqOPT.Version() != 0:
 		setRcode(resp, req, mdns.RcodeBadVers) // RFC 6891 section 6.1.3
 	default:
@@ -109,13 +127,36 @@ func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 		}
 	}
 	resp.RecursionAvailable = len(h.recursors) > 0
-	if reqOPT != nil {
-		// A record per response: packing writes the extended rcode into it.
-		opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-		opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
-		resp.Extra = append(resp.Extra, opt)
-	}
+	h.addOPT(resp, reqOPT)
 	return false
+}
+
+// requestOPT returns the first OPT record of req and how many req has.
+func requestOPT(req *mdns.Msg) (first *mdns.OPT, count int) {
+	for _, rr := range req.Extra {
+		if opt, ok := rr.(*mdns.OPT); ok {
+			if first == nil {
+				first = opt
+			}
+			count++
+		}
+	}
+	return first, count
+}
+
+// addOPT gives resp our OPT record when the request, whose OPT record is
+// reqOPT, had one, with the request's DO bit (RFC 3225 section 3).
+func (h *handler) addOPT(resp *mdns.Msg, reqOPT *mdns.OPT) {
+	if reqOPT == nil {
+		return
+	}
+	// A record per response: packing writes the extended rcode into it.
+	opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
+	opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
+	if reqOPT.Do() {
+		opt.SetDo()
+	}
+	resp.Extra = append(resp.Extra, opt)
 }
 
 // setRcode is mdns.Msg.SetRcode without allocating: it reuses resp's

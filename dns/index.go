@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -160,27 +161,47 @@ func (b *indexBuilder) addNode(owner string, m node.Member) {
 }
 
 // addService fills owner with the A/AAAA and SRV records of its instances,
-// and the SRV targets' addresses as additional records.
+// and the SRV targets' addresses as additional records. An rrset holds no
+// record twice (RFC 2181 section 5): members that share an address give
+// one A/AAAA record, and a repeated instance (a service tag listed twice)
+// one SRV record.
 func (b *indexBuilder) addService(owner string, instances []instance) {
 	s := b.set(owner)
 	nodeTTL := ttlSeconds(b.cfg.NodeTTL)
-	seen := make(map[string]bool)
+	type srvKey struct {
+		target       string
+		port, weight uint16
+	}
+	seenSRV := make(map[srvKey]bool, len(instances))
+	seenTarget := make(map[string]bool, len(instances))
+	seenAddr := make(map[netip.Addr]bool, len(instances))
 	for _, in := range instances {
 		ttl := b.cfg.serviceTTL(in.svc.Name)
-		s.srv = append(s.srv, &mdns.SRV{
-			Hdr:      header(owner, mdns.TypeSRV, ttl),
-			Priority: 1,
-			Weight:   srvWeight(in.svc.Weight),
-			Port:     in.svc.Port,
-			Target:   in.target,
-		})
-		if seen[in.target] {
+		key := srvKey{in.target, in.svc.Port, srvWeight(in.svc.Weight)}
+		if !seenSRV[key] {
+			seenSRV[key] = true
+			s.srv = append(s.srv, &mdns.SRV{
+				Hdr:      header(owner, mdns.TypeSRV, ttl),
+				Priority: 1,
+				Weight:   key.weight,
+				Port:     key.port,
+				Target:   in.target,
+			})
+		}
+		if seenTarget[in.target] {
 			continue // one address per member, even with two ports
 		}
-		seen[in.target] = true
-		if rr := addrRR(owner, in.addr, ttl); rr != nil {
+		seenTarget[in.target] = true
+		rr := addrRR(owner, in.addr, ttl)
+		if rr == nil {
+			continue
+		}
+		// Each target keeps its own additional record, under its own name.
+		s.extra = append(s.extra, addrRR(in.target, in.addr, nodeTTL))
+		addr, _ := netip.AddrFromSlice(in.addr) // valid: addrRR made a record of it
+		if addr = addr.Unmap(); !seenAddr[addr] {
+			seenAddr[addr] = true
 			s.add(rr)
-			s.extra = append(s.extra, addrRR(in.target, in.addr, nodeTTL))
 		}
 	}
 }

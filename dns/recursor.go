@@ -2,23 +2,57 @@ package dns
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	mdns "github.com/miekg/dns"
 )
+
+// Forwarding is bounded: at most cfg.MaxInflightForwards queries are with
+// the recursors at once, each holding one socket and one goroutine until
+// its recursor answers or RecursorTimeout passes. Past the bound a query
+// gets SERVFAIL at once, so a flood against a dead upstream costs a fixed
+// number of sockets, and the clients a fast answer to retry on.
+//
+// Each exchange dials a socket of its own rather than reusing one: a new
+// source port and a new query ID per exchange are what keep a forged
+// upstream answer out (RFC 5452 section 9.2), and the bound already caps
+// the sockets.
+
+// startForward takes a place for a forwarded query, or returns false when
+// the bound is reached; a true return must be followed by endForward.
+func (h *handler) startForward() bool {
+	select {
+	case h.forwards <- struct{}{}:
+		return true
+	default:
+		if total := h.forwardsRefused.Add(1); h.logForwards.allow() {
+			h.logger.Warn("dns: forwarded queries at their bound; answering SERVFAIL",
+				"max_inflight_forwards", cap(h.forwards), "refused", total)
+		}
+		return false
+	}
+}
+
+func (h *handler) endForward() { <-h.forwards }
 
 // forward answers a name outside the domain from the recursors, trying each
 // in turn with its own timeout, and answers SERVFAIL when none does. The
 // upstream's response is relayed as is but fitted to this client: a UDP
 // client may get TC and retry over TCP, which is then forwarded over TCP.
+// The caller holds a place from startForward.
 func (h *handler) forward(w mdns.ResponseWriter, req *mdns.Msg, tcp bool, size int) {
 	client := h.udp
 	if tcp {
 		client = h.tcp
 	}
+	clientID := req.Id
 	for _, upstream := range h.recursors {
-		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RecursorTimeout)
-		resp, _, err := client.ExchangeContext(ctx, req, upstream)
-		cancel()
+		req.Id = mdns.Id() // not the client's: a forger must guess it
+		resp, err := h.exchange(client, req, upstream)
+		if err == nil && !sameQuestion(resp, req) {
+			err = errors.New("the response is for another question")
+		}
 		if err != nil {
 			h.logger.Debug("dns: recursor failed", "recursor", upstream, "err", err)
 			continue
@@ -28,15 +62,46 @@ func (h *handler) forward(w mdns.ResponseWriter, req *mdns.Msg, tcp bool, size i
 				"rcode", mdns.RcodeToString[resp.Rcode])
 			continue
 		}
-		resp.Id = req.Id
+		resp.Id = clientID
 		resp.RecursionAvailable = true
 		h.write(w, resp, size)
 		return
 	}
-	resp := new(mdns.Msg).SetRcode(req, mdns.RcodeServerFailure)
-	resp.RecursionAvailable = true
-	if req.IsEdns0() != nil {
-		resp.SetEdns0(uint16(h.cfg.MaxUDPSize), false)
+	req.Id = clientID
+	h.write(w, h.servfail(req), size)
+}
+
+// exchange asks upstream within RecursorTimeout. Shutting the server down
+// (h.ctx) closes the socket, which miekg/dns's read does not watch for.
+func (h *handler) exchange(client *mdns.Client, req *mdns.Msg, upstream string) (*mdns.Msg, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RecursorTimeout)
+	defer cancel()
+	conn, err := client.DialContext(ctx, upstream)
+	if err != nil {
+		return nil, err
 	}
-	h.write(w, resp, size)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	resp, _, err := client.ExchangeWithConnContext(ctx, req, conn)
+	return resp, err
+}
+
+// servfail returns the SERVFAIL response to req.
+func (h *handler) servfail(req *mdns.Msg) *mdns.Msg {
+	resp := new(mdns.Msg).SetRcode(req, mdns.RcodeServerFailure)
+	resp.RecursionAvailable = len(h.recursors) > 0
+	opt, _ := requestOPT(req)
+	h.addOPT(resp, opt)
+	return resp
+}
+
+// sameQuestion reports whether resp answers req's question (RFC 5452
+// section 9.1); miekg/dns checks only the ID.
+func sameQuestion(resp, req *mdns.Msg) bool {
+	if len(resp.Question) != 1 || len(req.Question) != 1 {
+		return false
+	}
+	a, b := resp.Question[0], req.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
 }

@@ -35,6 +35,7 @@ type Server struct {
 	running atomic.Bool
 	started chan struct{}
 	addr    atomic.Pointer[string]
+	tcp     *tcpListener // set before started is closed
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -93,24 +94,20 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.addr.Store(new(ln.Addr().String()))
+	s.tcp = newTCPListener(ln, s.cfg.TCPMaxConns, s.logger)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx, changed) })
 
 	udpSize := max(s.cfg.MaxUDPSize, 4096)
-	servers := []*mdns.Server{
-		{Listener: ln, IdleTimeout: func() time.Duration { return s.cfg.IdleTimeout }, MaxTCPQueries: -1},
-	}
+	var wildcardPC *net.UDPConn
 	if wildcard {
-		servers = append(servers, &mdns.Server{PacketConn: pcs[0], UDPSize: udpSize})
+		wildcardPC = pcs[0]
 	}
+	servers := s.mdnsServers(wildcardPC, udpSize)
 	notify := make(chan struct{}, len(servers))
 	errc := make(chan error, len(servers)+len(pcs)*loopsEach)
 	for _, srv := range servers {
-		srv.Handler = s.handler
-		srv.ReadTimeout = s.cfg.ReadTimeout
-		srv.WriteTimeout = s.cfg.WriteTimeout
-		srv.MsgAcceptFunc = acceptRequest
 		srv.NotifyStartedFunc = func() { notify <- struct{}{} }
 		wg.Go(func() { errc <- srv.ActivateAndServe() })
 	}
@@ -129,15 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	// Shutdown needs both servers started: ShutdownContext refuses a server
 	// that has not, and that server would then serve forever.
-	var runErr error
-	for pending := len(servers); pending > 0 && runErr == nil; {
-		select {
-		case <-notify:
-			pending--
-		case err := <-errc:
-			runErr = fmt.Errorf("dns: server stopped while starting: %w", err)
-		}
-	}
+	runErr := awaitStart(len(servers), notify, errc)
 	if runErr == nil {
 		close(s.started)
 		s.logger.Info("dns: serving", "addr", s.Addr(), "domain", s.handler.domain)
@@ -156,9 +145,44 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, pc := range pcs {
 		pc.Close()
 	}
-	ln.Close()
+	s.tcp.Close()
 	wg.Wait()
 	return runErr
+}
+
+// awaitStart waits until n servers have started, or returns the error the
+// first to fail stopped with.
+func awaitStart(n int, notify <-chan struct{}, errc <-chan error) error {
+	for ; n > 0; n-- {
+		select {
+		case <-notify:
+		case err := <-errc:
+			return fmt.Errorf("dns: server stopped while starting: %w", err)
+		}
+	}
+	return nil
+}
+
+// mdnsServers returns the mdns.Servers to run: TCP from s.tcp, and UDP
+// on pc when it is not nil (a wildcard address, see udp.go).
+func (s *Server) mdnsServers(pc *net.UDPConn, udpSize int) []*mdns.Server {
+	servers := []*mdns.Server{{
+		Listener: s.tcp,
+		// A connection may ask any number of queries (RFC 7766 section
+		// 6.2.1); the idle timeout and the cap bound what it holds.
+		IdleTimeout:   func() time.Duration { return s.cfg.IdleTimeout },
+		MaxTCPQueries: -1,
+	}}
+	if pc != nil {
+		servers = append(servers, &mdns.Server{PacketConn: pc, UDPSize: udpSize})
+	}
+	for _, srv := range servers {
+		srv.Handler = s.handler
+		srv.ReadTimeout = s.cfg.ReadTimeout
+		srv.WriteTimeout = s.cfg.WriteTimeout
+		srv.MsgAcceptFunc = acceptRequest
+	}
+	return servers
 }
 
 // follow rebuilds the index on every membership change until ctx ends.

@@ -95,7 +95,8 @@ func (h *handler) servePacket(raw []byte, s *udpScratch) (out []byte, forward *m
 
 // serveUDP answers the datagrams conn receives until conn is closed. A
 // query for the recursors is forwarded by a goroutine of its own, started
-// with spawn, so a slow upstream does not hold the loop.
+// with spawn, so a slow upstream does not hold the loop; past the bound on
+// forwards the loop answers SERVFAIL itself.
 func (h *handler) serveUDP(conn *net.UDPConn, bufSize int, spawn func(func())) error {
 	in := make([]byte, bufSize)
 	s := newUDPScratch()
@@ -109,10 +110,17 @@ func (h *handler) serveUDP(conn *net.UDPConn, bufSize int, spawn func(func())) e
 		}
 		out, fwd := h.servePacket(in[:n], s)
 		if fwd != nil {
-			w := &udpWriter{conn: conn, to: from}
 			size := responseSize(false, fwd.IsEdns0(), h.cfg.MaxUDPSize)
-			spawn(func() { h.forward(w, fwd, false, size) })
-			continue
+			if !h.startForward() {
+				out = h.pack(h.servfail(fwd), size, s.out)
+			} else {
+				w := &udpWriter{conn: conn, to: from}
+				spawn(func() {
+					defer h.endForward()
+					h.forward(w, fwd, false, size)
+				})
+				continue
+			}
 		}
 		if out == nil {
 			continue

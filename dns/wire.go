@@ -128,6 +128,7 @@ type wireQuery struct {
 	edns          bool // the query has an OPT record
 	ednsSize      uint16
 	ednsVersion   uint8
+	do            bool // the OPT record's DO bit, which the response copies
 }
 
 // parseQuery reads the common query straight from raw, without allocating:
@@ -188,12 +189,15 @@ func parseQuery(raw []byte, s *udpScratch) (q wireQuery, ok bool) {
 	q.edns = true
 	q.ednsSize = uint16(opt[3])<<8 | uint16(opt[4])
 	q.ednsVersion = opt[6]
+	q.do = opt[7]&0x80 != 0
 	return q, true
 }
 
-// queryOf returns the wireQuery of a query miekg/dns unpacked.
+// queryOf returns the wireQuery of a query miekg/dns unpacked. A query
+// with more than one OPT record is answer's, which refuses it.
 func queryOf(raw []byte, req *mdns.Msg) (q wireQuery, ok bool) {
-	if req.Opcode != mdns.OpcodeQuery || len(req.Question) != 1 {
+	opt, opts := requestOPT(req)
+	if req.Opcode != mdns.OpcodeQuery || len(req.Question) != 1 || opts > 1 {
 		return q, false
 	}
 	end, ok := nameEnd(raw, 12)
@@ -202,8 +206,8 @@ func queryOf(raw []byte, req *mdns.Msg) (q wireQuery, ok bool) {
 	}
 	q = wireQuery{name: lower(req.Question[0].Name), qtype: req.Question[0].Qtype,
 		qclass: req.Question[0].Qclass, qEnd: end + 4}
-	if opt := req.IsEdns0(); opt != nil {
-		q.edns, q.ednsSize, q.ednsVersion = true, opt.UDPSize(), opt.Version()
+	if opt != nil {
+		q.edns, q.ednsSize, q.ednsVersion, q.do = true, opt.UDPSize(), opt.Version(), opt.Do()
 	}
 	return q, true
 }
@@ -333,7 +337,11 @@ func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScrat
 	}
 	if q.edns {
 		ours := uint16(h.cfg.MaxUDPSize)
-		buf = append(buf, 0, 0, 41, byte(ours>>8), byte(ours), 0, 0, 0, 0, 0, 0)
+		var do byte
+		if q.do {
+			do = 0x80 // RFC 3225 section 3
+		}
+		buf = append(buf, 0, 0, 41, byte(ours>>8), byte(ours), 0, 0, do, 0, 0, 0)
 	}
 	return buf, true
 }

@@ -26,6 +26,19 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc.ServiceTTLs = d.ServiceTTLs
 	dc.MaxAnswers = d.MaxAnswers
 	dc.Recursors = d.Recursors
+	// Unset (zero) bounds keep package dns's defaults.
+	if d.TCPMaxConns > 0 {
+		dc.TCPMaxConns = d.TCPMaxConns
+	}
+	if d.TCPIdleTimeout > 0 {
+		dc.IdleTimeout = d.TCPIdleTimeout
+	}
+	if d.MaxInflightForwards > 0 {
+		dc.MaxInflightForwards = d.MaxInflightForwards
+	}
+	if d.RecursorTimeout > 0 {
+		dc.RecursorTimeout = d.RecursorTimeout
+	}
 	return dc
 }
 

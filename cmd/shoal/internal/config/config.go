@@ -133,6 +133,11 @@ type DNS struct {
 	NegativeTTL time.Duration
 	MaxAnswers  int
 	Recursors   []string
+	// Bounds on what clients can hold (dnslimits.go has the ranges).
+	TCPMaxConns         int
+	TCPIdleTimeout      time.Duration
+	MaxInflightForwards int
+	RecursorTimeout     time.Duration
 }
 
 // Gossip tunes memberlist and the node's timers beyond the profile. Zero

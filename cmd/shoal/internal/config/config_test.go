@@ -451,3 +451,62 @@ func TestLoad_MemberBatching(t *testing.T) {
 		t.Errorf("got %v, want an error naming member_coalesce_period", err)
 	}
 }
+
+func TestLoad_DNSLimits(t *testing.T) {
+	dir := t.TempDir()
+	h := write(t, dir, "d.hcl", `
+dns {
+  tcp_max_conns         = 20
+  tcp_idle_timeout      = "3s"
+  max_inflight_forwards = 30
+  recursor_timeout      = "1500ms"
+}
+`)
+	j := write(t, dir, "d.json", `{"dns": {"tcp_max_conns": 20, "tcp_idle_timeout": "3s",
+  "max_inflight_forwards": 30, "recursor_timeout": "1500ms"}}`)
+	for _, p := range []string{h, j} {
+		c, err := load(t, "-config-file", p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		got := []any{c.DNS.TCPMaxConns, c.DNS.TCPIdleTimeout, c.DNS.MaxInflightForwards, c.DNS.RecursorTimeout}
+		want := []any{20, 3 * time.Second, 30, 1500 * time.Millisecond}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s: got %v, want %v", p, got, want)
+				break
+			}
+		}
+	}
+
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.DNS; d.TCPMaxConns != 0 || d.TCPIdleTimeout != 0 || d.MaxInflightForwards != 0 || d.RecursorTimeout != 0 {
+		t.Errorf("unset dns limits: got %+v, want zeros (package dns's defaults)", d)
+	}
+
+	bad := write(t, dir, "bad.hcl", `
+dns {
+  tcp_max_conns         = 0
+  tcp_idle_timeout      = "0s"
+  max_inflight_forwards = 100000
+  recursor_timeout      = "soon"
+}
+`)
+	_, err = load(t, "-config-file", bad)
+	if err == nil {
+		t.Fatal("got no error for out-of-range dns limits")
+	}
+	for _, want := range []string{
+		bad + ": dns.tcp_max_conns = 0: must be between 1 and 16384",
+		bad + ": dns.tcp_idle_timeout = 0s: must be between 100ms and 5m",
+		bad + ": dns.max_inflight_forwards = 100000: must be between 1 and 16384",
+		bad + `: dns.recursor_timeout: "soon" is not a duration`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}

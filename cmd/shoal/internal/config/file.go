@@ -69,6 +69,11 @@ type fileDNS struct {
 	NegativeTTL *string           `hcl:"negative_ttl,optional"`
 	MaxAnswers  *int              `hcl:"max_answers,optional"`
 	Recursors   []string          `hcl:"recursors,optional"`
+
+	TCPMaxConns         *int    `hcl:"tcp_max_conns,optional"`
+	TCPIdleTimeout      *string `hcl:"tcp_idle_timeout,optional"`
+	MaxInflightForwards *int    `hcl:"max_inflight_forwards,optional"`
+	RecursorTimeout     *string `hcl:"recursor_timeout,optional"`
 }
 
 type fileService struct {
@@ -501,4 +506,5 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 		}
 		c.DNS.Recursors = append(c.DNS.Recursors, r)
 	}
+	a.dnsLimits(c, d)
 }
