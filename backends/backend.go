@@ -49,6 +49,7 @@ type RuntimeApplier interface {
 	// runs with installed, the file on disk, repairing a difference (by a
 	// reload). It returns the difference it found, "" if none.
 	Reconcile(ctx context.Context, installed []byte) (drift string, err error)
-	// NextReconcile is how soon Reconcile wants to run again.
+	// NextReconcile is how soon Reconcile wants to run again; 0 or less:
+	// never on its own.
 	NextReconcile() time.Duration
 }

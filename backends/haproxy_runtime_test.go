@@ -20,7 +20,7 @@ import (
 // change, and "show servers state" agrees with the file after each step.
 func TestHAProxyRuntime_ServerChangesWithoutReload(t *testing.T) {
 	t.Parallel()
-	one, two, three, four := tcpNamed(t, "one"), tcpNamed(t, "two"), tcpNamed(t, "three"), tcpNamed(t, "four")
+	one, two, three, four := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three"), backendtest.NamedTCPServer(t, "four")
 	servers := []srv{{name: "a", addr: one, weight: 1}, {name: "b", addr: two, weight: 1}}
 	var port int
 	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
@@ -73,7 +73,7 @@ func TestHAProxyRuntime_ServerChangesWithoutReload(t *testing.T) {
 // it up.
 func TestHAProxyRuntime_StructuralChangeReloads(t *testing.T) {
 	t.Parallel()
-	one := tcpNamed(t, "one")
+	one := backendtest.NamedTCPServer(t, "one")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
 	var port int
 	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
@@ -99,7 +99,7 @@ func TestHAProxyRuntime_StructuralChangeReloads(t *testing.T) {
 // file.
 func TestHAProxyRuntime_RefusedCommandFallsBackToReload(t *testing.T) {
 	t.Parallel()
-	one, two := tcpNamed(t, "one"), tcpNamed(t, "two")
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
 	var port int
 	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "static-rr", servers, "") })
@@ -122,7 +122,7 @@ func TestHAProxyRuntime_RefusedCommandFallsBackToReload(t *testing.T) {
 // a reload; a reconcile that finds nothing does nothing.
 func TestHAProxyRuntime_ReconcileRepairsDrift(t *testing.T) {
 	t.Parallel()
-	one, two := tcpNamed(t, "one"), tcpNamed(t, "two")
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}, {name: "b", addr: two, weight: 1}}
 	var content string
 	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { content = rtConfig(p, "roundrobin", servers, ""); return content })
@@ -174,7 +174,7 @@ func TestHAProxyRuntime_ReconcileRepairsDrift(t *testing.T) {
 // server. A drain that outlives the drain timeout has its sessions shut.
 func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 	t.Parallel()
-	one, two := tcpNamed(t, "one"), tcpNamed(t, "two")
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
 	var port int
 	r := newRig(t, backends.HAProxyConfig{DrainTimeout: waitTimeout}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
@@ -219,7 +219,7 @@ func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 
 func TestHAProxyRuntime_DrainTimeoutShutsSessions(t *testing.T) {
 	t.Parallel()
-	one, two := tcpNamed(t, "one"), tcpNamed(t, "two")
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
 	var port int
 	r := newRig(t, backends.HAProxyConfig{DrainTimeout: 1}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })

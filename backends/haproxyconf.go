@@ -121,7 +121,11 @@ func parseHAProxyConfig(content []byte) (*hapConfig, error) {
 			}
 			cfg.sections = append(cfg.sections, cur)
 			if cur.kind == "defaults" || cur.hasServers() {
-				base, err := inheritedDefaults(tokens, named, lastDefaults)
+				last := lastDefaults
+				if cur.kind == "defaults" {
+					last = nil // a defaults section starts afresh unless "from" says
+				}
+				base, err := inheritedDefaults(tokens, named, last)
 				if err != nil {
 					return nil, fmt.Errorf("line %d: %w", n, err)
 				}
@@ -157,7 +161,7 @@ func parseHAProxyConfig(content []byte) (*hapConfig, error) {
 }
 
 // inheritedDefaults returns the defaults section a section line inherits
-// from: the one it names with "from", else the last one before it.
+// from: the one it names with "from", else last.
 func inheritedDefaults(tokens []string, named map[string]*hapSection, last *hapSection) (*hapSection, error) {
 	i := slices.Index(tokens, "from")
 	if i < 0 {

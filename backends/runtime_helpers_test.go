@@ -1,7 +1,6 @@
 package backends_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,80 +19,12 @@ import (
 	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
-// tcpNamed starts a TCP server on 127.0.0.1 that greets each connection
-// with its name and a newline, then echoes what it reads: a client learns
-// which server haproxy chose, and a long-lived connection can prove it is
-// still open.
-func tcpNamed(t *testing.T, name string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				if _, err := io.WriteString(c, name+"\n"); err != nil {
-					return
-				}
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
-// askName opens a new connection to haproxy's port and returns the name
-// the chosen server greets it with.
-func askName(port int) (string, error) {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("read greeting: %w", err)
-	}
-	return strings.TrimSpace(line), nil
-}
-
 // served asks n times and counts the answers by server name.
 func served(t *testing.T, port, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for range n {
-		name, err := askName(port)
+		name, err := backendtest.AskName(port)
 		if err != nil {
 			t.Fatalf("request through haproxy: %v", err)
 		}
@@ -293,7 +223,7 @@ func (r *rig) assertState(servers []srv) {
 func (r *rig) waitServes(name string) {
 	r.t.Helper()
 	testutil.WaitFor(r.t, waitTimeout, func() error {
-		got, err := askName(r.port)
+		got, err := backendtest.AskName(r.port)
 		if err != nil {
 			return err
 		}
