@@ -133,9 +133,15 @@ func TestHAProxyRuntime_ReconcileRepairsDrift(t *testing.T) {
 	}
 	r.assertNoReload()
 
-	for i, sabotage := range []string{"set server svc_web/b state maint", "set server svc_web/a weight 7"} {
-		if reply := cliCommand(t, r.hx.MasterSocket, "@1 "+sabotage); strings.TrimSpace(reply) != "" {
-			t.Fatalf("%s: %q", sabotage, reply)
+	for i, sabotage := range [][]string{
+		{"set server svc_web/b state maint"},
+		{"set server svc_web/a weight 7"},
+		{"set server svc_web/b state maint", "del server svc_web/b"},
+	} {
+		for _, cmd := range sabotage {
+			if reply := strings.TrimSpace(cliCommand(t, r.hx.MasterSocket, "@1 "+cmd)); reply != "" && reply != "Server deleted." {
+				t.Fatalf("%s: %q", cmd, reply)
+			}
 		}
 		if r.stateDiff(servers) == nil {
 			t.Fatalf("after %q the state still agrees with the file", sabotage)

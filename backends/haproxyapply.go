@@ -188,10 +188,8 @@ func (h *HAProxy) runStep(ctx context.Context, st step) error {
 // planChanges returns the runtime commands that turn the servers of old
 // (running as live, with leaving still draining or ghosts) into those of
 // cand, which has the same structure: additions and updates first, so a
-// pool never runs empty in between, then removals. A server removed now
-// drains until drainUntil unless it has no sessions, is down or is in
-// maintenance, in which case it is deleted at once. It fails with a
-// *FallbackError when a difference needs a reload.
+// pool never runs empty in between, then removals (see planRemoval). It
+// fails with a *FallbackError when a difference needs a reload.
 func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavingServer, drainUntil time.Time) ([]step, error) {
 	var adds, removes []step
 	for i, ns := range cand.sections {
@@ -298,13 +296,18 @@ func addServer(proxy string, s *hapServer) []step {
 }
 
 // planRemoval removes a server the candidate no longer lists: at once when
-// nothing would be drained (no sessions, down, or already in maintenance),
-// else by draining it first.
+// there is nothing to drain (no sessions) or its health check found it
+// down (a failed member: its sessions are shut); else it drains until
+// drainUntil, or until its sessions end. A server already in maintenance
+// takes no new connections, so it only waits for its sessions.
 func planRemoval(proxy string, o *hapServer, l *liveServer, drainUntil time.Time) []step {
 	key := srvKey(proxy, o.name)
 	ls := &leavingServer{proxy: proxy, srv: o, deadline: drainUntil}
-	if l.sessions == 0 || l.opState == srvStopped || l.admin&admFMaint != 0 {
+	switch {
+	case l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
 		return deleteServer(key, l, ls)
+	case l.admin&admFMaint != 0:
+		return []step{{kind: stepDrain, key: key, ls: ls}} // bookkeeping only
 	}
 	return []step{{cmd: setCmd("set server %s state drain", key), kind: stepDrain, key: key, ls: ls}}
 }

@@ -200,7 +200,7 @@ func TestPlanChanges(t *testing.T) {
 	tests := []struct {
 		name     string
 		from, to string
-		sessions int
+		sessions int      // of each server; -2 and -3 are special cases for be/b
 		want     []string // commands; a "fallback:" prefix wants that reason
 	}{
 		{"add", "    server c", "    server d 10.0.0.4:81 weight 2 check maxconn 5\n    server c", 0, []string{
@@ -215,6 +215,9 @@ func TestPlanChanges(t *testing.T) {
 			"set server be/b state maint", "del server be/b"}},
 		{"remove busy drains", "    server b 10.0.0.2:80 weight 5 check\n", "", 3, []string{
 			"set server be/b state drain"}},
+		{"remove busy and disabled waits", "    server b 10.0.0.2:80 weight 5 check\n", "", -2, nil},
+		{"remove busy and down is shut", "    server b 10.0.0.2:80 weight 5 check\n", "", -3, []string{
+			"set server be/b state maint", "shutdown sessions server be/b", "del server be/b"}},
 		{"weight of a cookie server", "server c 10.0.0.3:80 cookie c", "server c 10.0.0.3:80 cookie c weight 3", 0, []string{
 			"set server be/c weight 3"}},
 		{"options", "server a 10.0.0.1:80 weight 5 check", "server a 10.0.0.1:80 weight 5 check rise 9", 0, []string{"fallback:" + FallbackOptions}},
@@ -228,7 +231,14 @@ func TestPlanChanges(t *testing.T) {
 			if changed == planBase {
 				t.Fatalf("%q not in the base configuration", tt.from)
 			}
-			steps, err := planChanges(old, parseOrFail(t, changed), liveOf(old, tt.sessions), map[string]*leavingServer{}, time.Now())
+			live := liveOf(old, max(tt.sessions, 0))
+			switch tt.sessions {
+			case -2: // in maintenance (operationally down too), with sessions
+				live["be/b"].sessions, live["be/b"].admin, live["be/b"].opState = 2, admFMaint, srvStopped
+			case -3: // its health check failed, with sessions
+				live["be/b"].sessions, live["be/b"].opState = 2, srvStopped
+			}
+			steps, err := planChanges(old, parseOrFail(t, changed), live, map[string]*leavingServer{}, time.Now())
 			var got []string
 			if err != nil {
 				fe, ok := err.(*FallbackError)
