@@ -283,3 +283,86 @@ func (c *longConn) ping() error {
 	}
 	return nil
 }
+
+// trackedConfig is rtConfig with server c plus, when present, n pairs of a
+// checked server t<i> and a server u<i> tracking it.
+func trackedConfig(port int, cAddr, tAddr string, n int, present bool) string {
+	var extra strings.Builder
+	for i := range n {
+		if present {
+			fmt.Fprintf(&extra, "    server t%d %s check\n    server u%d %s track svc_web/t%d\n", i, tAddr, i, tAddr, i)
+		}
+	}
+	return strings.Replace(rtConfig(port, "roundrobin", []srv{{name: "c", addr: cAddr, weight: 1}}, ""),
+		"    server c", extra.String()+"    server c", 1)
+}
+
+// HAProxy 2.6 never deletes a server that the configuration it loaded has
+// another server track, even once the tracker is deleted: removing the
+// pair leaves the tracked one as a pinned ghost in maintenance, which
+// reconciles leave alone and a rejoin revives, all without a reload.
+func TestHAProxyRuntime_TrackedServerStaysAGhost(t *testing.T) {
+	t.Parallel()
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
+	var port int
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return trackedConfig(p, two, one, 1, true) })
+	r.waitServes("one")
+
+	without := trackedConfig(port, two, one, 1, false)
+	r.mustApply(without)
+	rows := r.serversState()
+	if row, ok := rows["t0"]; !ok || row.admin&1 == 0 {
+		t.Fatalf("t0 after its removal: %+v (listed %t), want a ghost in maintenance", row, ok)
+	}
+	if _, ok := rows["u0"]; ok {
+		t.Fatal("u0, which tracked t0, is still listed")
+	}
+	if st := r.h.RuntimeStats(); st.Ghosts != 1 {
+		t.Fatalf("stats %+v, want 1 ghost", st)
+	}
+	for range 10 {
+		if got, err := backendtest.AskName(port); err != nil || got != "two" {
+			t.Fatalf("with a ghost: served by %q (%v), want two", got, err)
+		}
+	}
+	if drift, err := r.h.Reconcile(context.Background(), []byte(without)); drift != "" || err != nil {
+		t.Fatalf("Reconcile = %q, %v; want the pinned ghost accepted", drift, err)
+	}
+	if next := r.h.NextReconcile(); next != backends.DefaultReconcileInterval {
+		t.Errorf("NextReconcile with only a pinned ghost = %s, want the interval %s", next, backends.DefaultReconcileInterval)
+	}
+
+	r.mustApply(trackedConfig(port, two, one, 1, true))
+	r.assertNoReload()
+	if st := r.h.RuntimeStats(); st.Ghosts != 0 {
+		t.Fatalf("stats %+v after t0 came back, want no ghost", st)
+	}
+	r.waitServes("one")
+}
+
+// More pinned ghosts than the backend keeps: the reconcile reloads, which
+// clears them.
+func TestHAProxyRuntime_TooManyGhostsReload(t *testing.T) {
+	t.Parallel()
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
+	const pairs = 17
+	var port int
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return trackedConfig(p, two, one, pairs, true) })
+	r.waitServes("one")
+	without := trackedConfig(port, two, one, pairs, false)
+	r.mustApply(without)
+	if st := r.h.RuntimeStats(); st.Ghosts != pairs {
+		t.Fatalf("stats %+v, want %d ghosts", st, pairs)
+	}
+	drift, err := r.h.Reconcile(context.Background(), []byte(without))
+	if err != nil || !strings.Contains(drift, "could not be deleted") {
+		t.Fatalf("Reconcile = %q, %v; want a reload for the ghosts", drift, err)
+	}
+	if st := r.status(); st.Reloads != r.start.Reloads+1 {
+		t.Errorf("master reloads %d, want %d", st.Reloads, r.start.Reloads+1)
+	}
+	r.assertState([]srv{{name: "c", addr: two, weight: 1}})
+	if st := r.h.RuntimeStats(); st.Ghosts != 0 || st.FallbackReasons[backends.FallbackGhosts] != 1 {
+		t.Errorf("stats %+v, want no ghost left and one ghosts fallback", st)
+	}
+}

@@ -42,14 +42,22 @@ func fallback(reason string, format string, args ...any) error {
 // leavingServer is a server the installed file no longer lists but the
 // running worker still has: draining until its sessions end or its
 // deadline passes, or a ghost, in maintenance because "del server" was
-// refused (it still had connections, or other configuration points to
-// it), deleted at a later reconcile or by the next reload.
+// refused. A refusal because of connections is retried at each reconcile;
+// one because other configuration points to the server (HAProxy 2.6 marks
+// every server a "track", "use-server" or similar line names as not
+// deletable, for the worker's whole life, even once the tracker is gone)
+// pins the ghost until the next reload.
 type leavingServer struct {
 	proxy    string
 	srv      *hapServer // the line the file last had, to compare a re-add
 	deadline time.Time  // draining: when its sessions are shut
 	ghost    bool
+	pinned   bool
 }
+
+// refusedForReferences is HAProxy 2.6's answer to "del server" for a server
+// the configuration refers to.
+const refusedForReferences = "other configuration elements pointing to it"
 
 // Apply makes the running HAProxy match candidate without a reload when
 // candidate differs from running (the installed file, which the worker
@@ -165,6 +173,7 @@ func (h *HAProxy) runStep(ctx context.Context, st step) error {
 	}
 	if err != nil && st.kind == stepDelete && errors.Is(err, errRefused) {
 		st.ls.ghost = true
+		st.ls.pinned = strings.Contains(err.Error(), refusedForReferences)
 		h.leaving[st.key] = st.ls
 		return nil
 	}

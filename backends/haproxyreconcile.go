@@ -109,13 +109,15 @@ func (h *HAProxy) setLeavingGauges() {
 }
 
 // NextReconcile says how soon Reconcile wants to run again: within a
-// second while removed servers drain or wait for their delete, else after
-// the configured reconcile interval.
+// second while removed servers drain or wait to retry their delete, else
+// after the configured reconcile interval.
 func (h *HAProxy) NextReconcile() time.Duration {
 	h.opMu.Lock()
 	defer h.opMu.Unlock()
-	if len(h.leaving) > 0 {
-		return min(drainPoll, h.cfg.ReconcileInterval)
+	for _, ls := range h.leaving {
+		if !ls.pinned {
+			return min(drainPoll, h.cfg.ReconcileInterval)
+		}
 	}
 	return h.cfg.ReconcileInterval
 }
@@ -123,10 +125,10 @@ func (h *HAProxy) NextReconcile() time.Duration {
 // Reconcile finishes removals and compares the running servers with
 // installed, the file on disk. A draining server whose sessions ended or
 // whose drain timeout passed is put in maintenance, its sessions shut and
-// it is deleted; a ghost's delete is retried. When the running servers
-// still disagree with the file, or more than maxGhosts ghosts remain,
-// Reconcile reloads HAProxy and returns what it found. It returns "" when
-// everything agreed or the runtime path is off.
+// it is deleted; a ghost's delete is retried unless it is pinned. When the
+// running servers still disagree with the file, or more than maxGhosts
+// ghosts remain, Reconcile reloads HAProxy and returns what it found. It
+// returns "" when everything agreed or the runtime path is off.
 func (h *HAProxy) Reconcile(ctx context.Context, installed []byte) (string, error) {
 	h.opMu.Lock()
 	defer h.opMu.Unlock()
@@ -179,8 +181,8 @@ func (h *HAProxy) finishLeaving(ctx context.Context) error {
 	now := time.Now()
 	for _, key := range slices.Sorted(maps.Keys(h.leaving)) {
 		ls, l := h.leaving[key], live[key]
-		if !ls.ghost && l.sessions != 0 && now.Before(ls.deadline) {
-			continue // still draining
+		if ls.pinned || (!ls.ghost && l.sessions != 0 && now.Before(ls.deadline)) {
+			continue // not deletable before a reload, or still draining
 		}
 		for _, st := range deleteServer(key, l, ls) {
 			if err := h.runStep(ctx, st); err != nil {
