@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +365,29 @@ func TestHAProxyRuntime_TooManyGhostsReload(t *testing.T) {
 	r.assertState([]srv{{name: "c", addr: two, weight: 1}})
 	if st := r.h.RuntimeStats(); st.Ghosts != 0 || st.FallbackReasons[backends.FallbackGhosts] != 1 {
 		t.Errorf("stats %+v, want no ghost left and one ghosts fallback", st)
+	}
+}
+
+// With a stats socket configured, runtime commands go there instead of
+// through the master CLI.
+func TestHAProxyRuntime_ThroughStatsSocket(t *testing.T) {
+	t.Parallel()
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
+	stats := filepath.Join(backendtest.ShortTempDir(t), "stats.sock")
+	cfg := func(port int, servers []srv) string {
+		return strings.Replace(rtConfig(port, "roundrobin", servers, ""), "global\n", "global\n    stats socket "+stats+" level admin\n", 1)
+	}
+	servers := []srv{{name: "a", addr: one, weight: 1}}
+	var port int
+	r := newRig(t, backends.HAProxyConfig{StatsSocket: stats}, func(p int) string { port = p; return cfg(p, servers) })
+	r.waitServes("one")
+
+	servers = []srv{{name: "b", addr: two, weight: 4}}
+	r.mustApply(cfg(port, servers))
+	r.assertNoReload()
+	r.assertState(servers)
+	r.waitServes("two")
+	if st := r.h.RuntimeStats(); st.ServersAdded != 1 || st.ServersRemoved != 1 {
+		t.Errorf("stats %+v, want one server added and one removed", st)
 	}
 }
