@@ -412,13 +412,15 @@ func serverMismatch(key string, s *hapServer, l *liveServer) []string {
 	if !s.readable {
 		return out
 	}
-	if l.weight != s.weight {
+	// An agent check may set the weight and drain the server itself.
+	agent := hasOption(s.opts, "agent-check")
+	if l.weight != s.weight && !agent {
 		out = append(out, fmt.Sprintf("%s runs with weight %d, the file says %d", key, l.weight, s.weight))
 	}
 	if maint := l.admin&admFMaint != 0; maint != s.disabled {
 		out = append(out, fmt.Sprintf("%s: maintenance is %t, the file says disabled=%t", key, maint, s.disabled))
 	}
-	if l.drain() && !s.disabled {
+	if l.drain() && !s.disabled && !agent {
 		out = append(out, key+" drains but the file lists it")
 	}
 	return out
