@@ -110,7 +110,11 @@ func (h *HAProxy) apply(ctx context.Context, running, candidate []byte) error {
 	}
 	for _, st := range steps {
 		if err := h.runStep(ctx, st); err != nil {
-			return &FallbackError{Reason: FallbackRefused, Err: err}
+			reason := FallbackUnavailable // the socket failed
+			if errors.Is(err, errRefused) {
+				reason = FallbackRefused
+			}
+			return &FallbackError{Reason: reason, Err: err}
 		}
 	}
 	after, err := h.readLive(ctx, false)
