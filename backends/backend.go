@@ -1,20 +1,25 @@
 // Package backends adapts shoal's renderer to load balancers: each adapter
 // validates a candidate configuration file with the load balancer itself and
-// reloads the running process.
+// reloads the running process. HAProxy's adapter also applies changes of
+// server lines through HAProxy's Runtime API, without a reload.
 //
 // Build one with New from a Config (what the agent decodes from a template
 // block), or with NewHAProxy, NewNginx or NewCommand. Tests that need a real
 // load balancer to reload start one with package backendtest.
 package backends
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Backend is one load balancer. Every method runs external commands with
 // the earlier of the context's deadline and the backend's Timeout, kills
 // them (with everything they started) when it passes, and then returns an
 // error wrapping context.DeadlineExceeded or context.Canceled. The adapters
-// hold no state between calls and are safe for concurrent use, though a
-// renderer should not reload one load balancer from two goroutines at once.
+// are safe for concurrent use, though a renderer should not reload one load
+// balancer from two goroutines at once. Only HAProxy holds state between
+// calls (see RuntimeApplier).
 type Backend interface {
 	// Name is the backend's kind: "haproxy", "nginx" or "command".
 	Name() string
@@ -26,4 +31,25 @@ type Backend interface {
 	// configuration, an error when it kept the old one or the outcome
 	// could not be confirmed in time.
 	Reload(ctx context.Context) error
+}
+
+// RuntimeApplier is a Backend that can apply some configuration changes to
+// the running load balancer without a reload, and keep checking that what
+// runs matches the installed file. A renderer calls Apply instead of
+// Reload when it has installed a changed file whose predecessor the load
+// balancer runs, and Reconcile from time to time. Calls are not made
+// concurrently.
+type RuntimeApplier interface {
+	Backend
+	// Apply makes the running load balancer use candidate, the file just
+	// installed in place of running, and returns true once it does. false
+	// with an error saying why means the change needs a reload.
+	Apply(ctx context.Context, running, candidate []byte) (applied bool, err error)
+	// Reconcile finishes work left by earlier applies and compares what
+	// runs with installed, the file on disk, repairing a difference (by a
+	// reload). It returns the difference it found, "" if none.
+	Reconcile(ctx context.Context, installed []byte) (drift string, err error)
+	// NextReconcile is how soon Reconcile wants to run again; 0 or less:
+	// never on its own.
+	NextReconcile() time.Duration
 }

@@ -65,7 +65,8 @@ func New(cfg Config) (Backend, error) {
 }
 
 func (c HAProxyConfig) isZero() bool {
-	return c.Binary == "" && c.MasterSocket == "" && len(c.ReloadCommand) == 0 && c.Timeout == 0 && !c.NoReload
+	return c.Binary == "" && c.MasterSocket == "" && len(c.ReloadCommand) == 0 && c.Timeout == 0 && !c.NoReload &&
+		c.StatsSocket == "" && !c.NoRuntime && c.DrainTimeout == 0 && c.ReconcileInterval == 0
 }
 
 func (c NginxConfig) isZero() bool {

@@ -27,6 +27,16 @@ func TestConfig_ValidateReportsEveryProblem(t *testing.T) {
 			[]string{"haproxy: master_socket or reload_command is required", "haproxy: timeout: -1s is negative"},
 		},
 		{
+			"haproxy runtime path with negative durations",
+			backends.Config{Kind: "haproxy", HAProxy: backends.HAProxyConfig{MasterSocket: "/s", DrainTimeout: -time.Second, ReconcileInterval: -time.Minute}},
+			[]string{"haproxy: drain_timeout: -1s is negative", "haproxy: reconcile_interval: -1m0s is negative"},
+		},
+		{
+			"options of another kind, runtime ones only",
+			backends.Config{Kind: "nginx", Nginx: backends.NginxConfig{PidFile: "/p"}, HAProxy: backends.HAProxyConfig{StatsSocket: "/s"}},
+			[]string{`haproxy: options are set but the backend is "nginx"`},
+		},
+		{
 			"haproxy with both ways to reload",
 			backends.Config{Kind: "haproxy", HAProxy: backends.HAProxyConfig{MasterSocket: "/s", ReloadCommand: []string{"x"}}},
 			[]string{"haproxy: master_socket and reload_command are exclusive"},

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -34,6 +33,22 @@ type HAProxyConfig struct {
 	// (shoal agent -dev): MasterSocket and ReloadCommand are then not
 	// required, and Reload returns ErrNoReload without doing anything.
 	NoReload bool
+
+	// StatsSocket is a stats socket of the worker ("stats socket <path>
+	// level admin" in the global section) for the Runtime API. Without it
+	// the runtime path goes through MasterSocket to the current worker;
+	// with neither, every change reloads.
+	StatsSocket string
+	// NoRuntime turns the runtime path off: every change reloads.
+	NoRuntime bool
+	// DrainTimeout is how long a server removed from the file keeps its
+	// sessions (drain: no new connections) before they are shut and it is
+	// deleted. Default DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// ReconcileInterval is how often the running servers are compared
+	// with the installed file when nothing else happens. Default
+	// DefaultReconcileInterval.
+	ReconcileInterval time.Duration
 }
 
 // ErrNoReload is returned by Reload of a backend configured not to reload.
@@ -43,10 +58,28 @@ var ErrNoReload = errors.New("this backend is configured not to reload")
 // configuration does not say.
 const DefaultTimeout = 30 * time.Second
 
+// Defaults of the runtime path.
+const (
+	DefaultDrainTimeout      = 30 * time.Second
+	DefaultReconcileInterval = 30 * time.Second
+)
+
 // HAProxy validates with "haproxy -c" and reloads through the master CLI.
+// Changes to server lines alone go through the Runtime API instead (Apply),
+// and Reconcile keeps the running servers equal to the installed file.
+// Unlike the other adapters it holds state between calls: the servers
+// still leaving and its counters.
 type HAProxy struct {
 	cfg HAProxyConfig
+
+	// opMu makes Apply, Reconcile and Reload take turns, and guards
+	// leaving.
+	opMu    sync.Mutex
+	leaving map[string]*leavingServer // by "proxy/server"
+	rt      runtimeStats
 }
+
+var _ RuntimeApplier = (*HAProxy)(nil)
 
 var _ Backend = (*HAProxy)(nil)
 
@@ -56,7 +89,7 @@ func NewHAProxy(cfg HAProxyConfig) (*HAProxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &HAProxy{cfg: cfg}, nil
+	return &HAProxy{cfg: cfg, leaving: map[string]*leavingServer{}}, nil
 }
 
 func (c *HAProxyConfig) setDefaults() {
@@ -65,6 +98,12 @@ func (c *HAProxyConfig) setDefaults() {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
 	}
 }
 
@@ -84,6 +123,12 @@ func (c HAProxyConfig) Validate() error {
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("haproxy: timeout: %s is negative", c.Timeout))
 	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("haproxy: drain_timeout: %s is negative", c.DrainTimeout))
+	}
+	if c.ReconcileInterval < 0 {
+		errs = append(errs, fmt.Errorf("haproxy: reconcile_interval: %s is negative", c.ReconcileInterval))
+	}
 	return errors.Join(errs...)
 }
 
@@ -101,7 +146,7 @@ func (h *HAProxy) Validate(ctx context.Context, path string) error {
 	return nil
 }
 
-// Reload makes haproxy load the installed configuration.
+// reloadProcess makes haproxy load the installed configuration.
 //
 // With ReloadCommand it runs that command. Otherwise it asks the master
 // over its CLI. HAProxy 2.6's master answers "reload" by re-executing
@@ -111,7 +156,7 @@ func (h *HAProxy) Validate(ctx context.Context, path string) error {
 // configuration did not start (the master keeps the old workers, and the
 // count returns to zero at the next good reload); otherwise a worker whose
 // PID was not there before must be listed.
-func (h *HAProxy) Reload(ctx context.Context) error {
+func (h *HAProxy) reloadProcess(ctx context.Context) error {
 	if h.cfg.NoReload {
 		return fmt.Errorf("reload haproxy: %w", ErrNoReload)
 	}
@@ -291,33 +336,8 @@ func parseShowProc(reply string) (HAProxyStatus, error) {
 }
 
 // masterCommand sends one command to the master CLI and returns the reply.
-// The master answers a non-interactive session once it sees the end of the
-// input, so the write side is closed after the command; without that it
-// waits for more.
 func (h *HAProxy) masterCommand(ctx context.Context, command string) (string, error) {
-	var dialer net.Dialer
-	conn, err := dialer.DialContext(ctx, "unix", h.cfg.MasterSocket)
-	if err != nil {
-		return "", fmt.Errorf("master cli %s: %w", h.cfg.MasterSocket, err)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
-
-	if _, err := io.WriteString(conn, command+"\n"); err != nil {
-		return "", fmt.Errorf("master cli %q: %w", command, err)
-	}
-	if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
-		return "", fmt.Errorf("master cli %q: %w", command, err)
-	}
-	reply, err := io.ReadAll(io.LimitReader(conn, 1<<20))
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w: %w", ctx.Err(), err)
-		}
-		return string(reply), fmt.Errorf("master cli %q: %w", command, err)
-	}
-	return string(reply), nil
+	return socketCommand(ctx, "master cli", h.cfg.MasterSocket, command)
 }
 
 // isCutShort reports whether err is the master closing or resetting the

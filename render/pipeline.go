@@ -1,10 +1,15 @@
 package render
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"time"
 
+	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -17,6 +22,10 @@ type job struct {
 	reload   bool   // the backend must reload for this template
 	reloaded bool
 	forced   bool // RenderNow asked for this render
+	// running is the installed file before this render (nil if none),
+	// which the load balancer runs unless a reload is pending.
+	running []byte
+	applied bool // the backend applied the change without a reload
 }
 
 func (j *job) fail(stage string, err error) {
@@ -24,10 +33,12 @@ func (j *job) fail(stage string, err error) {
 }
 
 // batch renders tmpls from one snapshot: render all, stage and validate each
-// candidate, install the valid ones, then reload each backend once. A
-// failure at any step keeps that template's last good file and is logged
-// and recorded in its status; the others go on.
-func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplState) []Result {
+// candidate, install the valid ones, then reload each backend once. With
+// runtime set, a backend that can apply a change to the running load
+// balancer (backends.RuntimeApplier) does so instead of reloading when it
+// can. A failure at any step keeps that template's last good file and is
+// logged and recorded in its status; the others go on.
+func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplState, runtime bool) []Result {
 	r.batchMu.Lock()
 	defer r.batchMu.Unlock()
 
@@ -46,7 +57,11 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 			j.fail("install", err)
 			continue
 		}
-		j.res.Changed, j.reload = true, !j.ts.cfg.NoReload
+		j.res.Changed = true
+		if !j.ts.cfg.NoReload {
+			j.applied = runtime && r.applyRuntime(ctx, j)
+			j.reload = !j.applied
+		}
 	}
 	r.reloadBackends(ctx, jobs)
 
@@ -94,10 +109,14 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 	}
 	j.res.Content, j.res.Backends, j.res.Hash = content, n, hashOf(content)
 
-	same, err := sameAsInstalled(ts.cfg.Destination, content)
-	if err != nil {
-		j.fail("compare", err)
+	running, err := os.ReadFile(ts.cfg.Destination)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		j.fail("compare", fmt.Errorf("read %s: %w", ts.cfg.Destination, err))
 		return
+	}
+	same := err == nil && bytes.Equal(running, content)
+	if err == nil {
+		j.running = running
 	}
 	if r.cfg.Dry {
 		j.res.Changed = !same
@@ -124,6 +143,66 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 		}
 	}
 	j.tmp = tmp
+}
+
+// applyRuntime asks the template's backend to apply the installed change
+// to the running load balancer without a reload, and reports whether it
+// did. It does not try when the load balancer may not run the previous
+// file (no previous file, a reload pending) or a reload was asked for.
+func (r *Runner) applyRuntime(ctx context.Context, j *job) bool {
+	ra, ok := j.ts.cfg.Backend.(backends.RuntimeApplier)
+	if !ok || j.running == nil || j.forced || j.ts.reloadPending {
+		return false
+	}
+	actx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
+	applied, err := ra.Apply(actx, j.running, j.res.Content)
+	cancel()
+	if !applied {
+		r.log.Info("change needs a reload", "template", j.ts.cfg.Name, "backend", ra.Name(), "reason", err)
+	}
+	return applied
+}
+
+// reconcile asks the template's backend to compare the running load
+// balancer with the installed file, which repairs a difference, and
+// schedules the next reconcile. A template whose last reload failed is
+// skipped: its load balancer runs an older file.
+func (r *Runner) reconcile(ctx context.Context, ts *tmplState) {
+	ra, ok := ts.cfg.Backend.(backends.RuntimeApplier)
+	if !ok {
+		return
+	}
+	defer r.scheduleReconcile(ts)
+	if ts.reloadPending {
+		return
+	}
+	installed, err := os.ReadFile(ts.cfg.Destination)
+	if err != nil {
+		return // nothing installed yet: nothing runs from it
+	}
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
+	drift, err := ra.Reconcile(rctx, installed)
+	cancel()
+	log := r.log.With("template", ts.cfg.Name, "backend", ra.Name())
+	switch {
+	case err != nil:
+		log.Error("reconcile failed", "drift", drift, "err", err)
+	case drift != "":
+		log.Warn("running load balancer differed from the installed file; reloaded", "drift", drift)
+	}
+}
+
+// scheduleReconcile sets when the template's backend next reconciles, if it
+// is one that does.
+func (r *Runner) scheduleReconcile(ts *tmplState) {
+	ra, ok := ts.cfg.Backend.(backends.RuntimeApplier)
+	if !ok || ts.cfg.NoReload || r.cfg.Dry {
+		return
+	}
+	ts.reconcileAt = time.Time{}
+	if d := ra.NextReconcile(); d > 0 {
+		ts.reconcileAt = r.cfg.Clock.Now().Add(d)
+	}
 }
 
 // reloadBackends reloads each backend that has a job wanting it, once, and
@@ -179,6 +258,9 @@ func (r *Runner) record(j *job, excluded []Exclusion) {
 	if j.reloaded {
 		st.Reloads++
 	}
+	if j.applied && j.stage == "" {
+		st.Applied++
+	}
 	if j.forced {
 		st.Forced++
 	}
@@ -197,7 +279,7 @@ func (r *Runner) record(j *job, excluded []Exclusion) {
 	case r.cfg.Dry:
 		log.Info("dry run", "changed", j.res.Changed, "hash", j.res.Hash, "backends", j.res.Backends)
 	case j.res.Changed:
-		log.Info("installed", "hash", j.res.Hash, "backends", j.res.Backends, "reloaded", j.reloaded)
+		log.Info("installed", "hash", j.res.Hash, "backends", j.res.Backends, "reloaded", j.reloaded, "applied", j.applied)
 	case j.reloaded:
 		log.Info("reloaded unchanged file", "hash", j.res.Hash)
 	default:

@@ -106,6 +106,10 @@ type tmplState struct {
 	// the next render even if the bytes are then unchanged.
 	reloadPending bool
 	installedN    int // backends in the installed file, -1 unknown
+	// reconcileAt is when the backend next compares the running load
+	// balancer with the installed file; zero: never (not a
+	// backends.RuntimeApplier).
+	reconcileAt time.Time
 
 	st TemplateStatus // guarded by Runner.statusMu
 }
@@ -261,7 +265,8 @@ func (r *Runner) Once(ctx context.Context) ([]Result, error) {
 		return nil, errors.New("render: runner is running")
 	}
 	defer r.running.Store(false)
-	return r.batch(ctx, r.cfg.Source.Snapshot(), r.tmpl), nil
+	// A one-off render reloads: no reconcile follows to finish drains.
+	return r.batch(ctx, r.cfg.Source.Snapshot(), r.tmpl, false), nil
 }
 
 // Run renders every template once, then keeps them current until ctx is
@@ -293,20 +298,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 	for {
-		now := clock.Now()
-		var due []*tmplState
-		for _, ts := range r.tmpl {
-			if at, ok := ts.q.Due(); ok && !at.After(now) {
-				due = append(due, ts)
-			}
-		}
-		if len(due) > 0 {
-			snap := r.cfg.Source.Snapshot()
+		if snap := r.runDue(ctx); snap != nil {
 			prev = snap
-			for _, ts := range due {
-				ts.q.Done()
-			}
-			r.batch(ctx, snap, due)
 		}
 		if idle != nil {
 			close(idle)
@@ -358,6 +351,36 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// runDue renders the templates due now, in one batch, and then runs the
+// reconciles that are due. It returns the snapshot it rendered, nil if
+// none.
+func (r *Runner) runDue(ctx context.Context) *node.Snapshot {
+	now := r.cfg.Clock.Now()
+	var due []*tmplState
+	for _, ts := range r.tmpl {
+		if at, ok := ts.q.Due(); ok && !at.After(now) {
+			due = append(due, ts)
+		}
+	}
+	var snap *node.Snapshot
+	if len(due) > 0 {
+		snap = r.cfg.Source.Snapshot()
+		for _, ts := range due {
+			ts.q.Done()
+		}
+		r.batch(ctx, snap, due, true)
+		for _, ts := range due {
+			r.scheduleReconcile(ts)
+		}
+	}
+	for _, ts := range r.tmpl {
+		if !ts.reconcileAt.IsZero() && !ts.reconcileAt.After(r.cfg.Clock.Now()) {
+			r.reconcile(ctx, ts)
+		}
+	}
+	return snap
+}
+
 // waitIdle returns once the loop has rendered everything due at the clock's
 // current time. Tests use it with a fake clock instead of sleeping.
 func (r *Runner) waitIdle() {
@@ -373,11 +396,16 @@ func (r *Runner) changed(now time.Time, urgent bool) {
 	}
 }
 
+// nextDue returns the earliest time a template is due to render or to
+// reconcile.
 func (r *Runner) nextDue() (time.Time, bool) {
 	var next time.Time
 	found := false
 	for _, ts := range r.tmpl {
 		if at, ok := ts.q.Due(); ok && (!found || at.Before(next)) {
+			next, found = at, true
+		}
+		if at := ts.reconcileAt; !at.IsZero() && (!found || at.Before(next)) {
 			next, found = at, true
 		}
 	}

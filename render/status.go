@@ -36,6 +36,9 @@ type TemplateStatus struct {
 	Installs uint64 // renders that changed the destination file
 	Failures uint64 // failed attempts, of any kind
 	Reloads  uint64 // successful backend reloads after this template changed
+	// Applied counts installs the backend applied to the running load
+	// balancer without a reload (HAProxy's Runtime API).
+	Applied uint64
 	// Forced counts renders that RenderNow asked for, done: a caller of
 	// RenderNow waits for it to grow.
 	Forced uint64

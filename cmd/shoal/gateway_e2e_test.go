@@ -239,15 +239,17 @@ template {
 	}
 
 	// Kill web-a's machine: its agent (SIGKILL) and its server. The file
-	// is rewritten and haproxy reloaded; once the old worker is gone no
-	// request reaches A and none fails.
+	// is rewritten and the change applied through haproxy's Runtime API,
+	// with no reload (a reload, should the runtime path decline, leaves an
+	// old worker until it finishes); then no request reaches A and none
+	// fails.
 	before, _ := lb.renderStatus()
 	if err := webA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	srvA.Close()
-	st = lb.waitRender("web-a dropped and haproxy reloaded", func(s api.TemplateStatus) bool {
-		return s.OK && s.Backends == 1 && s.Reloads > before.Reloads
+	st = lb.waitRender("web-a dropped and the change installed", func(s api.TemplateStatus) bool {
+		return s.OK && s.Backends == 1 && s.Installs > before.Installs
 	})
 	if cfg := readFile(t, cfgPath); strings.Contains(cfg, "web-a") || !strings.Contains(cfg, "web-b") {
 		t.Fatalf("haproxy.cfg after web-a failed:\n%s", cfg)
@@ -256,7 +258,7 @@ template {
 	for i := range 30 {
 		got, err := get(listen)
 		if err != nil || got != "B" {
-			t.Fatalf("request %d after the reload: got %q, %v; want B", i, got, err)
+			t.Fatalf("request %d after web-a was dropped: got %q, %v; want B", i, got, err)
 		}
 	}
 
