@@ -37,6 +37,11 @@ type fileConfig struct {
 	DNSAddr   *string `hcl:"dns_addr,optional"`
 	Domain    *string `hcl:"domain,optional"`
 
+	// http.go
+	HTTPAllowedHosts      []string `hcl:"http_allowed_hosts,optional"`
+	HTTPMaxConns          *int     `hcl:"http_max_conns,optional"`
+	HTTPMaxConnsPerClient *int     `hcl:"http_max_conns_per_client,optional"`
+
 	Encrypt     *string `hcl:"encrypt,optional"`
 	KeyringFile *string `hcl:"keyring_file,optional"`
 	Label       *string `hcl:"label,optional"`
@@ -264,6 +269,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		*pair.dst = *pair.src
 	}
 	setStr(&c.HTTPToken, fc.HTTPToken)
+	a.applyHTTP(c, fc)
 	setStr(&c.Domain, fc.Domain)
 	if fc.Encrypt != nil {
 		if _, err := DecodeKey(*fc.Encrypt); err != nil {
