@@ -156,16 +156,12 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 
 	fatal := make(chan error, 4)
 	if a.httpLn != nil {
-		a.httpSrv = &http.Server{
-			Handler:           api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, a.config().HTTPToken),
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return ctx },
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		}
+		var ln net.Listener
+		a.httpSrv, ln = a.newHTTPServer(ctx)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				fatal <- fmt.Errorf("http api: %w", err)
 			}
 		}()
