@@ -45,6 +45,7 @@ type Agent struct {
 
 	leaveCh chan struct{}            // the API asked the agent to leave and exit
 	render  atomic.Pointer[renderer] // set once components start
+	reloads *reloadGate              // coalesces reload events
 
 	mu         sync.Mutex
 	cfg        config.Config
@@ -63,6 +64,7 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	}
 	a := &Agent{flags: flags, log: logger, hub: hub, reg: reg, cfg: cfg,
 		leaveCh: make(chan struct{}, 1), tagSet: map[string]string{}, tagDel: map[string]bool{}}
+	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
 	nc, err := nodeConfig(cfg, a.effectiveTags())
 	if err != nil {
 		return nil, err
