@@ -81,6 +81,14 @@ type agentProc struct {
 // for its "agent running" log line, which names the bound addresses.
 func startAgent(t *testing.T, name string, env []string, args ...string) *agentProc {
 	t.Helper()
+	return startAgentVia(t, nil, name, env, args...)
+}
+
+// startAgentVia is startAgent through wrap, a command that execs its
+// arguments in the same process (so the PID is the agent's), for example
+// a shell that lowers a resource limit first.
+func startAgentVia(t *testing.T, wrap []string, name string, env []string, args ...string) *agentProc {
+	t.Helper()
 	dir := t.TempDir()
 	fast := filepath.Join(dir, "fast.hcl")
 	if err := os.WriteFile(fast, []byte(fastGossip), 0o644); err != nil {
@@ -93,7 +101,8 @@ func startAgent(t *testing.T, name string, env []string, args ...string) *agentP
 	}
 	full := append([]string{"agent", "-node", name, "-bind", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
 		"-dns-addr", "127.0.0.1:0", "-config-file", fast}, args...)
-	a.cmd = exec.Command(bin, full...)
+	argv := append(append(append([]string(nil), wrap...), bin), full...)
+	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.Dir = dir
