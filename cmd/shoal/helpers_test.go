@@ -101,13 +101,27 @@ func agentArgs(t *testing.T, dir, name string) []string {
 // (where -dev keeps dev-data), so a restart can find what it left.
 func startAgentIn(t *testing.T, dir, name string, env []string, args ...string) *agentProc {
 	t.Helper()
+	return startAgentWrapped(t, nil, dir, name, env, args...)
+}
+
+// startAgentVia is startAgent through wrap, a command that execs its
+// arguments in the same process (so the PID is the agent's), for example
+// a shell that lowers a resource limit first.
+func startAgentVia(t *testing.T, wrap []string, name string, env []string, args ...string) *agentProc {
+	t.Helper()
+	return startAgentWrapped(t, wrap, t.TempDir(), name, env, args...)
+}
+
+func startAgentWrapped(t *testing.T, wrap []string, dir, name string, env []string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{t: t, name: name, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.Create(a.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	full := append(agentArgs(t, dir, name), args...)
-	a.cmd = exec.Command(bin, full...)
+	argv := append(append(append([]string(nil), wrap...), bin), full...)
+	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.Dir = dir

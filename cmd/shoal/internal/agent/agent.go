@@ -45,6 +45,7 @@ type Agent struct {
 
 	leaveCh chan struct{}            // the API asked the agent to leave and exit
 	render  atomic.Pointer[renderer] // set once components start
+	reloads *reloadGate              // coalesces reload events
 
 	mu         sync.Mutex
 	cfg        config.Config
@@ -66,6 +67,7 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if err := prepareDevKeyring(cfg, logger); err != nil {
 		return nil, err
 	}
+	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
 	nc, err := nodeConfig(cfg, a.effectiveTags())
 	if err != nil {
 		return nil, err
@@ -167,16 +169,12 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 
 	fatal := make(chan error, 4)
 	if a.httpLn != nil {
-		a.httpSrv = &http.Server{
-			Handler:           api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, a.config().HTTPToken),
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return ctx },
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		}
+		var ln net.Listener
+		a.httpSrv, ln = a.newHTTPServer(ctx)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				fatal <- fmt.Errorf("http api: %w", err)
 			}
 		}()

@@ -36,8 +36,10 @@ func (a *Agent) builtin(e node.Event) bool {
 }
 
 // reloadEvent re-renders and reloads every template, or the one named by
-// name or destination. Agents without the named template, or without
-// templates, ignore it.
+// name or destination, through the reload gate: a flood of reload events
+// reloads at most once per reloadEventInterval for each target (one
+// template, or all of them, which render reloads in one batch). Agents
+// without the named template, or without templates, ignore it.
 func (a *Agent) reloadEvent(name string) {
 	r := a.render.Load()
 	if r == nil {
@@ -53,9 +55,25 @@ func (a *Agent) reloadEvent(name string) {
 		a.log.Debug("reload event ignored: no such template here", "template", name)
 		return
 	}
-	a.log.Info("reload event: rendering and reloading", "template", name)
-	if err := run.RenderNow(target); err != nil {
-		a.log.Warn("reload event", "err", err)
+	if out := a.reloads.request(target); out != gateFired {
+		a.log.Debug("reload event coalesced", "template", target, "outcome", string(out), "interval", reloadEventInterval)
+	}
+}
+
+// fireReload is the reload gate's action: render and reload template
+// ("" all) in the runner current at the time it fires.
+func (a *Agent) fireReload(template string) {
+	r := a.render.Load()
+	if r == nil {
+		return
+	}
+	run := r.current()
+	if run == nil {
+		return
+	}
+	a.log.Info("reload event: rendering and reloading", "template", template)
+	if err := run.RenderNow(template); err != nil {
+		a.log.Warn("reload event", "template", template, "err", err)
 	}
 }
 

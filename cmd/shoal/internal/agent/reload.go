@@ -84,6 +84,8 @@ func restartOnly(p, n config.Config) []string {
 	check("advertise", p.AdvertiseAddr != n.AdvertiseAddr || p.AdvertisePort != n.AdvertisePort)
 	check("http_addr", p.HTTPAddr != n.HTTPAddr)
 	check("http_token", p.HTTPToken != n.HTTPToken)
+	check("http_allowed_hosts", !slices.Equal(p.HTTP.AllowedHosts, n.HTTP.AllowedHosts))
+	check("http_max_conns", p.HTTP.MaxConns != n.HTTP.MaxConns || p.HTTP.MaxConnsPerClient != n.HTTP.MaxConnsPerClient)
 	check("dns_addr", p.DNSAddr != n.DNSAddr)
 	check("domain", p.Domain != n.Domain)
 	check("encrypt", p.EncryptKey != n.EncryptKey)

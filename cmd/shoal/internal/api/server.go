@@ -56,18 +56,31 @@ type Agent interface {
 
 // Server serves the API.
 type Server struct {
-	agent Agent
-	log   *slog.Logger
-	hub   *logging.Hub
-	token string
-	mux   *http.ServeMux
+	agent        Agent
+	log          *slog.Logger
+	hub          *logging.Hub
+	token        string
+	allowedHosts map[string]bool
+	mux          *http.ServeMux
 }
 
-// NewServer builds the handler tree. token "" disables authentication.
-// /v1/health stays open so load balancers and probes need no secret; it
-// tells only that the agent is up and how many members are alive.
-func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.Registry, token string) *Server {
-	s := &Server{agent: a, log: logger, hub: hub, token: token, mux: http.NewServeMux()}
+// Options are the API's trust rules (guard.go).
+type Options struct {
+	// Token, when set, must come with every request but /v1/health.
+	Token string
+	// AllowedHosts are the names, besides IP literals and localhost, that
+	// a request's Host may carry (config http_allowed_hosts), lower-case.
+	AllowedHosts []string
+}
+
+// NewServer builds the handler tree. /v1/health stays open so load
+// balancers and probes need no secret; it tells only that the agent is up
+// and how many members are alive.
+func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.Registry, opts Options) *Server {
+	s := &Server{agent: a, log: logger, hub: hub, token: opts.Token, allowedHosts: map[string]bool{}, mux: http.NewServeMux()}
+	for _, h := range opts.AllowedHosts {
+		s.allowedHosts[strings.ToLower(h)] = true
+	}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/info", s.info)
 	s.mux.HandleFunc("GET /v1/members", s.members)
@@ -87,11 +100,27 @@ func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.R
 	return s
 }
 
-// ServeHTTP checks the token, then dispatches.
+// ServeHTTP applies the trust rules (guard.go), then dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && r.URL.Path != "/v1/health" && !s.authorized(r) {
-		writeErr(w, http.StatusForbidden, errors.New("missing or wrong API token: send it in the "+TokenHeader+" header (shoal verbs read -http-token or SHOAL_HTTP_TOKEN)"))
-		return
+	if r.URL.Path != healthPath {
+		if err := s.checkHost(r.Host); err != nil {
+			writeErr(w, http.StatusMisdirectedRequest, err)
+			return
+		}
+		if err := checkBrowser(r); err != nil {
+			writeErr(w, http.StatusForbidden, err)
+			return
+		}
+		if s.token != "" && !s.authorized(r) {
+			writeErr(w, http.StatusForbidden, errors.New("missing or wrong API token: send it in the "+TokenHeader+" header (shoal verbs read -http-token or SHOAL_HTTP_TOKEN)"))
+			return
+		}
+	}
+	if changesState(r.Method) {
+		if err := checkJSON(r); err != nil {
+			writeErr(w, http.StatusUnsupportedMediaType, err)
+			return
+		}
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -57,7 +57,9 @@ func (c *client) request(method, path string, in any) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad -http-addr %q: %w", c.addr, err)
 	}
-	if in != nil {
+	// The agent refuses a state-changing request that is not JSON (a
+	// browser's cross-site form or text/plain POST), body or not.
+	if in != nil || method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

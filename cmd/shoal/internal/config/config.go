@@ -59,6 +59,8 @@ type Config struct {
 	DNSAddr   string
 	Domain    string
 	DNS       DNS
+	// HTTP is the API's Host rule and connection caps (http.go).
+	HTTP HTTP
 
 	EncryptKey  string
 	KeyringFile string
@@ -169,6 +171,7 @@ func DefaultConfig() Config {
 		RetryInterval:         30 * time.Second,
 		Tags:                  map[string]string{},
 		HTTPAddr:              DefaultHTTPAddr,
+		HTTP:                  DefaultHTTP(),
 		DNSAddr:               DefaultDNSAddr,
 		Domain:                DefaultDomain,
 		HandlerTimeout:        60 * time.Second,
@@ -203,6 +206,7 @@ func (c Config) clone() Config {
 	out.Join = append([]string(nil), c.Join...)
 	out.RetryJoin = append([]string(nil), c.RetryJoin...)
 	out.EventHandlers = append([]string(nil), c.EventHandlers...)
+	out.HTTP.AllowedHosts = slices.Clone(c.HTTP.AllowedHosts)
 	out.Templates = make([]Template, len(c.Templates))
 	for i, t := range c.Templates {
 		out.Templates[i] = t.clone()

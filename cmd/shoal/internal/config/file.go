@@ -37,6 +37,11 @@ type fileConfig struct {
 	DNSAddr   *string `hcl:"dns_addr,optional"`
 	Domain    *string `hcl:"domain,optional"`
 
+	// http.go
+	HTTPAllowedHosts      []string `hcl:"http_allowed_hosts,optional"`
+	HTTPMaxConns          *int     `hcl:"http_max_conns,optional"`
+	HTTPMaxConnsPerClient *int     `hcl:"http_max_conns_per_client,optional"`
+
 	Encrypt        *string `hcl:"encrypt,optional"`
 	KeyringFile    *string `hcl:"keyring_file,optional"`
 	InsecureGossip *bool   `hcl:"insecure_gossip,optional"`
@@ -289,6 +294,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		*pair.dst = *pair.src
 	}
 	setStr(&c.HTTPToken, fc.HTTPToken)
+	a.applyHTTP(c, fc)
 	setStr(&c.Domain, fc.Domain)
 	// encrypt = "" is the documented "no key", so a later file or the
 	// README's full example can switch a key off.

@@ -42,5 +42,8 @@ func (c *Config) Validate() error {
 	if c.HTTPAddr != "" && c.HTTPAddr == c.DNSAddr && !strings.HasSuffix(c.HTTPAddr, ":0") {
 		bad("http_addr and dns_addr are both %s", c.HTTPAddr)
 	}
+	if err := c.checkHTTPCaps(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

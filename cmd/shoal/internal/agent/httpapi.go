@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+)
+
+// Bounds on the HTTP API's connections, so a slow or idle client cannot
+// hold one for ever. The caps on their number are config keys
+// (http_max_conns, http_max_conns_per_client).
+const (
+	// httpReadHeaderTimeout bounds reading a request's headers.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds reading a whole request, body included.
+	// net/http lifts it once the body is read (its background read, which
+	// watches for the client going away, clears the deadline), so
+	// /v1/monitor and /v1/query stream for as long as they need; api's
+	// TestServer_StreamsOutliveReadTimeout holds that. Streams are also
+	// why there is no WriteTimeout.
+	httpReadTimeout = 30 * time.Second
+	// httpIdleTimeout closes a kept-alive connection with no request.
+	httpIdleTimeout = 60 * time.Second
+	// httpMaxHeaderBytes: the API's requests have a few short headers.
+	httpMaxHeaderBytes = 64 << 10
+)
+
+// newHTTPServer builds the API server and the capped listener it serves.
+// Requests' contexts derive from ctx.
+func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) {
+	cfg := a.config()
+	log := a.log.With("component", "api")
+	ln := api.LimitListener(a.httpLn, api.ConnLimits{Total: cfg.HTTP.MaxConns, PerClient: cfg.HTTP.MaxConnsPerClient}, log)
+	a.reg.MustRegister(newConnCollector(ln.Stats))
+	srv := &http.Server{
+		Handler:           api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts}),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	return srv, ln
+}
+
+// connCollector reads the API listener's counts at scrape time.
+type connCollector struct {
+	stats   func() api.ConnStats
+	open    *prometheus.Desc
+	refused *prometheus.Desc
+}
+
+func newConnCollector(stats func() api.ConnStats) *connCollector {
+	return &connCollector{
+		stats:   stats,
+		open:    prometheus.NewDesc("shoal_http_connections_open", "Open connections to the HTTP API.", nil, nil),
+		refused: prometheus.NewDesc("shoal_http_connections_refused_total", "HTTP API connections closed at once because a cap was reached, by the config key of the cap.", []string{"cap"}, nil),
+	}
+}
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.open
+	ch <- c.refused
+}
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(st.Open))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedTotal), "http_max_conns")
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedClient), "http_max_conns_per_client")
+}
