@@ -330,7 +330,7 @@ template {
 }
 event_handlers = ["user:flood-done=touch %s"]
 `, tmpl, filepath.Join(dir, "lb.out"), marker))
-	a := startAgent(t, "lb", nil, "-config-file", conf)
+	a := startAgent(t, "lb", nil, "-config-file", conf, "-encrypt", gossipKey(t))
 	base := a.waitRender("first render installed", func(s api.TemplateStatus) bool { return s.OK && s.Installs >= 1 })
 
 	start := time.Now()
