@@ -184,3 +184,27 @@ func BenchmarkHeapPerNode(b *testing.B) {
 	}
 	b.ReportMetric(perNode, "heap-bytes/node")
 }
+
+// BenchmarkUserEventOwnSubscriber measures how long a node takes to hand
+// its own user event to its own subscriber: the path behind "user event →
+// the sender's own handler".
+func BenchmarkUserEventOwnSubscriber(b *testing.B) {
+	nodes := startQuiet(b, []Config{lanConfig("ue-own")})
+	stream, _ := nodes[0].Subscribe(1024)
+	b.ResetTimer()
+	var total time.Duration
+	for i := range b.N {
+		name := fmt.Sprintf("own-%d", i)
+		start := time.Now()
+		if err := nodes[0].UserEvent(name, []byte("payload"), false); err != nil {
+			b.Fatal(err)
+		}
+		for ev := range stream {
+			if ue, ok := ev.(*UserEvent); ok && ue.Name == name {
+				break
+			}
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/own-delivered")
+}
