@@ -13,7 +13,7 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}{
 		{msgJoinIntent, &joinIntent{LTime: 7, Node: "a"}, &joinIntent{}},
 		{msgLeaveIntent, &leaveIntent{LTime: 9, Node: "b", Prune: true}, &leaveIntent{}},
-		{msgUserEvent, &userEventMsg{LTime: 3, Name: "deploy", Payload: []byte("v1"), Coalesce: true}, &userEventMsg{}},
+		{msgUserEvent, &userEventMsg{LTime: 3, Prev: 2, Name: "deploy", Payload: []byte("v1"), Coalesce: true}, &userEventMsg{}},
 		{msgQuery, &queryMsg{LTime: 1, ID: 42, Addr: []byte{127, 0, 0, 1}, Port: 7946, SourceNode: "a",
 			FilterNodes: []string{"x", "y"}, FilterTags: map[string]string{"role": "web"}, Flags: queryFlagAck,
 			Timeout: time.Second, Name: "load", Payload: []byte("p")}, &queryMsg{}},

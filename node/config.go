@@ -46,8 +46,10 @@ type Config struct {
 	QueryResponseSizeLimit int
 	// UserEventSizeLimit caps len(name)+len(payload) of a user event.
 	UserEventSizeLimit int
-	// EventOrderWindow is how long a received user event is held so that
-	// events arriving out of order are delivered in Lamport order.
+	// EventOrderWindow bounds how long a user event that overtook its
+	// sender's previous event waits for it. Events in order never wait.
+	// It should span a few gossip intervals: a burst larger than one
+	// packet arrives newest first over several.
 	EventOrderWindow time.Duration
 	// CoalescePeriod is the longest a coalescing user event is held;
 	// QuiescentPeriod is how long without a newer event of the same name
@@ -97,7 +99,7 @@ func DefaultConfig() Config {
 		QuerySizeLimit:         1024,
 		QueryResponseSizeLimit: 1024,
 		UserEventSizeLimit:     512,
-		EventOrderWindow:       200 * time.Millisecond,
+		EventOrderWindow:       time.Second,
 		CoalescePeriod:         5 * time.Second,
 		QuiescentPeriod:        time.Second,
 	}
@@ -155,7 +157,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"reconnect interval": c.ReconnectInterval, "reconnect timeout": c.ReconnectTimeout,
 		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
-		"leave timeout": c.LeaveTimeout,
+		"leave timeout": c.LeaveTimeout, "event order window": c.EventOrderWindow,
 	} {
 		if d <= 0 {
 			bad("%s %s: must be positive", name, d)

@@ -84,8 +84,11 @@ func (m *leaveIntent) decode(d *decoder) {
 	m.Prune = d.boolean()
 }
 
+// userEventMsg is a user event. Prev is the Lamport time of the sender's
+// previous event (0 for its first), so receivers keep a sender's order.
 type userEventMsg struct {
 	LTime    LamportTime
+	Prev     LamportTime
 	Name     string
 	Payload  []byte
 	Coalesce bool
@@ -93,12 +96,14 @@ type userEventMsg struct {
 
 func (m *userEventMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.LTime))
+	e.uvarint(uint64(m.Prev))
 	e.str(m.Name)
 	e.bytes(m.Payload)
 	e.boolean(m.Coalesce)
 }
 func (m *userEventMsg) decode(d *decoder) {
 	m.LTime = LamportTime(d.uvarint())
+	m.Prev = LamportTime(d.uvarint())
 	m.Name = d.str()
 	m.Payload = d.bytes()
 	m.Coalesce = d.boolean()
