@@ -57,6 +57,17 @@ type Config struct {
 	CoalescePeriod  time.Duration
 	QuiescentPeriod time.Duration
 
+	// MaxQueueDepth bounds each broadcast queue (intents, events,
+	// queries): past it the most-sent messages are dropped and a warning
+	// is logged. MinQueueDepth, when positive, replaces it with twice the
+	// members known, but at least MinQueueDepth. QueueDepthWarning is the
+	// depth that draws a warning; QueueWarnInterval spaces the warnings.
+	// Serf's defaults: 4096, 0, 128 and 30 s.
+	MaxQueueDepth     int
+	MinQueueDepth     int
+	QueueDepthWarning int
+	QueueWarnInterval time.Duration
+
 	// SnapshotPath, when set, records members and clocks so a restarted
 	// node rejoins without -join and replays no old events.
 	SnapshotPath string
@@ -102,6 +113,9 @@ func DefaultConfig() Config {
 		EventOrderWindow:       time.Second,
 		CoalescePeriod:         5 * time.Second,
 		QuiescentPeriod:        time.Second,
+		MaxQueueDepth:          4096,
+		QueueDepthWarning:      128,
+		QueueWarnInterval:      30 * time.Second,
 	}
 }
 
@@ -158,6 +172,7 @@ func (c *Config) Validate() error {
 		"reconnect interval": c.ReconnectInterval, "reconnect timeout": c.ReconnectTimeout,
 		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
 		"leave timeout": c.LeaveTimeout, "event order window": c.EventOrderWindow,
+		"queue warn interval": c.QueueWarnInterval,
 	} {
 		if d <= 0 {
 			bad("%s %s: must be positive", name, d)
@@ -167,10 +182,14 @@ func (c *Config) Validate() error {
 		"event buffer": c.EventBuffer, "query buffer": c.QueryBuffer,
 		"query timeout multiplier": c.QueryTimeoutMult, "query size limit": c.QuerySizeLimit,
 		"query response size limit": c.QueryResponseSizeLimit, "user event size limit": c.UserEventSizeLimit,
+		"max queue depth": c.MaxQueueDepth, "queue depth warning": c.QueueDepthWarning,
 	} {
 		if v <= 0 {
 			bad("%s %d: must be positive", name, v)
 		}
+	}
+	if c.MinQueueDepth < 0 {
+		bad("min queue depth %d: must not be negative", c.MinQueueDepth)
 	}
 	// Gossip packets are at most ~1400 bytes; larger events could never be sent.
 	if c.UserEventSizeLimit > 9*1024 || c.QuerySizeLimit > 9*1024 || c.QueryResponseSizeLimit > 9*1024 {

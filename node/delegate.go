@@ -39,7 +39,7 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 	t, body := messageType(buf[0]), buf[1:]
 	rebroadcast := false
-	var queue *memberlist.TransmitLimitedQueue
+	var queue *broadcastQueue
 	switch t {
 	case msgJoinIntent:
 		var m joinIntent

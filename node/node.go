@@ -44,9 +44,9 @@ type Node struct {
 	eventClock lamportClock
 	queryClock lamportClock
 
-	broadcasts      *memberlist.TransmitLimitedQueue
-	eventBroadcasts *memberlist.TransmitLimitedQueue
-	queryBroadcasts *memberlist.TransmitLimitedQueue
+	broadcasts      *broadcastQueue
+	eventBroadcasts *broadcastQueue
+	queryBroadcasts *broadcastQueue
 
 	lifeMu sync.Mutex
 	life   lifecycle
@@ -84,11 +84,12 @@ type Node struct {
 
 // counters are exported through Stats for metrics.
 type counters struct {
-	droppedMessages atomic.Uint64
-	droppedEvents   atomic.Uint64
-	nameConflicts   atomic.Uint64
-	userEvents      atomic.Uint64
-	queries         atomic.Uint64
+	droppedMessages   atomic.Uint64
+	droppedEvents     atomic.Uint64
+	droppedBroadcasts atomic.Uint64
+	nameConflicts     atomic.Uint64
+	userEvents        atomic.Uint64
+	queries           atomic.Uint64
 }
 
 // Stats are counters and gauges for metrics and `shoal info`.
@@ -102,10 +103,12 @@ type Stats struct {
 	DroppedMessages uint64
 	// DroppedEvents counts events a slow subscriber missed.
 	DroppedEvents uint64
-	NameConflicts uint64
-	UserEvents    uint64
-	Queries       uint64
-	Encrypted     bool
+	// DroppedBroadcasts counts messages pruned from full broadcast queues.
+	DroppedBroadcasts uint64
+	NameConflicts     uint64
+	UserEvents        uint64
+	Queries           uint64
+	Encrypted         bool
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -177,9 +180,9 @@ func (n *Node) Start() error {
 	// low multiplier (the local profile's 2) can leave a member out of an
 	// event's epidemic; shoal's messages get at least LAN's 4.
 	mult := max(mc.RetransmitMult, 4)
-	n.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
-	n.eventBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
-	n.queryBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.broadcasts = newBroadcastQueue(n, "intent", numNodes, mult)
+	n.eventBroadcasts = newBroadcastQueue(n, "event", numNodes, mult)
+	n.queryBroadcasts = newBroadcastQueue(n, "query", numNodes, mult)
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -468,15 +471,16 @@ func (n *Node) DefaultQueryTimeout() time.Duration {
 // Stats returns the node's counters and gauges.
 func (n *Node) Stats() Stats {
 	s := Stats{
-		LamportTime:     n.clock.Time(),
-		EventTime:       n.eventClock.Time(),
-		QueryTime:       n.queryClock.Time(),
-		DroppedMessages: n.stats.droppedMessages.Load(),
-		DroppedEvents:   n.stats.droppedEvents.Load(),
-		NameConflicts:   n.stats.nameConflicts.Load(),
-		UserEvents:      n.stats.userEvents.Load(),
-		Queries:         n.stats.queries.Load(),
-		Encrypted:       n.keyring != nil,
+		LamportTime:       n.clock.Time(),
+		EventTime:         n.eventClock.Time(),
+		QueryTime:         n.queryClock.Time(),
+		DroppedMessages:   n.stats.droppedMessages.Load(),
+		DroppedEvents:     n.stats.droppedEvents.Load(),
+		DroppedBroadcasts: n.stats.droppedBroadcasts.Load(),
+		NameConflicts:     n.stats.nameConflicts.Load(),
+		UserEvents:        n.stats.userEvents.Load(),
+		Queries:           n.stats.queries.Load(),
+		Encrypted:         n.keyring != nil,
 	}
 	for _, m := range n.Snapshot().Members {
 		s.Members++
