@@ -41,7 +41,11 @@ type Config struct {
 	QueryBuffer int
 	// QueryTimeoutMult scales the default query timeout:
 	// GossipInterval * QueryTimeoutMult * ceil(log10(N+1)).
-	QueryTimeoutMult       int
+	QueryTimeoutMult int
+	// MaxQueryTimeout caps a query's timeout. A query keeps its state
+	// until its deadline unless its caller closes it, so an unbounded
+	// timeout lets a forgetful caller hold memory for as long as it likes.
+	MaxQueryTimeout        time.Duration
 	QuerySizeLimit         int
 	QueryResponseSizeLimit int
 	// UserEventSizeLimit caps len(name)+len(payload) of a user event.
@@ -107,6 +111,7 @@ func DefaultConfig() Config {
 		EventBuffer:            512,
 		QueryBuffer:            512,
 		QueryTimeoutMult:       16,
+		MaxQueryTimeout:        5 * time.Minute,
 		QuerySizeLimit:         1024,
 		QueryResponseSizeLimit: 1024,
 		UserEventSizeLimit:     512,
@@ -172,7 +177,7 @@ func (c *Config) Validate() error {
 		"reconnect interval": c.ReconnectInterval, "reconnect timeout": c.ReconnectTimeout,
 		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
 		"leave timeout": c.LeaveTimeout, "event order window": c.EventOrderWindow,
-		"queue warn interval": c.QueueWarnInterval,
+		"queue warn interval": c.QueueWarnInterval, "max query timeout": c.MaxQueryTimeout,
 	} {
 		if d <= 0 {
 			bad("%s %s: must be positive", name, d)

@@ -71,6 +71,8 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			return
 		}
 		n.handleQueryResponse(&m)
+	case msgRelay:
+		n.handleRelay(body)
 	default:
 		n.dropMessage(t.String(), fmt.Errorf("unknown message type"))
 		return

@@ -90,6 +90,10 @@ type counters struct {
 	nameConflicts     atomic.Uint64
 	userEvents        atomic.Uint64
 	queries           atomic.Uint64
+	// Query relays: responses forwarded for others, and repeats of an
+	// ack or response the querier already had.
+	relayedResponses   atomic.Uint64
+	duplicateResponses atomic.Uint64
 }
 
 // Stats are counters and gauges for metrics and `shoal info`.
@@ -108,7 +112,9 @@ type Stats struct {
 	NameConflicts     uint64
 	UserEvents        uint64
 	Queries           uint64
-	Encrypted         bool
+	// PendingQueries counts this node's queries still waiting for answers.
+	PendingQueries int
+	Encrypted      bool
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -480,6 +486,7 @@ func (n *Node) Stats() Stats {
 		NameConflicts:     n.stats.nameConflicts.Load(),
 		UserEvents:        n.stats.userEvents.Load(),
 		Queries:           n.stats.queries.Load(),
+		PendingQueries:    n.queries.pending(),
 		Encrypted:         n.keyring != nil,
 	}
 	for _, m := range n.Snapshot().Members {
