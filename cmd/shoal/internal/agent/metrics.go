@@ -77,6 +77,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, float64(s.Health))
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedMessages), "messages")
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedEvents), "events")
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedBroadcasts), "broadcasts")
 	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
 		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
 	}
