@@ -94,6 +94,11 @@ type Config struct {
 	Memberlist *memberlist.Config
 }
 
+// MaxSizeLimit bounds the user event, query and query response size
+// limits. A gossip packet is at most ~1400 bytes and memberlist's largest
+// message about 64 KB; Serf draws the line at 9 KB too.
+const MaxSizeLimit = 9 * 1024
+
 // DefaultConfig returns a Config with every default set.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
@@ -196,9 +201,8 @@ func (c *Config) Validate() error {
 	if c.MinQueueDepth < 0 {
 		bad("min queue depth %d: must not be negative", c.MinQueueDepth)
 	}
-	// Gossip packets are at most ~1400 bytes; larger events could never be sent.
-	if c.UserEventSizeLimit > 9*1024 || c.QuerySizeLimit > 9*1024 || c.QueryResponseSizeLimit > 9*1024 {
-		bad("event, query and response size limits must be at most 9216 bytes")
+	if c.UserEventSizeLimit > MaxSizeLimit || c.QuerySizeLimit > MaxSizeLimit || c.QueryResponseSizeLimit > MaxSizeLimit {
+		bad("event, query and response size limits must be at most %d bytes", MaxSizeLimit)
 	}
 	for i, k := range c.Keys {
 		if err := memberlist.ValidateKey(k); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,5 +83,23 @@ func TestCLI_QueryRelayFactor(t *testing.T) {
 	out := mustShoal(t, a, "query", "-relay-factor", "2", "-timeout", "1s", "ping")
 	if !strings.Contains(out, "Ack from 'a'") {
 		t.Errorf("query -relay-factor 2: got %q, want a's ack", out)
+	}
+}
+
+// TestAgent_SizeLimitsFromConfig: the agent's size limits reach the node.
+func TestAgent_SizeLimitsFromConfig(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "limits.hcl")
+	if err := os.WriteFile(conf, []byte("user_event_size_limit = 16\nquery_size_limit = 2000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, "a", nil, "-config-file", conf)
+	if r := shoal(t, a, "event", "deploy", "a-payload-past-16-bytes"); r.code != 1 || !strings.Contains(r.stderr, "16-byte limit") {
+		t.Errorf("oversize event: exit %d stderr %q, want 1 and the 16-byte limit", r.code, r.stderr)
+	}
+	// 1,500 bytes is over node's default 1,024 but within the configured 2,000.
+	out := mustShoal(t, a, "query", "-timeout", "1s", "ping", strings.Repeat("x", 1500))
+	if !strings.Contains(out, "Ack from 'a'") {
+		t.Errorf("1,500-byte query: got %q, want a's ack", out)
 	}
 }

@@ -49,6 +49,10 @@ type fileConfig struct {
 	HandlerTimeout *string  `hcl:"handler_timeout,optional"`
 	HandlerQueue   *int     `hcl:"handler_queue,optional"`
 
+	QuerySizeLimit         *int `hcl:"query_size_limit,optional"`
+	QueryResponseSizeLimit *int `hcl:"query_response_size_limit,optional"`
+	UserEventSizeLimit     *int `hcl:"user_event_size_limit,optional"`
+
 	Profile   *string `hcl:"profile,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
 	LogFormat *string `hcl:"log_format,optional"`
@@ -321,6 +325,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		}
 	}
 
+	a.sizeLimits(c, fc)
 	for i, t := range fc.Templates {
 		a.template(c, i, t)
 	}
