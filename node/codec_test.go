@@ -13,10 +13,11 @@ func TestCodec_RoundTrip(t *testing.T) {
 	}{
 		{msgJoinIntent, &joinIntent{LTime: 7, Node: "a"}, &joinIntent{}},
 		{msgLeaveIntent, &leaveIntent{LTime: 9, Node: "b", Prune: true}, &leaveIntent{}},
-		{msgUserEvent, &userEventMsg{LTime: 3, Name: "deploy", Payload: []byte("v1"), Coalesce: true}, &userEventMsg{}},
+		{msgUserEvent, &userEventMsg{LTime: 3, Prev: 2, Name: "deploy", Payload: []byte("v1"), Coalesce: true}, &userEventMsg{}},
 		{msgQuery, &queryMsg{LTime: 1, ID: 42, Addr: []byte{127, 0, 0, 1}, Port: 7946, SourceNode: "a",
 			FilterNodes: []string{"x", "y"}, FilterTags: map[string]string{"role": "web"}, Flags: queryFlagAck,
-			Timeout: time.Second, Name: "load", Payload: []byte("p")}, &queryMsg{}},
+			Timeout: time.Second, Name: "load", Payload: []byte("p"), RelayFactor: 2}, &queryMsg{}},
+		{msgRelay, &relayMsg{DestAddr: []byte{127, 0, 0, 1}, DestPort: 7946, DestName: "a", Msg: []byte{5, 1}}, &relayMsg{}},
 		{msgQueryResponse, &queryResponseMsg{LTime: 1, ID: 42, From: "b", Ack: true, Payload: []byte("r")}, &queryResponseMsg{}},
 		{msgPushPull, &pushPullMsg{LTime: 5, StatusLTimes: map[string]LamportTime{"a": 1, "b": 2}, LeftMembers: []string{"b"},
 			EventLTime: 4, Events: []userEventMsg{{LTime: 2, Name: "e", Payload: []byte("x")}}, QueryLTime: 8}, &pushPullMsg{}},
@@ -66,11 +67,12 @@ func TestMeta_RoundTripAndLimit(t *testing.T) {
 func FuzzDecodeMessages(f *testing.F) {
 	f.Add(encodeMessage(msgQuery, &queryMsg{Name: "x", FilterTags: map[string]string{"a": "b"}}))
 	f.Add(encodeMessage(msgPushPull, &pushPullMsg{StatusLTimes: map[string]LamportTime{"a": 1}}))
+	f.Add(encodeMessage(msgRelay, &relayMsg{DestName: "a", Msg: []byte{5}}))
 	f.Add([]byte{1, 2, 3})
 	meta, _ := encodeMeta(map[string]string{"role": "web"}, []Service{{Name: "web", Port: 80, Tags: []string{"v1"}}})
 	f.Add(meta)
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		for _, m := range []message{&joinIntent{}, &leaveIntent{}, &userEventMsg{}, &queryMsg{}, &queryResponseMsg{}, &pushPullMsg{}, &keyResult{}} {
+		for _, m := range []message{&joinIntent{}, &leaveIntent{}, &userEventMsg{}, &queryMsg{}, &queryResponseMsg{}, &pushPullMsg{}, &keyResult{}, &relayMsg{}} {
 			decodeMessage(buf, m)
 		}
 		// Remote meta is accepted only if this node could have sent it.

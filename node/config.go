@@ -41,19 +41,36 @@ type Config struct {
 	QueryBuffer int
 	// QueryTimeoutMult scales the default query timeout:
 	// GossipInterval * QueryTimeoutMult * ceil(log10(N+1)).
-	QueryTimeoutMult       int
+	QueryTimeoutMult int
+	// MaxQueryTimeout caps a query's timeout. A query keeps its state
+	// until its deadline unless its caller closes it, so an unbounded
+	// timeout lets a forgetful caller hold memory for as long as it likes.
+	MaxQueryTimeout        time.Duration
 	QuerySizeLimit         int
 	QueryResponseSizeLimit int
 	// UserEventSizeLimit caps len(name)+len(payload) of a user event.
 	UserEventSizeLimit int
-	// EventOrderWindow is how long a received user event is held so that
-	// events arriving out of order are delivered in Lamport order.
+	// EventOrderWindow bounds how long a user event that overtook its
+	// sender's previous event waits for it. Events in order never wait.
+	// It should span a few gossip intervals: a burst larger than one
+	// packet arrives newest first over several.
 	EventOrderWindow time.Duration
 	// CoalescePeriod is the longest a coalescing user event is held;
 	// QuiescentPeriod is how long without a newer event of the same name
 	// releases it early. Only the latest event of each name is delivered.
 	CoalescePeriod  time.Duration
 	QuiescentPeriod time.Duration
+
+	// MaxQueueDepth bounds each broadcast queue (intents, events,
+	// queries): past it the most-sent messages are dropped and a warning
+	// is logged. MinQueueDepth, when positive, replaces it with twice the
+	// members known, but at least MinQueueDepth. QueueDepthWarning is the
+	// depth that draws a warning; QueueWarnInterval spaces the warnings.
+	// Serf's defaults: 4096, 0, 128 and 30 s.
+	MaxQueueDepth     int
+	MinQueueDepth     int
+	QueueDepthWarning int
+	QueueWarnInterval time.Duration
 
 	// SnapshotPath, when set, records members and clocks so a restarted
 	// node rejoins without -join and replays no old events.
@@ -79,6 +96,11 @@ type Config struct {
 	Memberlist *memberlist.Config
 }
 
+// MaxSizeLimit bounds the user event, query and query response size
+// limits. A gossip packet is at most ~1400 bytes and memberlist's largest
+// message about 64 KB; Serf draws the line at 9 KB too.
+const MaxSizeLimit = 9 * 1024
+
 // DefaultConfig returns a Config with every default set.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
@@ -96,12 +118,16 @@ func DefaultConfig() Config {
 		EventBuffer:            512,
 		QueryBuffer:            512,
 		QueryTimeoutMult:       16,
+		MaxQueryTimeout:        5 * time.Minute,
 		QuerySizeLimit:         1024,
 		QueryResponseSizeLimit: 1024,
 		UserEventSizeLimit:     512,
-		EventOrderWindow:       200 * time.Millisecond,
+		EventOrderWindow:       time.Second,
 		CoalescePeriod:         5 * time.Second,
 		QuiescentPeriod:        time.Second,
+		MaxQueueDepth:          4096,
+		QueueDepthWarning:      128,
+		QueueWarnInterval:      30 * time.Second,
 	}
 }
 
@@ -157,7 +183,8 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"reconnect interval": c.ReconnectInterval, "reconnect timeout": c.ReconnectTimeout,
 		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
-		"leave timeout": c.LeaveTimeout,
+		"leave timeout": c.LeaveTimeout, "event order window": c.EventOrderWindow,
+		"queue warn interval": c.QueueWarnInterval, "max query timeout": c.MaxQueryTimeout,
 	} {
 		if d <= 0 {
 			bad("%s %s: must be positive", name, d)
@@ -167,14 +194,17 @@ func (c *Config) Validate() error {
 		"event buffer": c.EventBuffer, "query buffer": c.QueryBuffer,
 		"query timeout multiplier": c.QueryTimeoutMult, "query size limit": c.QuerySizeLimit,
 		"query response size limit": c.QueryResponseSizeLimit, "user event size limit": c.UserEventSizeLimit,
+		"max queue depth": c.MaxQueueDepth, "queue depth warning": c.QueueDepthWarning,
 	} {
 		if v <= 0 {
 			bad("%s %d: must be positive", name, v)
 		}
 	}
-	// Gossip packets are at most ~1400 bytes; larger events could never be sent.
-	if c.UserEventSizeLimit > 9*1024 || c.QuerySizeLimit > 9*1024 || c.QueryResponseSizeLimit > 9*1024 {
-		bad("event, query and response size limits must be at most 9216 bytes")
+	if c.MinQueueDepth < 0 {
+		bad("min queue depth %d: must not be negative", c.MinQueueDepth)
+	}
+	if c.UserEventSizeLimit > MaxSizeLimit || c.QuerySizeLimit > MaxSizeLimit || c.QueryResponseSizeLimit > MaxSizeLimit {
+		bad("event, query and response size limits must be at most %d bytes", MaxSizeLimit)
 	}
 	for i, k := range c.Keys {
 		if err := memberlist.ValidateKey(k); err != nil {

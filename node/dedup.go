@@ -78,3 +78,17 @@ func (r *seenRing[T]) all() []T {
 	}
 	return out
 }
+
+// settled reports whether nothing more is to be expected at ltime: an item
+// was seen there, or it is before minTime or older than the ring, so it
+// would be refused. now is the current clock.
+func (r *seenRing[T]) settled(ltime, now LamportTime) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	size := LamportTime(len(r.slots))
+	if ltime < r.minTime || now > size && ltime < now-size {
+		return true
+	}
+	slot := r.slots[ltime%size]
+	return slot != nil && slot.ltime == ltime && len(slot.items) > 0
+}

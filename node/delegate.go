@@ -74,7 +74,7 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 	t, body := messageType(buf[0]), buf[1:]
 	rebroadcast := false
-	var queue *memberlist.TransmitLimitedQueue
+	var queue *broadcastQueue
 	switch t {
 	case msgJoinIntent:
 		var m joinIntent
@@ -106,6 +106,8 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			return
 		}
 		n.handleQueryResponse(&m)
+	case msgRelay:
+		n.handleRelay(body)
 	default:
 		n.dropMessage(t.String(), fmt.Errorf("unknown message type"))
 		return

@@ -1,64 +1,187 @@
 package node
 
 import (
-	"bytes"
-	"container/heap"
+	"cmp"
+	"slices"
+	"sync"
 	"time"
 )
 
-// delivery hands user events to subscribers in Lamport order and
-// coalesces those that ask for it. Gossip delivers messages in any order
-// (memberlist sends the newest first), so each event waits EventOrderWindow
-// in a heap ordered by Lamport time; older events that arrive within the
-// window overtake it.
+// The user-event contract, and why.
+//
+// Serf hands a user event to its subscribers the moment it first arrives
+// and promises no order. shoal does the same, with one addition that costs
+// nothing on the common path: the events of one sender reach every
+// subscriber in the order they were sent.
+//
+// Each event carries the Lamport time of its sender's previous event
+// (Prev). An event whose predecessor has been delivered, or can no longer
+// arrive (older than the de-duplication window, or from before this node
+// joined), is delivered at once, inside the call that received it. Only an
+// event that overtook its predecessor is held, until the predecessor
+// arrives (then both go, in order) or EventOrderWindow passes (then it goes
+// alone). Overtaking happens when gossip packs a burst newest first, when
+// memberlist's LIFO hand-off queue reverses a packet, or when a packet is
+// lost; the first two reorder events that arrive together, so holding them
+// delays nothing. Events of different senders are not ordered against each
+// other: that would need waiting on every event, which is the delay this
+// design exists to remove.
+//
+// The sender's own event reaches its own subscribers before UserEvent
+// returns. Coalescing events then wait in the coalescer, as before.
 type delivery struct {
-	n  *Node
-	in chan *UserEvent
+	n *Node
+
+	// mu makes admission (de-duplication) and delivery one step, so an
+	// event the de-duplication ring has seen is either delivered or held.
+	mu sync.Mutex
+	// waiting holds overtaking events by the Lamport time they wait for;
+	// holding counts held events by their own Lamport time, so an event
+	// whose predecessor is itself held queues behind it.
+	waiting map[LamportTime][]*heldEvent
+	holding map[LamportTime]int
+	held    int
+	wake    chan struct{} // capacity 1: run re-arms its timer
+
+	coalesce chan *UserEvent
 }
+
+type heldEvent struct {
+	ev    *UserEvent
+	prev  LamportTime
+	until time.Time
+}
+
+// maxHeldEvents bounds the events held for order; past it, an overtaking
+// event is delivered at once.
+const maxHeldEvents = 1024
 
 func newDelivery(n *Node) *delivery {
-	return &delivery{n: n, in: make(chan *UserEvent, 1024)}
+	return &delivery{
+		n:        n,
+		waiting:  map[LamportTime][]*heldEvent{},
+		holding:  map[LamportTime]int{},
+		wake:     make(chan struct{}, 1),
+		coalesce: make(chan *UserEvent, 1024),
+	}
 }
 
-// add never blocks: a full queue drops the event and counts it.
-func (d *delivery) add(ev *UserEvent) {
+// offer admits msg and delivers or holds it. It reports whether msg was
+// new, that is whether to gossip it on.
+func (d *delivery) offer(msg *userEventMsg) bool {
+	n := d.n
+	same := func(seen userEventMsg) bool {
+		return seen.Name == msg.Name && string(seen.Payload) == string(msg.Payload)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch n.events.admit(msg.LTime, n.eventClock.Time(), *msg, same) {
+	case duplicate, beforeMinTime:
+		return false
+	case tooOld:
+		n.logger.Debug("user event too old to de-duplicate; dropped", "event", msg.Name, "ltime", msg.LTime)
+		return false
+	}
+	n.stats.userEvents.Add(1)
+	ev := &UserEvent{LTime: msg.LTime, Name: msg.Name, Payload: msg.Payload, Coalesce: msg.Coalesce}
+	// A predecessor at or after the event itself is nonsense; don't wait for it.
+	if msg.Prev >= msg.LTime || d.ready(msg.Prev) || d.held >= maxHeldEvents {
+		d.deliverLocked(ev)
+		return true
+	}
+	h := &heldEvent{ev: ev, prev: msg.Prev, until: time.Now().Add(n.cfg.EventOrderWindow)}
+	d.waiting[msg.Prev] = append(d.waiting[msg.Prev], h)
+	d.holding[ev.LTime]++
+	d.held++
 	select {
-	case d.in <- ev:
+	case d.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// ready reports whether an event whose sender's previous event is at prev
+// may go now: prev is none, delivered, or can no longer arrive.
+func (d *delivery) ready(prev LamportTime) bool {
+	if prev == 0 {
+		return true
+	}
+	if d.holding[prev] > 0 {
+		return false
+	}
+	return d.n.events.settled(prev, d.n.eventClock.Time())
+}
+
+// deliverLocked delivers ev and then every held event that waited for it,
+// transitively, in order.
+func (d *delivery) deliverLocked(ev *UserEvent) {
+	queue := []*UserEvent{ev}
+	for len(queue) > 0 {
+		ev := queue[0]
+		queue = queue[1:]
+		d.emit(ev)
+		for _, h := range d.waiting[ev.LTime] {
+			d.unhold(h)
+			queue = append(queue, h.ev)
+		}
+		delete(d.waiting, ev.LTime)
+	}
+}
+
+func (d *delivery) unhold(h *heldEvent) {
+	if d.holding[h.ev.LTime]--; d.holding[h.ev.LTime] <= 0 {
+		delete(d.holding, h.ev.LTime)
+	}
+	d.held--
+}
+
+// emit hands ev to the subscribers, or to the coalescer. It never blocks.
+func (d *delivery) emit(ev *UserEvent) {
+	if !ev.Coalesce || d.n.cfg.CoalescePeriod <= 0 {
+		d.n.publish(ev)
+		return
+	}
+	select {
+	case d.coalesce <- ev:
 	default:
 		d.n.stats.droppedEvents.Add(1)
-		d.n.logger.Warn("user event queue is full; event dropped", "event", ev.Name)
+		d.n.logger.Warn("user event coalescing queue is full; event dropped", "event", ev.Name)
 	}
 }
 
-type pendingEvent struct {
-	ev      *UserEvent
-	release time.Time
-}
-
-type eventHeap []pendingEvent
-
-func (h eventHeap) Len() int { return len(h) }
-
-// Less orders by Lamport time; concurrent events (equal times, from
-// different nodes) are ordered by name and payload, so every node delivers
-// them in the same order.
-func (h eventHeap) Less(i, j int) bool {
-	a, b := h[i].ev, h[j].ev
-	if a.LTime != b.LTime {
-		return a.LTime < b.LTime
+// expire delivers, in Lamport order, every held event whose window has
+// passed, and returns when the next one's window ends (zero if none).
+func (d *delivery) expire(now time.Time) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var due []*heldEvent
+	var next time.Time
+	for prev, hs := range d.waiting {
+		kept := hs[:0]
+		for _, h := range hs {
+			if !h.until.After(now) {
+				due = append(due, h)
+				continue
+			}
+			kept = append(kept, h)
+			if next.IsZero() || h.until.Before(next) {
+				next = h.until
+			}
+		}
+		if len(kept) == 0 {
+			delete(d.waiting, prev)
+		} else {
+			d.waiting[prev] = kept
+		}
 	}
-	if a.Name != b.Name {
-		return a.Name < b.Name
+	slices.SortFunc(due, func(a, b *heldEvent) int { return cmp.Compare(a.ev.LTime, b.ev.LTime) })
+	for _, h := range due {
+		d.unhold(h)
+		d.n.logger.Debug("user event's predecessor did not arrive in time; delivered without it",
+			"event", h.ev.Name, "ltime", h.ev.LTime, "waited_for", h.prev)
+		d.deliverLocked(h.ev)
 	}
-	return bytes.Compare(a.Payload, b.Payload) < 0
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(pendingEvent)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return next
 }
 
 // coalescing holds the newest event of one name.
@@ -67,37 +190,24 @@ type coalescing struct {
 	first, last time.Time
 }
 
+// run releases held events at the end of their window and coalesces the
+// events that ask for it.
 func (d *delivery) run() {
 	defer d.n.wg.Done()
 	cfg := d.n.cfg
-	var pending eventHeap
 	coalesced := map[string]*coalescing{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := time.Now()
-		// Release, in Lamport order, every event whose window has passed.
-		for len(pending) > 0 && !pending[0].release.After(now) {
-			ev := heap.Pop(&pending).(pendingEvent).ev
-			if ev.Coalesce && cfg.CoalescePeriod > 0 {
-				c := coalesced[ev.Name]
-				if c == nil {
-					c = &coalescing{first: now}
-					coalesced[ev.Name] = c
-				}
-				if c.latest == nil || ev.LTime > c.latest.LTime {
-					c.latest = ev
-				}
-				c.last = now
-				continue
-			}
-			d.n.publish(ev)
-		}
 		next := now.Add(time.Hour)
+		if due := d.expire(now); !due.IsZero() {
+			next = due
+		}
 		for name, c := range coalesced {
 			due := c.last.Add(cfg.QuiescentPeriod)
-			if max := c.first.Add(cfg.CoalescePeriod); max.Before(due) {
-				due = max
+			if limit := c.first.Add(cfg.CoalescePeriod); limit.Before(due) {
+				due = limit
 			}
 			if !due.After(now) {
 				d.n.publish(c.latest)
@@ -108,15 +218,21 @@ func (d *delivery) run() {
 				next = due
 			}
 		}
-		if len(pending) > 0 && pending[0].release.Before(next) {
-			next = pending[0].release
-		}
 		timer.Reset(time.Until(next))
 		select {
 		case <-d.n.shutdownCh:
 			return
-		case ev := <-d.in:
-			heap.Push(&pending, pendingEvent{ev: ev, release: time.Now().Add(cfg.EventOrderWindow)})
+		case ev := <-d.coalesce:
+			c := coalesced[ev.Name]
+			if c == nil {
+				c = &coalescing{first: time.Now()}
+				coalesced[ev.Name] = c
+			}
+			if c.latest == nil || ev.LTime > c.latest.LTime {
+				c.latest = ev
+			}
+			c.last = time.Now()
+		case <-d.wake:
 		case <-timer.C:
 		}
 	}

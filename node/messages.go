@@ -17,6 +17,7 @@ const (
 	msgQuery
 	msgQueryResponse
 	msgPushPull
+	msgRelay
 )
 
 func (t messageType) String() string {
@@ -33,6 +34,8 @@ func (t messageType) String() string {
 		return "query-response"
 	case msgPushPull:
 		return "push-pull"
+	case msgRelay:
+		return "relay"
 	default:
 		return fmt.Sprintf("unknown(%d)", uint8(t))
 	}
@@ -84,8 +87,11 @@ func (m *leaveIntent) decode(d *decoder) {
 	m.Prune = d.boolean()
 }
 
+// userEventMsg is a user event. Prev is the Lamport time of the sender's
+// previous event (0 for its first), so receivers keep a sender's order.
 type userEventMsg struct {
 	LTime    LamportTime
+	Prev     LamportTime
 	Name     string
 	Payload  []byte
 	Coalesce bool
@@ -93,12 +99,14 @@ type userEventMsg struct {
 
 func (m *userEventMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.LTime))
+	e.uvarint(uint64(m.Prev))
 	e.str(m.Name)
 	e.bytes(m.Payload)
 	e.boolean(m.Coalesce)
 }
 func (m *userEventMsg) decode(d *decoder) {
 	m.LTime = LamportTime(d.uvarint())
+	m.Prev = LamportTime(d.uvarint())
 	m.Name = d.str()
 	m.Payload = d.bytes()
 	m.Coalesce = d.boolean()
@@ -121,6 +129,7 @@ type queryMsg struct {
 	Timeout     time.Duration
 	Name        string
 	Payload     []byte
+	RelayFactor uint8
 }
 
 func (m *queryMsg) encode(e *encoder) {
@@ -147,6 +156,7 @@ func (m *queryMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.Timeout))
 	e.str(m.Name)
 	e.bytes(m.Payload)
+	e.u8(m.RelayFactor)
 }
 
 func (m *queryMsg) decode(d *decoder) {
@@ -169,6 +179,7 @@ func (m *queryMsg) decode(d *decoder) {
 	m.Timeout = time.Duration(d.uvarint())
 	m.Name = d.str()
 	m.Payload = d.bytes()
+	m.RelayFactor = d.u8()
 }
 
 type queryResponseMsg struct {
@@ -192,6 +203,28 @@ func (m *queryResponseMsg) decode(d *decoder) {
 	m.From = d.str()
 	m.Ack = d.boolean()
 	m.Payload = d.bytes()
+}
+
+// relayMsg asks a member to forward Msg, an encoded query response, to the
+// querier at DestAddr:DestPort, named DestName.
+type relayMsg struct {
+	DestAddr []byte
+	DestPort uint16
+	DestName string
+	Msg      []byte
+}
+
+func (m *relayMsg) encode(e *encoder) {
+	e.bytes(m.DestAddr)
+	e.uvarint(uint64(m.DestPort))
+	e.str(m.DestName)
+	e.bytes(m.Msg)
+}
+func (m *relayMsg) decode(d *decoder) {
+	m.DestAddr = d.bytes()
+	m.DestPort = uint16(d.uvarint())
+	m.DestName = d.str()
+	m.Msg = d.bytes()
 }
 
 // pushPullMsg is exchanged on memberlist's periodic full-state sync: the

@@ -44,9 +44,9 @@ type Node struct {
 	eventClock lamportClock
 	queryClock lamportClock
 
-	broadcasts      *memberlist.TransmitLimitedQueue
-	eventBroadcasts *memberlist.TransmitLimitedQueue
-	queryBroadcasts *memberlist.TransmitLimitedQueue
+	broadcasts      *broadcastQueue
+	eventBroadcasts *broadcastQueue
+	queryBroadcasts *broadcastQueue
 
 	lifeMu sync.Mutex
 	life   lifecycle
@@ -93,12 +93,17 @@ type Node struct {
 
 // counters are exported through Stats for metrics.
 type counters struct {
-	droppedMessages atomic.Uint64
-	droppedEvents   atomic.Uint64
-	nameConflicts   atomic.Uint64
-	rejectedMembers atomic.Uint64
-	userEvents      atomic.Uint64
-	queries         atomic.Uint64
+	droppedMessages   atomic.Uint64
+	droppedEvents     atomic.Uint64
+	droppedBroadcasts atomic.Uint64
+	nameConflicts     atomic.Uint64
+	rejectedMembers   atomic.Uint64
+	userEvents        atomic.Uint64
+	queries           atomic.Uint64
+	// Query relays: responses forwarded for others, and repeats of an
+	// ack or response the querier already had.
+	relayedResponses   atomic.Uint64
+	duplicateResponses atomic.Uint64
 }
 
 // Stats are counters and gauges for metrics and `shoal info`.
@@ -112,10 +117,14 @@ type Stats struct {
 	DroppedMessages uint64
 	// DroppedEvents counts events a slow subscriber missed.
 	DroppedEvents uint64
-	NameConflicts uint64
-	UserEvents    uint64
-	Queries       uint64
-	Encrypted     bool
+	// DroppedBroadcasts counts messages pruned from full broadcast queues.
+	DroppedBroadcasts uint64
+	NameConflicts     uint64
+	UserEvents        uint64
+	Queries           uint64
+	// PendingQueries counts this node's queries still waiting for answers.
+	PendingQueries int
+	Encrypted      bool
 
 	// RejectedMembers counts remote members kept out of the view because
 	// their name, address or tags break this node's rules.
@@ -194,9 +203,9 @@ func (n *Node) Start() error {
 	// low multiplier (the local profile's 2) can leave a member out of an
 	// event's epidemic; shoal's messages get at least LAN's 4.
 	mult := max(mc.RetransmitMult, 4)
-	n.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
-	n.eventBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
-	n.queryBroadcasts = &memberlist.TransmitLimitedQueue{NumNodes: numNodes, RetransmitMult: mult}
+	n.broadcasts = newBroadcastQueue(n, "intent", numNodes, mult)
+	n.eventBroadcasts = newBroadcastQueue(n, "event", numNodes, mult)
+	n.queryBroadcasts = newBroadcastQueue(n, "query", numNodes, mult)
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -493,16 +502,18 @@ func (n *Node) DefaultQueryTimeout() time.Duration {
 // Stats returns the node's counters and gauges.
 func (n *Node) Stats() Stats {
 	s := Stats{
-		LamportTime:     n.clock.Time(),
-		EventTime:       n.eventClock.Time(),
-		QueryTime:       n.queryClock.Time(),
-		DroppedMessages: n.stats.droppedMessages.Load(),
-		DroppedEvents:   n.stats.droppedEvents.Load(),
-		NameConflicts:   n.stats.nameConflicts.Load(),
-		RejectedMembers: n.stats.rejectedMembers.Load(),
-		UserEvents:      n.stats.userEvents.Load(),
-		Queries:         n.stats.queries.Load(),
-		Encrypted:       n.Encrypted(),
+		LamportTime:       n.clock.Time(),
+		EventTime:         n.eventClock.Time(),
+		QueryTime:         n.queryClock.Time(),
+		DroppedMessages:   n.stats.droppedMessages.Load(),
+		DroppedEvents:     n.stats.droppedEvents.Load(),
+		DroppedBroadcasts: n.stats.droppedBroadcasts.Load(),
+		NameConflicts:     n.stats.nameConflicts.Load(),
+		RejectedMembers:   n.stats.rejectedMembers.Load(),
+		UserEvents:        n.stats.userEvents.Load(),
+		Queries:           n.stats.queries.Load(),
+		PendingQueries:    n.queries.pending(),
+		Encrypted:         n.Encrypted(),
 	}
 	for _, m := range n.Snapshot().Members {
 		s.Members++

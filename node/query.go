@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -23,8 +24,14 @@ type QueryParams struct {
 	FilterTags map[string]string
 	// RequestAck asks each target to acknowledge receipt.
 	RequestAck bool
-	// Timeout; zero means DefaultQueryTimeout.
+	// Timeout; zero means DefaultQueryTimeout. It may not exceed
+	// Config.MaxQueryTimeout.
 	Timeout time.Duration
+	// RelayFactor asks each responder to send its ack and response
+	// through this many other random members as well as directly, so
+	// they survive the loss of a packet. The querier counts each member
+	// once.
+	RelayFactor uint8
 }
 
 // NodeResponse is one member's answer to a query.
@@ -34,11 +41,13 @@ type NodeResponse struct {
 }
 
 // QueryResponse streams acks and responses for one query. Both channels are
-// closed at the deadline or on Close.
+// closed at the deadline or on Close. A caller that stops listening early
+// must Close it, which frees the query's state at once.
 type QueryResponse struct {
 	ltime    LamportTime
 	id       uint32
 	deadline time.Time
+	release  func(*QueryResponse) // forgets the query in its node
 
 	mu       sync.Mutex
 	closed   bool
@@ -66,20 +75,25 @@ func (r *QueryResponse) Finished() bool {
 	return r.closed
 }
 
-// Close stops listening early. It is idempotent.
+// Close stops listening and frees the query's state. It is idempotent.
 func (r *QueryResponse) Close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return
 	}
 	r.closed = true
 	r.timer.Stop()
 	close(r.ackCh)
 	close(r.respCh)
+	r.mu.Unlock()
+	r.release(r)
 }
 
-func (r *QueryResponse) deliver(m *queryResponseMsg) {
+// deliver passes m on unless its member already answered: with a relay
+// factor the same ack or response arrives more than once. duplicates
+// counts the repeats dropped.
+func (r *QueryResponse) deliver(m *queryResponseMsg, duplicates *atomic.Uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -90,6 +104,7 @@ func (r *QueryResponse) deliver(m *queryResponseMsg) {
 		seen, ch = r.acks, r.ackCh
 	}
 	if seen[m.From] {
+		duplicates.Add(1)
 		return
 	}
 	seen[m.From] = true
@@ -113,6 +128,22 @@ type queryState struct {
 	seenRing[uint32]
 	respMu    sync.Mutex // guards responses
 	responses map[LamportTime]*QueryResponse
+}
+
+// forget drops a finished query from the outstanding ones.
+func (s *queryState) forget(r *QueryResponse) {
+	s.respMu.Lock()
+	defer s.respMu.Unlock()
+	if s.responses[r.ltime] == r {
+		delete(s.responses, r.ltime)
+	}
+}
+
+// pending counts the outstanding queries.
+func (s *queryState) pending() int {
+	s.respMu.Lock()
+	defer s.respMu.Unlock()
+	return len(s.responses)
 }
 
 // Query sends a request to every member that passes the filters and
@@ -143,6 +174,9 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 	if timeout <= 0 {
 		timeout = n.DefaultQueryTimeout()
 	}
+	if limit := n.cfg.MaxQueryTimeout; timeout > limit {
+		return nil, fmt.Errorf("query %q: timeout %s is over the maximum of %s", name, timeout, limit)
+	}
 	if params.RequestAck {
 		flags |= queryFlagAck
 	}
@@ -150,7 +184,7 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 	msg := queryMsg{
 		LTime: n.queryClock.Increment(), ID: rand.Uint32(), Addr: addr, Port: port,
 		SourceNode: n.cfg.Name, FilterNodes: params.FilterNodes, FilterTags: params.FilterTags,
-		Flags: flags, Timeout: timeout, Name: name, Payload: payload,
+		Flags: flags, Timeout: timeout, Name: name, Payload: payload, RelayFactor: params.RelayFactor,
 	}
 	buf := encodeMessage(msgQuery, &msg)
 	if limit := n.cfg.QuerySizeLimit; len(buf) > limit {
@@ -159,19 +193,16 @@ func (n *Node) query(name string, payload []byte, params *QueryParams, flags uin
 	}
 	capacity := 2*n.list().NumMembers() + 16
 	resp := &QueryResponse{
-		ltime: msg.LTime, id: msg.ID, deadline: time.Now().Add(timeout),
+		ltime: msg.LTime, id: msg.ID, deadline: time.Now().Add(timeout), release: n.queries.forget,
 		acks: map[string]bool{}, answered: map[string]bool{},
 		ackCh: make(chan string, capacity), respCh: make(chan NodeResponse, capacity),
 	}
 	n.queries.respMu.Lock()
 	n.queries.responses[msg.LTime] = resp
 	n.queries.respMu.Unlock()
-	resp.timer = time.AfterFunc(timeout, func() {
-		n.queries.respMu.Lock()
-		delete(n.queries.responses, msg.LTime)
-		n.queries.respMu.Unlock()
-		resp.Close()
-	})
+	resp.mu.Lock() // Close reads the timer under mu, and may run as soon as it is set
+	resp.timer = time.AfterFunc(timeout, resp.Close)
+	resp.mu.Unlock()
 	n.handleQuery(&msg)
 	n.queryBroadcasts.QueueBroadcast(&broadcast{msg: buf})
 	return resp, nil
@@ -200,10 +231,12 @@ func (n *Node) handleQuery(msg *queryMsg) bool {
 			n.logger.Warn("query ack failed", "query", msg.Name, "to", msg.SourceNode, "err", err)
 		}
 	}
+	// The querier's timeout is its own business, but nothing here need
+	// last longer than ours.
 	q := &Query{
 		LTime: msg.LTime, Name: msg.Name, Payload: msg.Payload, SourceNode: msg.SourceNode,
 		id: msg.ID, addr: msg.Addr, port: msg.Port,
-		deadline: time.Now().Add(msg.Timeout), respond: n.respondOnce(msg),
+		deadline: time.Now().Add(min(msg.Timeout, n.cfg.MaxQueryTimeout)), respond: n.respondOnce(msg),
 	}
 	if msg.Flags&queryFlagInternal != 0 {
 		n.wg.Add(1)
@@ -264,6 +297,8 @@ func (n *Node) respondOnce(msg *queryMsg) func(*Query, []byte) error {
 	}
 }
 
+// sendQueryResponse sends an ack or response to the querier, directly and
+// through the relays the query asked for.
 func (n *Node) sendQueryResponse(q *queryMsg, resp *queryResponseMsg) error {
 	if q.SourceNode == n.cfg.Name {
 		n.handleQueryResponse(resp)
@@ -271,7 +306,10 @@ func (n *Node) sendQueryResponse(q *queryMsg, resp *queryResponseMsg) error {
 	}
 	addr := net.JoinHostPort(net.IP(q.Addr).String(), strconv.Itoa(int(q.Port)))
 	buf := encodeMessage(msgQueryResponse, resp)
-	return n.list().SendToAddress(memberlist.Address{Addr: addr, Name: q.SourceNode}, buf)
+	err := n.list().SendToAddress(memberlist.Address{Addr: addr, Name: q.SourceNode}, buf)
+	// Relay even when the direct send failed: that is what relays are for.
+	n.relayResponse(q, buf)
+	return err
 }
 
 func (n *Node) handleQueryResponse(m *queryResponseMsg) {
@@ -282,5 +320,5 @@ func (n *Node) handleQueryResponse(m *queryResponseMsg) {
 		n.logger.Debug("response for an unknown or finished query", "from", m.From, "ltime", m.LTime)
 		return
 	}
-	resp.deliver(m)
+	resp.deliver(m, &n.stats.duplicateResponses)
 }

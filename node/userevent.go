@@ -1,17 +1,21 @@
 package node
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
 // eventState de-duplicates user events; joinIgnore is set while a join
-// without replay is in progress.
+// without replay is in progress. sendMu orders this node's own events, so
+// each names the one sent before it (lastSent) as its predecessor.
 type eventState struct {
 	seenRing[userEventMsg]
 	joinIgnore atomic.Bool
+
+	sendMu   sync.Mutex
+	lastSent LamportTime
 }
 
 // recent returns the remembered events, for push-pull anti-entropy.
@@ -20,9 +24,12 @@ func (s *eventState) recent() []userEventMsg { return s.all() }
 // reservedPrefix marks shoal's internal event and query names.
 const reservedPrefix = "_shoal"
 
-// UserEvent sends a custom event to every member, this one included.
-// With coalesce, receivers that coalesce deliver only the newest event of
-// a name within the coalescing period.
+// UserEvent sends a custom event to every member, this one included: the
+// local subscribers have it (unless it coalesces) before UserEvent returns.
+// Every member delivers it once, as soon as it arrives, and a sender's
+// events in the order they were sent (see delivery). With coalesce,
+// receivers that coalesce deliver only the newest event of a name within
+// the coalescing period.
 func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 	if name == "" {
 		return fmt.Errorf("user event: name is empty")
@@ -37,28 +44,21 @@ func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 	if n.list() == nil {
 		return fmt.Errorf("user event %q: node not started", name)
 	}
-	msg := userEventMsg{LTime: n.eventClock.Increment(), Name: name, Payload: payload, Coalesce: coalesce}
+	n.events.sendMu.Lock()
+	defer n.events.sendMu.Unlock()
+	msg := userEventMsg{
+		LTime: n.eventClock.Increment(), Prev: n.events.lastSent,
+		Name: name, Payload: payload, Coalesce: coalesce,
+	}
+	n.events.lastSent = msg.LTime
 	n.handleUserEvent(&msg)
 	n.eventBroadcasts.QueueBroadcast(&broadcast{msg: encodeMessage(msgUserEvent, &msg)})
 	return nil
 }
 
-// handleUserEvent delivers an event seen for the first time and reports
-// whether to gossip it on.
+// handleUserEvent delivers or holds an event seen for the first time and
+// reports whether to gossip it on.
 func (n *Node) handleUserEvent(msg *userEventMsg) bool {
 	n.eventClock.Witness(msg.LTime)
-	same := func(seen userEventMsg) bool {
-		return seen.Name == msg.Name && bytes.Equal(seen.Payload, msg.Payload)
-	}
-	switch n.events.admit(msg.LTime, n.eventClock.Time(), *msg, same) {
-	case duplicate, beforeMinTime:
-		return false
-	case tooOld:
-		n.logger.Debug("user event too old to de-duplicate; dropped", "event", msg.Name, "ltime", msg.LTime)
-		return false
-	}
-
-	n.stats.userEvents.Add(1)
-	n.delivery.add(&UserEvent{LTime: msg.LTime, Name: msg.Name, Payload: msg.Payload, Coalesce: msg.Coalesce})
-	return true
+	return n.delivery.offer(msg)
 }

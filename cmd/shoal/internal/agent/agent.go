@@ -399,6 +399,7 @@ func (a *Agent) Info() api.Info {
 			"left": uint64(st.Left), "health_score": uint64(st.Health),
 			"member_time": uint64(st.LamportTime), "event_time": uint64(st.EventTime), "query_time": uint64(st.QueryTime),
 			"dropped_messages": st.DroppedMessages, "dropped_events": st.DroppedEvents,
+			"dropped_broadcasts": st.DroppedBroadcasts, "pending_queries": uint64(st.PendingQueries),
 		},
 	}
 	for _, s := range cfg.Services {

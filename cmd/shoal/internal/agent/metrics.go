@@ -81,6 +81,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	// broken peers): never added to the view.
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.RejectedMembers), "rejected_members")
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.NameConflicts), "name_conflicts")
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedBroadcasts), "broadcasts")
 	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
 		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
 	}

@@ -29,6 +29,9 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 		}
 		nc.Keys = [][]byte{k}
 	}
+	setInt(&nc.QuerySizeLimit, c.QuerySizeLimit)
+	setInt(&nc.QueryResponseSizeLimit, c.QueryResponseSizeLimit)
+	setInt(&nc.UserEventSizeLimit, c.UserEventSizeLimit)
 	g := c.Gossip
 	setDur(&nc.ReconnectInterval, g.ReconnectInterval)
 	setDur(&nc.ReconnectTimeout, g.ReconnectTimeout)
@@ -57,6 +60,12 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 		nc.Memberlist = mc
 	}
 	return nc, nil
+}
+
+func setInt(dst *int, v int) {
+	if v != 0 {
+		*dst = v
+	}
 }
 
 func setDur[T ~int64](dst *T, v T) {

@@ -44,7 +44,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, errors.New("query has no name"))
 		return
 	}
-	qp := &node.QueryParams{FilterNodes: req.Nodes, FilterTags: req.Tags, RequestAck: !req.NoAck}
+	qp := &node.QueryParams{FilterNodes: req.Nodes, FilterTags: req.Tags, RequestAck: !req.NoAck, RelayFactor: req.RelayFactor}
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
@@ -62,6 +62,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("query: %w", err))
 		return
 	}
+	// Whenever the stream ends, the client gone included, the node
+	// forgets the query at once rather than at its deadline.
+	defer resp.Close()
 	out := newNDJSON(w)
 	ackCh, respCh := resp.AckCh(), resp.ResponseCh()
 	// The node closes both channels at the deadline; the timer is a guard

@@ -79,6 +79,9 @@ type QueryRequest struct {
 	Tags    map[string]string `json:"tags,omitempty"`
 	Timeout string            `json:"timeout,omitempty"`
 	NoAck   bool              `json:"no_ack,omitempty"`
+	// RelayFactor: each responder also answers through this many other
+	// members (0-255), so answers survive packet loss.
+	RelayFactor uint8 `json:"relay_factor,omitempty"`
 }
 
 // QueryLine is one line of a streamed query: an ack, a response, or the

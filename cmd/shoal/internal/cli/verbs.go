@@ -176,13 +176,14 @@ func runEvent(e env, args []string) int {
 }
 
 func runQuery(e env, args []string) int {
-	fs := newFlags(e, "query", "[-node NAME]... [-tag KEY=REGEX]... [-timeout D] [-no-ack] [-format text|json] NAME [PAYLOAD]")
+	fs := newFlags(e, "query", "[-node NAME]... [-tag KEY=REGEX]... [-timeout D] [-no-ack] [-relay-factor N] [-format text|json] NAME [PAYLOAD]")
 	c := clientFlags(fs)
 	var nodes, tags repeated
 	fs.Var(&nodes, "node", "ask only node `NAME` (repeatable)")
 	fs.Var(&tags, "tag", "ask only members with a tag matching `KEY=REGEX` (repeatable)")
 	timeout := fs.Duration("timeout", 0, "how long to wait for responses (default: scaled to the cluster size)")
 	noAck := fs.Bool("no-ack", false, "do not ask members to acknowledge")
+	relay := fs.Uint("relay-factor", 0, "also relay each ack and response through `N` (0-255) other members, to survive packet loss")
 	format := fs.String("format", "text", "output `format`: text or json (one JSON object per line)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -193,7 +194,10 @@ func runQuery(e env, args []string) int {
 	if !checkFormat(*format) {
 		return usageErr(e, fs, "-format %q is not text or json", *format)
 	}
-	req := api.QueryRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Nodes: nodes, NoAck: *noAck}
+	if *relay > 255 {
+		return usageErr(e, fs, "-relay-factor %d is over 255", *relay)
+	}
+	req := api.QueryRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Nodes: nodes, NoAck: *noAck, RelayFactor: uint8(*relay)}
 	if *timeout < 0 {
 		return usageErr(e, fs, "-timeout %s is negative", *timeout)
 	}

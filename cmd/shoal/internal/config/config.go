@@ -93,6 +93,10 @@ type Config struct {
 	Templates []Template
 	Gossip    Gossip
 
+	// Size limits of queries, query responses and user events (name plus
+	// payload), in bytes; 0 keeps node's defaults (1024, 1024, 512).
+	QuerySizeLimit, QueryResponseSizeLimit, UserEventSizeLimit int
+
 	Dev bool
 }
 

@@ -57,6 +57,10 @@ type fileConfig struct {
 	MemberQuiescentPeriod *string  `hcl:"member_quiescent_period,optional"`
 	MemberCoalescePeriod  *string  `hcl:"member_coalesce_period,optional"`
 
+	QuerySizeLimit         *int `hcl:"query_size_limit,optional"`
+	QueryResponseSizeLimit *int `hcl:"query_response_size_limit,optional"`
+	UserEventSizeLimit     *int `hcl:"user_event_size_limit,optional"`
+
 	Profile   *string `hcl:"profile,optional"`
 	LogLevel  *string `hcl:"log_level,optional"`
 	LogFormat *string `hcl:"log_format,optional"`
@@ -355,6 +359,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		}
 	}
 
+	a.sizeLimits(c, fc)
 	for i, t := range fc.Templates {
 		a.template(c, i, t)
 	}
