@@ -251,9 +251,11 @@ func TestNode_NameConflictLoserShutsDown(t *testing.T) {
 	}
 	select {
 	case err := <-dup.Fatal():
-		want := fmt.Sprintf("node name %q is in use by %s (2 of 2 members agree)", owner.Name(), owner.addr())
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("loser's error: %v, want it to contain %q", err, want)
+		// How many of the two other members answer before the vote's
+		// deadline depends on timing; any majority names the owner.
+		want := fmt.Sprintf("node name %q is in use by %s (", owner.Name(), owner.addr())
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "members agree); pick another -node") {
+			t.Errorf("loser's error: %v, want it to name the owner's address (%q) and the vote", err, want)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the duplicate did not lose the vote; its logs:\n%s", dup.logs.String())
