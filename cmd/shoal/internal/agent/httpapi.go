@@ -39,7 +39,8 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 	ln := api.LimitListener(a.httpLn, api.ConnLimits{Total: cfg.HTTP.MaxConns, PerClient: cfg.HTTP.MaxConnsPerClient}, log)
 	a.reg.MustRegister(newConnCollector(ln.Stats))
 	srv := &http.Server{
-		Handler:           api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts}),
+		Handler:           api.Track(api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts})),
+		ConnContext:       ln.ConnContext,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		IdleTimeout:       httpIdleTimeout,
@@ -55,19 +56,22 @@ type connCollector struct {
 	stats   func() api.ConnStats
 	open    *prometheus.Desc
 	refused *prometheus.Desc
+	evicted *prometheus.Desc
 }
 
 func newConnCollector(stats func() api.ConnStats) *connCollector {
 	return &connCollector{
 		stats:   stats,
 		open:    prometheus.NewDesc("shoal_http_connections_open", "Open connections to the HTTP API.", nil, nil),
-		refused: prometheus.NewDesc("shoal_http_connections_refused_total", "HTTP API connections closed at once because a cap was reached, by the config key of the cap.", []string{"cap"}, nil),
+		refused: prometheus.NewDesc("shoal_http_connections_refused_total", "HTTP API connections closed at once because a cap was reached with every connection busy, by the config key of the cap.", []string{"cap"}, nil),
+		evicted: prometheus.NewDesc("shoal_http_connections_evicted_total", "Idle HTTP API connections closed to make room for a new one at a cap.", nil, nil),
 	}
 }
 
 func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.open
 	ch <- c.refused
+	ch <- c.evicted
 }
 
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
@@ -75,4 +79,5 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(st.Open))
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedTotal), "http_max_conns")
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedClient), "http_max_conns_per_client")
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
 }

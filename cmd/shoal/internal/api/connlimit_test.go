@@ -96,26 +96,34 @@ func refused(t *testing.T, conn net.Conn, what string) {
 	}
 }
 
-func TestLimitListener_Caps(t *testing.T) {
+// TestLimitListener_EvictsOldestIdleAtCap: at a cap a new connection
+// takes the place of the oldest idle one (of its client at the per-client
+// cap, of anyone at the total cap), and a slot is given back once however
+// often a connection is closed.
+func TestLimitListener_EvictsOldestIdleAtCap(t *testing.T) {
 	c := newCapped(t, api.ConnLimits{Total: 4, PerClient: 2})
 
-	c.dialFrom(t, "127.0.0.2")
+	first := c.dialFrom(t, "127.0.0.2")
 	c.admit(t, "first from .2")
-	c.dialFrom(t, "127.0.0.2")
+	second := c.dialFrom(t, "127.0.0.2")
 	c.admit(t, "second from .2")
-	refused(t, c.dialFrom(t, "127.0.0.2"), "third from .2 (per-client cap 2)")
-	if st := c.ln.Stats(); st.Open != 2 || st.RefusedClient != 1 || st.RefusedTotal != 0 {
-		t.Errorf("after the per-client cap: got %+v, want 2 open, 1 refused per client", st)
+	c.dialFrom(t, "127.0.0.2")
+	c.admit(t, "third from .2, past the per-client cap 2")
+	refused(t, first, "first from .2 (the oldest idle of its client)")
+	if st := c.ln.Stats(); st.Open != 2 || st.Evicted != 1 || st.RefusedClient != 0 {
+		t.Errorf("after the per-client cap: got %+v, want 2 open, 1 evicted, none refused", st)
 	}
 
-	// Other clients still get in, up to the total.
+	// Other clients get in up to the total, then evict the oldest of all.
 	c.dialFrom(t, "127.0.0.3")
 	c3 := c.admit(t, "first from .3")
 	c.dialFrom(t, "127.0.0.4")
 	c.admit(t, "first from .4")
-	refused(t, c.dialFrom(t, "127.0.0.5"), "first from .5 (total cap 4)")
-	if st := c.ln.Stats(); st.Open != 4 || st.RefusedTotal != 1 {
-		t.Errorf("after the total cap: got %+v, want 4 open, 1 refused in total", st)
+	c.dialFrom(t, "127.0.0.5")
+	c.admit(t, "first from .5, past the total cap 4")
+	refused(t, second, "second from .2 (the oldest idle connection)")
+	if st := c.ln.Stats(); st.Open != 4 || st.Evicted != 2 || st.RefusedTotal != 0 {
+		t.Errorf("after the total cap: got %+v, want 4 open, 2 evicted", st)
 	}
 
 	// Closing gives the slot back, once however often Close is called.
@@ -124,33 +132,109 @@ func TestLimitListener_Caps(t *testing.T) {
 	if st := c.ln.Stats(); st.Open != 3 {
 		t.Errorf("after a close: got %+v, want 3 open", st)
 	}
-	c.dialFrom(t, "127.0.0.5")
-	c.admit(t, "first from .5 after a slot freed")
-	refused(t, c.dialFrom(t, "127.0.0.6"), "first from .6 (total cap 4 again)")
+}
+
+// trackedServer serves HTTP through a LimitedListener with Track, as the
+// agent does: /block holds its connection busy until release is closed.
+func trackedServer(t *testing.T, lim api.ConnLimits) (addr string, ln *api.LimitedListener, release chan struct{}) {
+	t.Helper()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln = api.LimitListener(inner, lim, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	release = make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	srv := &http.Server{Handler: api.Track(mux), ConnContext: ln.ConnContext, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		srv.Close()
+	})
+	return ln.Addr().String(), ln, release
+}
+
+// clientFrom is an HTTP client whose connections come from src.
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// TestLimitListener_BusyAreNeverEvicted: a connection a handler is
+// serving (a stream, a slow answer) is never closed to make room; with
+// every connection of a client busy, its next one is closed at once.
+func TestLimitListener_BusyAreNeverEvicted(t *testing.T) {
+	addr, ln, release := trackedServer(t, api.ConnLimits{Total: 8, PerClient: 2})
+	client := clientFrom("127.0.0.2")
+	var bodies []io.Closer
+	for i := 0; i < 2; i++ {
+		resp, err := client.Get("http://" + addr + "/block")
+		if err != nil {
+			t.Fatalf("busy request %d: %v", i, err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	if _, err := client.Get("http://" + addr + "/health"); err == nil {
+		t.Fatal("a third request from .2 with both its connections busy: got an answer, want the connection closed")
+	}
+	if st := ln.Stats(); st.RefusedClient != 1 || st.Evicted != 0 {
+		t.Errorf("got %+v, want 1 refused per client, 0 evicted", st)
+	}
+	close(release)
+	for _, b := range bodies {
+		_, _ = io.Copy(io.Discard, b.(io.Reader))
+		b.Close()
+	}
+	testutil.WaitFor(t, 30*time.Second, func() error {
+		resp, err := client.Get("http://" + addr + "/health")
+		if err != nil {
+			return fmt.Errorf("health from .2 after the busy ones finished: %w", err)
+		}
+		resp.Body.Close()
+		return nil
+	})
 }
 
 // TestLimitListener_FloodLeavesRoomForOthers: one client opening 1,000
-// connections holds only its cap; another client is still admitted.
+// idle connections holds only its cap, and a request, from another client
+// or from the flooding address itself, is still answered.
 func TestLimitListener_FloodLeavesRoomForOthers(t *testing.T) {
-	c := newCapped(t, api.ConnLimits{Total: 512, PerClient: 64})
+	addr, ln, _ := trackedServer(t, api.ConnLimits{Total: 512, PerClient: 64})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	for i := 0; i < 1000; i++ {
-		c.dialFrom(t, "127.0.0.2")
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("flood dial %d: %v", i, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_, _ = io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: x") // never finished
 	}
-	// Every one of the 1,000 is either admitted or refused.
 	testutil.WaitFor(t, 30*time.Second, func() error {
-		if st := c.ln.Stats(); st.Open+int(st.RefusedClient) != 1000 {
-			return fmt.Errorf("got %+v, want 1000 open or refused", st)
+		if st := ln.Stats(); st.Open+int(st.Evicted) != 1000 {
+			return fmt.Errorf("got %+v, want 1000 open or evicted", st)
 		}
 		return nil
 	})
-	if st := c.ln.Stats(); st.Open != 64 || st.RefusedClient != 936 {
-		t.Errorf("got %+v, want 64 open and 936 refused", st)
+	if st := ln.Stats(); st.Open != 64 || st.Evicted != 936 {
+		t.Errorf("got %+v, want 64 open and 936 evicted", st)
 	}
-	for i := 0; i < 64; i++ {
-		c.admit(t, "flood")
+	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+		resp, err := clientFrom(src).Get("http://" + addr + "/health")
+		if err != nil {
+			t.Fatalf("health from %s during the flood: %v", src, err)
+		}
+		resp.Body.Close()
 	}
-	c.dialFrom(t, "127.0.0.1")
-	c.admit(t, "another client during the flood")
 }
 
 // emfileListener fails Accept with EMFILE, as a process out of file
