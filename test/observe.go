@@ -346,7 +346,8 @@ func (a *Agent) CheckRouted(want []string) error {
 	if err != nil {
 		return err
 	}
-	want = sorted(want)
+	want = append([]string(nil), want...)
+	sort.Strings(want)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		return fmt.Errorf("%s's haproxy routes %s to %v, want %v", a.Name, WebProxy, got, want)
 	}

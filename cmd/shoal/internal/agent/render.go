@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -78,11 +79,14 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, lbS
 	if len(tmpls) == 0 {
 		return nil, set, nil
 	}
+	// The running set's backends, and those of a set built but not yet
+	// started: both hold the backend of a configuration they share.
 	r.mu.Lock()
-	prev := r.lbs.byConfig
-	if r.next != nil {
-		prev = r.nextLBs.byConfig
+	prev := maps.Clone(r.lbs.byConfig)
+	if prev == nil {
+		prev = map[string]backends.Backend{}
 	}
+	maps.Copy(prev, r.nextLBs.byConfig)
 	r.mu.Unlock()
 	var tcs []render.TemplateConfig
 	var errs []error
