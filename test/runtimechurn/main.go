@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command runtimechurn measures shoal's HAProxy runtime path under churn:
 // an haproxy in master-worker mode serves a steady load (a new connection
 // per request) while long-lived connections stay open and the backend
