@@ -88,7 +88,7 @@ start() {
 	pids+=($!)
 	last_pid=$!
 	for _ in $(seq 1 300); do
-		grep -q 'msg="agent running"' "$dir/$name.log" && return 0
+		grep -qs 'msg="agent running"' "$dir/$name.log" && return 0
 		sleep 0.1
 	done
 	echo "agent $name did not start:" >&2
