@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 // Command runtimechurn measures shoal's HAProxy runtime path under churn:
 // an haproxy in master-worker mode serves a steady load (a new connection
