@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints shoal's benchmark table (README, Performance): join convergence for
-# 5/10/20 agents, failure detection, lb reload after a SIGKILL, user-event
-# spread, DNS QPS (dnsperf) and idle memory per agent. Each agent is a real
+# 5/10/20 agents, failure detection, the lb's haproxy dropping a SIGKILLed
+# member (Runtime API), user-event spread, DNS QPS (dnsperf) and idle memory
+# per agent. Each agent is a real
 # process in its own network namespace. Needs root, iproute2, haproxy, dnsperf.
 #   sudo test/bench.sh
 set -euo pipefail

@@ -49,11 +49,14 @@ func TestBenchTable(t *testing.T) {
 			add("SIGKILL to every node marking it failed (5 agents)", d.Round(time.Millisecond).String())
 		})
 	}
-	t.Run("lbReload", func(t *testing.T) {
+	// A killed backend's agent: the lb's haproxy stops routing to it once
+	// shoal applied the change through haproxy's Runtime API (the victim's
+	// backend keeps running, so nothing else would stop it).
+	t.Run("lbStopsRouting", func(t *testing.T) {
 		c := NewCluster(t, bins, Options{Web: 5, LBs: 1})
 		c.WaitConverged(time.Minute)
 		c.LB.WaitServers(30*time.Second, c.WebNames())
-		before, err := c.LB.Reloads()
+		before, err := c.LB.Template()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,20 +65,17 @@ func TestBenchTable(t *testing.T) {
 		if err := victim.Proc.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		WaitFor(t, time.Minute, func() error {
-			n, err := c.LB.Reloads()
-			if err == nil && n <= before {
-				err = fmt.Errorf("no reload yet")
-			}
-			if err == nil {
-				err = c.LB.CheckServers(c.WebNames(victim.Name))
-			}
-			if err == nil {
-				err = c.LB.CheckSettled()
-			}
-			return err
-		})
-		add("SIGKILL to lb haproxy reloaded without it (5 agents)", time.Since(start).Round(time.Millisecond).String())
+		WaitFor(t, time.Minute, func() error { return c.LB.CheckRouted(c.WebNames(victim.Name)) })
+		d := time.Since(start)
+		st, err := c.LB.Template()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Applied <= before.Applied || st.Reloads != before.Reloads {
+			t.Fatalf("applied %d, reloads %d; want more than %d applied and %d reloads: the change did not go through the Runtime API",
+				st.Applied, st.Reloads, before.Applied, before.Reloads)
+		}
+		add("SIGKILL until the lb's haproxy stops routing to it, via the Runtime API (5 agents)", d.Round(time.Millisecond).String())
 	})
 
 	var b strings.Builder

@@ -314,6 +314,13 @@ func (c *Cluster) dumpLogs() {
 	}
 }
 
+// LBTemplateWith is LBTemplate with extra lines in its template block,
+// such as `no_runtime = true`.
+func LBTemplateWith(extra string) string {
+	i := strings.LastIndex(LBTemplate, "}")
+	return LBTemplate[:i] + "  " + extra + "\n" + LBTemplate[i:]
+}
+
 // LBTemplate is the lb agent's template block: the built-in HAProxy
 // template, reloaded through haproxy's master CLI, serving web on LBURL's
 // port. {{dir}} is the lb's directory.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -166,4 +167,70 @@ func (hp *HAProxy) Reload() error {
 		return fmt.Errorf("haproxy reload failed: %+v", st)
 	}
 	return nil
+}
+
+// LiveServer is one server of the current worker, from "show servers
+// state".
+type LiveServer struct {
+	Proxy, Name string
+	// Admin is srv_admin_state: 0x01 forced maintenance, 0x02 inherited
+	// maintenance, 0x04 "disabled" in the file, 0x08 forced drain, 0x20
+	// maintenance for a failed address resolution.
+	Admin int
+}
+
+// Routable reports whether haproxy may send the server new connections,
+// as far as its administrative state goes (health checks aside): not in
+// maintenance and not draining. 0x04 alone does not count: it records the
+// file's "disabled", which "set server ... state ready" overrides.
+func (s LiveServer) Routable() bool { return s.Admin&(0x01|0x02|0x08|0x20) == 0 }
+
+// RoutableServers returns the names of proxy's routable servers, sorted.
+func RoutableServers(live []LiveServer, proxy string) []string {
+	var names []string
+	for _, s := range live {
+		if s.Proxy == proxy && s.Routable() {
+			names = append(names, s.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ServersState reads "show servers state" from the current worker through
+// the master CLI ("@1" addresses it, not older workers still finishing).
+func (hp *HAProxy) ServersState() ([]LiveServer, error) {
+	out, err := hp.Command("@1 show servers state")
+	if err != nil {
+		return nil, err
+	}
+	return parseServersState(out)
+}
+
+// parseServersState reads version 1 of "show servers state":
+//
+//	1
+//	# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+//	3 svc_web 1 h1 10.77.0.11 2 0 1 1 ...
+func parseServersState(out string) ([]LiveServer, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "1" {
+		return nil, fmt.Errorf("show servers state: not version 1: %q", out)
+	}
+	var live []LiveServer
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) < 7 {
+			return nil, fmt.Errorf("show servers state: short line %q", l)
+		}
+		admin, err := strconv.Atoi(f[6])
+		if err != nil {
+			return nil, fmt.Errorf("show servers state: admin state in %q: %w", l, err)
+		}
+		live = append(live, LiveServer{Proxy: f[1], Name: f[3], Admin: admin})
+	}
+	return live, nil
 }

@@ -167,4 +167,23 @@ func TestHarness_HAProxySeamlessReload(t *testing.T) {
 	if r.Failed > 0 || r.OK == 0 {
 		t.Fatalf("got %d failed and %d ok requests across reloads, want 0 failed: %v", r.Failed, r.OK, r.Errors)
 	}
+
+	// What the scenarios read of the running worker: a server put in
+	// drain through the master CLI is no longer routed to.
+	routed := func() string {
+		live, err := hp.ServersState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(RoutableServers(live, "web"), ",")
+	}
+	if got := routed(); got != "h1,h2,h3" {
+		t.Fatalf("show servers state: routable servers %s, want h1,h2,h3", got)
+	}
+	if out, err := hp.Command("@1 set server web/h2 state drain"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("set server web/h2 state drain: %q, %v", out, err)
+	}
+	if got := routed(); got != "h1,h3" {
+		t.Fatalf("show servers state after draining h2: routable servers %s, want h1,h3", got)
+	}
 }

@@ -284,13 +284,18 @@ func (a *Agent) Reloads() (int, error) {
 }
 
 // RenderStatus is the part of `shoal render -format json` the harness
-// reads: one entry per template.
+// reads: one entry per template. Installs counts files installed, Applied
+// those haproxy took through its Runtime API without a reload, Reloads the
+// reloads that followed an install or a forced render.
 type RenderStatus struct {
-	Name    string `json:"name"`
-	OK      bool   `json:"ok"`
-	Error   string `json:"error"`
-	Hash    string `json:"hash"`
-	Reloads int    `json:"reloads"`
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Error    string `json:"error"`
+	Hash     string `json:"hash"`
+	Backends int    `json:"backends"`
+	Installs int    `json:"installs"`
+	Applied  int    `json:"applied"`
+	Reloads  int    `json:"reloads"`
 }
 
 // RenderStatus asks this host's agent for its templates' status.
@@ -304,6 +309,63 @@ func (a *Agent) RenderStatus() ([]RenderStatus, error) {
 		return nil, fmt.Errorf("render status: %w: %q", err, out)
 	}
 	return r.Templates, nil
+}
+
+// Template returns the status of the lb agent's one template.
+func (a *Agent) Template() (RenderStatus, error) {
+	st, err := a.RenderStatus()
+	if err != nil {
+		return RenderStatus{}, err
+	}
+	if len(st) != 1 {
+		return RenderStatus{}, fmt.Errorf("%s has %d templates, want 1", a.Name, len(st))
+	}
+	return st[0], nil
+}
+
+// WebProxy is the proxy of service web in the built-in HAProxy template.
+const WebProxy = "svc_web"
+
+// Routed returns the servers of WebProxy that the lb's running haproxy
+// sends new connections to, read from `show servers state`, sorted.
+func (a *Agent) Routed() ([]string, error) {
+	if a.HAProxy == nil {
+		return nil, fmt.Errorf("%s runs no haproxy", a.Name)
+	}
+	live, err := a.HAProxy.ServersState()
+	if err != nil {
+		return nil, err
+	}
+	return RoutableServers(live, WebProxy), nil
+}
+
+// CheckRouted returns nil when the lb's running haproxy routes web to
+// exactly want.
+func (a *Agent) CheckRouted(want []string) error {
+	got, err := a.Routed()
+	if err != nil {
+		return err
+	}
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("%s's haproxy routes %s to %v, want %v", a.Name, WebProxy, got, want)
+	}
+	return nil
+}
+
+// CheckServing returns nil when the lb's config file and its running
+// haproxy (show servers state) both have exactly want, and the agent
+// settled on that file: what the file says is what haproxy does. Only for
+// lbs that run haproxy.
+func (a *Agent) CheckServing(want []string) error {
+	if err := a.CheckServers(want); err != nil {
+		return err
+	}
+	if err := a.CheckRouted(want); err != nil {
+		return err
+	}
+	return a.CheckSettled()
 }
 
 // CheckSettled returns nil when the lb agent's last render succeeded and
@@ -330,10 +392,14 @@ func (a *Agent) CheckSettled() error {
 }
 
 // WaitServers waits until the lb's config lists exactly want and the agent
-// settled on it (haproxy reloaded onto it).
+// settled on it (haproxy reloaded onto it, or took it through its Runtime
+// API), and, when the lb runs haproxy, until haproxy routes to exactly want.
 func (a *Agent) WaitServers(timeout time.Duration, want []string) {
 	a.c.T.Helper()
 	WaitFor(a.c.T, timeout, func() error {
+		if a.HAProxy != nil {
+			return a.CheckServing(want)
+		}
 		if err := a.CheckServers(want); err != nil {
 			return err
 		}

@@ -52,13 +52,19 @@ func TestScenario_FiveHostsJoin(t *testing.T) {
 }
 
 // Scenario 2: SIGKILL one agent: every node marks it failed, the lb's
-// config loses it, haproxy reloads, and no request fails after the reload.
+// config loses it, and haproxy stops routing to it through its Runtime API,
+// without a reload; no request fails afterwards. The victim's backend keeps
+// running, so only haproxy's own state keeps requests off it.
 func TestScenario_KilledAgentLeavesPool(t *testing.T) {
 	needShoal(t)
 	c := NewCluster(t, bins, Options{Web: 5, LBs: 1})
 	c.WaitConverged(60 * time.Second)
 	c.LB.WaitServers(30*time.Second, c.WebNames())
-	before, err := c.LB.Reloads()
+	reloads, err := c.LB.Reloads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.LB.Template()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,22 +76,27 @@ func TestScenario_KilledAgentLeavesPool(t *testing.T) {
 	}
 	d := c.WaitStatus(c.Except(victim.Name), []string{victim.Name}, "failed", 60*time.Second)
 	t.Logf("every node marked %s failed %s after SIGKILL", victim.Name, d)
-	c.LB.WaitServers(30*time.Second, c.WebNames(victim.Name))
-	WaitFor(t, 20*time.Second, func() error {
-		n, err := c.LB.Reloads()
-		if err == nil && n <= before {
-			err = fmt.Errorf("haproxy reloads %d, want more than %d", n, before)
+	WaitFor(t, 30*time.Second, func() error {
+		st, err := c.LB.Template()
+		if err == nil && st.Applied <= before.Applied {
+			err = fmt.Errorf("%s's render status: applied %d, installs %d, reloads %d; want more than %d applied", c.LB.Name, st.Applied, st.Installs, st.Reloads, before.Applied)
+		}
+		if err == nil {
+			err = c.LB.CheckServing(c.WebNames(victim.Name))
 		}
 		return err
 	})
-	t.Logf("haproxy reloaded without %s %s after SIGKILL", victim.Name, time.Since(killed))
+	t.Logf("haproxy stopped routing to %s %s after SIGKILL", victim.Name, time.Since(killed))
+	if n, err := c.LB.Reloads(); err != nil || n != reloads {
+		t.Errorf("haproxy reloads: got %d (%v), want %d: the change should go through the Runtime API", n, err, reloads)
+	}
 
 	r, err := c.LB.Load(bins.Tool, LBURL, "-n", "200", "-c", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Failed > 0 || r.Backends[victim.Name] > 0 || len(r.Backends) != 4 {
-		t.Fatalf("after the reload got %d failed, answers %v; want 0 failed, the 4 live hosts only: %v", r.Failed, r.Backends, r.Errors)
+		t.Fatalf("after the change got %d failed, answers %v; want 0 failed, the 4 live hosts only: %v", r.Failed, r.Backends, r.Errors)
 	}
 }
 

@@ -11,20 +11,84 @@ import (
 	"time"
 )
 
-// Scenario 7: HTTP load through haproxy while members leave and rejoin
-// until haproxy reloaded at least 20 times: zero failed requests. Every
-// leaving host keeps its backend running, as a drained machine would, so a
-// failure can only come from the reload itself.
+// Scenario 7: HTTP load through haproxy while members leave and rejoin,
+// 20 times each: every change reaches haproxy through its Runtime API,
+// with no reload (the master's reload counter does not move), the file and
+// haproxy's running servers agree after each change, and no request fails.
+// Every leaving host keeps its backend running, as a drained machine
+// would, so only haproxy's own state keeps requests off it.
+func TestScenario_ChurnWithoutReloads(t *testing.T) {
+	needShoal(t)
+	const wantApplied = 40 // a leave and a rejoin per cycle
+	c := NewCluster(t, bins, Options{Web: 4, LBs: 1})
+	c.WaitConverged(60 * time.Second)
+	c.LB.WaitServers(30*time.Second, c.WebNames())
+	reloads, err := c.LB.Reloads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := c.LB.Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st RenderStatus
+	cycles, r := churn(t, c, func() (bool, error) {
+		var err error
+		st, err = c.LB.Template()
+		return st.Applied-base.Applied >= wantApplied, err
+	})
+	n, _ := c.LB.Reloads()
+	t.Logf("%d churn cycles: %d installs, %d applied, %d reloads; %d requests ok, %d failed, answers %v",
+		cycles, st.Installs-base.Installs, st.Applied-base.Applied, n-reloads, r.OK, r.Failed, r.Backends)
+	if r.Failed > 0 || r.OK == 0 {
+		t.Errorf("got %d failed requests (of %d), want 0: %v", r.Failed, r.OK+r.Failed, r.Errors)
+	}
+	if n != reloads || st.Reloads != base.Reloads || st.Installs-base.Installs != st.Applied-base.Applied {
+		t.Errorf("got %d haproxy reloads, %d installs and %d applied, want every install applied and no reload",
+			n-reloads, st.Installs-base.Installs, st.Applied-base.Applied)
+	}
+}
+
+// Scenario 7b: the same churn with the runtime path off (no_runtime), until
+// haproxy reloaded at least 20 times: the reloads themselves are seamless,
+// zero failed requests.
 func TestScenario_SeamlessReloadsUnderChurn(t *testing.T) {
 	needShoal(t)
 	const wantReloads = 20
-	c := NewCluster(t, bins, Options{Web: 4, LBs: 1})
+	c := NewCluster(t, bins, Options{Web: 4, LBs: 1, LBHCL: LBTemplateWith("no_runtime = true")})
 	c.WaitConverged(60 * time.Second)
 	c.LB.WaitServers(30*time.Second, c.WebNames())
 	base, err := c.LB.Reloads()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var n int
+	cycles, r := churn(t, c, func() (bool, error) {
+		var err error
+		n, err = c.LB.Reloads()
+		return n-base >= wantReloads, err
+	})
+	st, err := c.LB.Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d churn cycles, %d reloads, %d applied: %d requests ok, %d failed, answers %v", cycles, n-base, st.Applied, r.OK, r.Failed, r.Backends)
+	if r.Failed > 0 || r.OK == 0 {
+		t.Errorf("got %d failed requests (of %d), want 0: %v", r.Failed, r.OK+r.Failed, r.Errors)
+	}
+	if st.Applied != 0 {
+		t.Errorf("with no_runtime: got %d changes applied through the Runtime API, want 0", st.Applied)
+	}
+}
+
+// churn runs HTTP load through the lb while h2 and h3 take turns leaving
+// (SIGINT: leave gracefully, then exit) and rejoining, until done says so,
+// and returns the cycles run and the load's report. After each change it
+// waits until the lb's file and its haproxy's running servers both have
+// exactly the members alive, so no change coalesces with the next. The
+// pool never drops below three; h1, the seed, has no one to rejoin.
+func churn(t *testing.T, c *Cluster, done func() (bool, error)) (int, LoadResult) {
+	t.Helper()
 	load, err := c.LB.StartLoad("churn-load", bins.Tool, LBURL, "-c", "4", "-duration", "5m")
 	if err != nil {
 		t.Fatal(err)
@@ -32,19 +96,16 @@ func TestScenario_SeamlessReloadsUnderChurn(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Minute)
 	cycles := 0
 	for {
-		n, err := c.LB.Reloads()
+		ok, err := done()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n-base >= wantReloads {
+		if ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d reloads after %d churn cycles, want %d", n-base, cycles, wantReloads)
+			t.Fatalf("not done after %d churn cycles in 4 minutes", cycles)
 		}
-		// Alternate between h2 and h3 so the pool never drops below two;
-		// not h1, the seed, which has no one to rejoin. SIGINT: leave
-		// gracefully, then exit (DESIGN.md, Signals).
 		a := c.Web[1+cycles%2]
 		if err := a.Proc.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
@@ -52,8 +113,6 @@ func TestScenario_SeamlessReloadsUnderChurn(t *testing.T) {
 		if err := a.Proc.Wait(30 * time.Second); err != nil && !a.Proc.Exited() {
 			t.Fatal(err)
 		}
-		// Settled: haproxy reloaded onto each change before the next one,
-		// so every cycle is two reloads, none coalesced.
 		c.LB.WaitServers(30*time.Second, c.WebNames(a.Name))
 		a.Start()
 		c.LB.WaitServers(30*time.Second, c.WebNames())
@@ -63,11 +122,7 @@ func TestScenario_SeamlessReloadsUnderChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, _ := c.LB.Reloads()
-	t.Logf("%d churn cycles, %d reloads: %d requests ok, %d failed, answers %v", cycles, n-base, r.OK, r.Failed, r.Backends)
-	if r.Failed > 0 || r.OK == 0 {
-		t.Fatalf("got %d failed requests (of %d), want 0: %v", r.Failed, r.OK+r.Failed, r.Errors)
-	}
+	return cycles, r
 }
 
 // Scenario 8: a bounded flood of random bytes at one agent's gossip and DNS

@@ -248,11 +248,18 @@ template {
 		t.Fatal(err)
 	}
 	srvA.Close()
-	st = lb.waitRender("web-a dropped and the change installed", func(s api.TemplateStatus) bool {
-		return s.OK && s.Backends == 1 && s.Installs > before.Installs
+	st = lb.waitRender("web-a dropped and the change applied", func(s api.TemplateStatus) bool {
+		return s.OK && s.Backends == 1 && s.Installs > before.Installs && s.Applied > before.Applied
 	})
 	if cfg := readFile(t, cfgPath); strings.Contains(cfg, "web-a") || !strings.Contains(cfg, "web-b") {
 		t.Fatalf("haproxy.cfg after web-a failed:\n%s", cfg)
+	}
+	if st.Reloads != before.Reloads || st.Runtime == nil || st.Runtime.Applies == 0 || st.Runtime.Commands == 0 || st.Runtime.ServersRemoved == 0 {
+		t.Errorf("after web-a was dropped: reloads %d (before %d), runtime %+v; want no reload, and applies, commands and a removed server counted",
+			st.Reloads, before.Reloads, st.Runtime)
+	}
+	if out := mustShoal(t, lb, "render"); !strings.Contains(out, "APPLIED") || !strings.Contains(out, "edge: runtime: ") {
+		t.Errorf("shoal render: no APPLIED column or runtime line in:\n%s", out)
 	}
 	waitOneWorker(t, hp)
 	for i := range 30 {
@@ -319,7 +326,10 @@ template {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`shoal_render_reloads_total{template="edge"}`, `shoal_render_failures_total{template="edge"}`, `shoal_render_ok{template="edge"} 0`} {
+	for _, want := range []string{`shoal_render_reloads_total{template="edge"}`, `shoal_render_failures_total{template="edge"}`, `shoal_render_ok{template="edge"} 0`,
+		fmt.Sprintf(`shoal_render_applied_total{template="edge"} %d`, st.Applied), `shoal_haproxy_runtime_commands_total{template="edge"}`,
+		`shoal_haproxy_runtime_fallbacks_total{reason="structure",template="edge"}`, `shoal_haproxy_runtime_drift_repairs_total{template="edge"}`,
+		`shoal_haproxy_draining_servers{template="edge"}`, `shoal_haproxy_ghost_servers{template="edge"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics: %s missing", want)
 		}

@@ -119,7 +119,8 @@ say "node3 leaves: HAProxy drops it"
 SHOAL_HTTP_ADDR=$(api 3) "$shoal" leave
 wait_for 20 servers 2 || fail "node1 did not drop node3"
 grep '^ *server ' "$DEMO_DIR/haproxy.cfg"
-# node3's web server still runs: only a reloaded HAProxy stops sending to it.
+# node3's web server still runs: only HAProxy dropping the server (shoal
+# applies the change through its Runtime API, no reload) stops sending to it.
 without3() { out=$(lb_answers 4) && ! grep -q node3 <<<"$out"; }
 wait_for 20 without3 || fail "HAProxy still sends requests to node3"
 lb_answers 4

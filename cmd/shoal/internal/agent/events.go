@@ -133,7 +133,7 @@ func (a *Agent) RenderStatus() []api.TemplateStatus {
 	return statusAPI(a.renderTotals())
 }
 
-func (a *Agent) renderTotals() []render.TemplateStatus {
+func (a *Agent) renderTotals() []templateTotals {
 	r := a.render.Load()
 	if r == nil {
 		return nil

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
 	"github.com/shoal-dev/shoal/node"
-	"github.com/shoal-dev/shoal/render"
 )
 
 // newRegistry builds the agent's own Prometheus registry (never the global
@@ -88,25 +87,29 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // renderCollector exports each template's render counters at scrape time,
-// from the renderer's status (counters carried over SIGHUP reloads).
+// from the renderer's status (counters carried over SIGHUP reloads), and
+// the runtime counters of the HAProxy a template drives.
 type renderCollector struct {
-	status   func() []render.TemplateStatus
-	counters []*prometheus.Desc // renders, installs, failures, reloads
+	status   func() []templateTotals
+	counters []*prometheus.Desc // renders, installs, failures, reloads, applied
 	ok       *prometheus.Desc
 	last     *prometheus.Desc
 	backends *prometheus.Desc
 	excluded *prometheus.Desc
+	runtime  runtimeDescs
 }
 
-func newRenderCollector(status func() []render.TemplateStatus) *renderCollector {
+func newRenderCollector(status func() []templateTotals) *renderCollector {
 	lbl := []string{"template"}
 	return &renderCollector{
-		status: status,
+		status:  status,
+		runtime: newRuntimeDescs(),
 		counters: []*prometheus.Desc{
 			prometheus.NewDesc("shoal_render_renders_total", "Render attempts.", lbl, nil),
 			prometheus.NewDesc("shoal_render_installs_total", "Renders that changed the destination file.", lbl, nil),
 			prometheus.NewDesc("shoal_render_failures_total", "Failed renders: template, floor guard, validation, write or reload.", lbl, nil),
 			prometheus.NewDesc("shoal_render_reloads_total", "Successful load-balancer reloads for the template.", lbl, nil),
+			prometheus.NewDesc("shoal_render_applied_total", "Installs the load balancer took without a reload (HAProxy's Runtime API).", lbl, nil),
 		},
 		ok:       prometheus.NewDesc("shoal_render_ok", "1 if the template's last render succeeded.", lbl, nil),
 		last:     prometheus.NewDesc("shoal_render_last_timestamp_seconds", "When the last render attempt finished.", lbl, nil),
@@ -123,11 +126,12 @@ func (c *renderCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.last
 	ch <- c.backends
 	ch <- c.excluded
+	c.runtime.describe(ch)
 }
 
 func (c *renderCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.status() {
-		for i, v := range []uint64{s.Renders, s.Installs, s.Failures, s.Reloads} {
+		for i, v := range []uint64{s.Renders, s.Installs, s.Failures, s.Reloads, s.Applied} {
 			ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(v), s.Name)
 		}
 		ok := 0.0
@@ -140,5 +144,6 @@ func (c *renderCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.backends, prometheus.GaugeValue, float64(s.Backends), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.excluded, prometheus.GaugeValue, float64(len(s.Excluded)), s.Name)
+		c.runtime.collect(ch, s)
 	}
 }

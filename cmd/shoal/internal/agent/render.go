@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,7 +33,21 @@ type renderer struct {
 	runner  *render.Runner    // nil: no templates
 	next    *render.Runner    // built by Reload, started by Run
 	swap    chan struct{}     // capacity 1: next is ready
+	lbs     lbSet             // the backends of runner's templates
+	nextLBs lbSet             // the backends of next's templates
 	carried map[string]render.TemplateStatus
+	// carriedRT keeps, by template, the runtime counters of HAProxy
+	// backends a reload replaced.
+	carriedRT map[string]backends.RuntimeStats
+}
+
+// lbSet is the backends of one template set, by configuration and by
+// template name. A reload reuses the backends whose configuration did not
+// change: an HAProxy backend holds state between calls (servers still
+// draining, its counters), which a new value would lose.
+type lbSet struct {
+	byConfig map[string]backends.Backend
+	byName   map[string]backends.Backend
 }
 
 var _ component = (*renderer)(nil)
@@ -44,27 +59,39 @@ func (a *Agent) newRendererFor(cfg config.Config) (*renderer, error) {
 		onInstall: a.announceHash,
 		swap:      make(chan struct{}, 1),
 		carried:   map[string]render.TemplateStatus{},
+		carriedRT: map[string]backends.RuntimeStats{},
 	}
-	run, err := r.build(cfg.Templates, false)
+	run, lbs, err := r.build(cfg.Templates, false)
 	if err != nil {
 		return nil, err
 	}
-	r.tmpls, r.runner = cfg.Templates, run
+	r.tmpls, r.runner, r.lbs = cfg.Templates, run, lbs
 	return r, nil
 }
 
-// build makes a runner for tmpls, nil for none. Backends are built once
-// per distinct configuration, so templates that share a load balancer
-// share one value and render reloads it once per batch.
-func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, error) {
+// build makes a runner for tmpls, nil for none, and returns the backends
+// it uses. Backends are built once per distinct configuration, so
+// templates that share a load balancer share one value and render reloads
+// it once per batch; a configuration the running set already has keeps
+// its backend.
+func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, lbSet, error) {
+	set := lbSet{byConfig: map[string]backends.Backend{}, byName: map[string]backends.Backend{}}
 	if len(tmpls) == 0 {
-		return nil, nil
+		return nil, set, nil
 	}
-	shared := map[string]backends.Backend{}
+	// The running set's backends, and those of a set built but not yet
+	// started: both hold the backend of a configuration they share.
+	r.mu.Lock()
+	prev := maps.Clone(r.lbs.byConfig)
+	if prev == nil {
+		prev = map[string]backends.Backend{}
+	}
+	maps.Copy(prev, r.nextLBs.byConfig)
+	r.mu.Unlock()
 	var tcs []render.TemplateConfig
 	var errs []error
 	for i, t := range tmpls {
-		b, err := r.backend(t, shared, dry)
+		b, err := r.backend(t, set, prev, dry)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("template %d (%s): %w", i+1, t.Destination, err))
 			continue
@@ -88,16 +115,20 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, err
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, set, err
 	}
 	rc := render.Config{Templates: tcs, Source: r.source, Dry: dry}
 	if !dry {
 		rc.OnInstall = r.onInstall
 	}
-	return render.New(rc, r.log)
+	run, err := render.New(rc, r.log)
+	return run, set, err
 }
 
-func (r *renderer) backend(t config.Template, shared map[string]backends.Backend, dry bool) (backends.Backend, error) {
+// backend returns t's backend, recorded in set: the one of an earlier
+// template with the same configuration, else the one prev (the running
+// set) has for it, else a new one.
+func (r *renderer) backend(t config.Template, set lbSet, prev map[string]backends.Backend, dry bool) (backends.Backend, error) {
 	if dry {
 		return nil, nil // a dry render never validates or reloads
 	}
@@ -120,14 +151,22 @@ func (r *renderer) backend(t config.Template, shared map[string]backends.Backend
 		r.log.Warn("load balancer not found: every render will fail validation until it is installed", "backend", bin, "destination", t.Destination)
 	}
 	key := fmt.Sprintf("%#v", t.Backend)
-	if b, ok := shared[key]; ok {
-		return b, nil
+	b, ok := set.byConfig[key]
+	if !ok {
+		b, ok = prev[key]
 	}
-	b, err := backends.New(t.Backend)
-	if err != nil {
-		return nil, err
+	if !ok {
+		var err error
+		if b, err = backends.New(t.Backend); err != nil {
+			return nil, err
+		}
 	}
-	shared[key] = b
+	set.byConfig[key] = b
+	name := t.Name
+	if name == "" {
+		name = t.Destination // render's default name
+	}
+	set.byName[name] = b
 	return b, nil
 }
 
@@ -154,13 +193,21 @@ func (r *renderer) Run(ctx context.Context) error {
 			case <-r.swap:
 			}
 		}
-		r.mu.Lock()
-		if run != nil {
-			r.carry(run.Status())
-		}
-		r.runner, r.next = r.next, nil
-		r.mu.Unlock()
+		r.swapNext(run)
 	}
+}
+
+// swapNext makes the runner Reload built the current one, keeping the
+// counters of run, the one it replaces.
+func (r *renderer) swapNext(run *render.Runner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if run != nil {
+		r.carry(run.Status())
+	}
+	r.carryRuntime(r.lbs, r.nextLBs)
+	r.runner, r.next = r.next, nil
+	r.lbs, r.nextLBs = r.nextLBs, lbSet{}
 }
 
 // runUntilSwap runs run (nil: nothing) until ctx ends or Reload signals
@@ -200,6 +247,7 @@ func (r *renderer) carry(st []render.TemplateStatus) {
 		c.Installs += s.Installs
 		c.Failures += s.Failures
 		c.Reloads += s.Reloads
+		c.Applied += s.Applied
 		r.carried[s.Name] = c
 	}
 }
@@ -213,12 +261,12 @@ func (r *renderer) Reload(cfg config.Config) error {
 	if same {
 		return nil
 	}
-	next, err := r.build(cfg.Templates, false)
+	next, lbs, err := r.build(cfg.Templates, false)
 	if err != nil {
 		return fmt.Errorf("templates not reloaded, the running ones stay: %w", err)
 	}
 	r.mu.Lock()
-	r.tmpls, r.next = cfg.Templates, next
+	r.tmpls, r.next, r.nextLBs = cfg.Templates, next, lbs
 	r.mu.Unlock()
 	select {
 	case r.swap <- struct{}{}:
@@ -315,30 +363,47 @@ func (r *renderer) dry(ctx context.Context) ([]render.Result, error) {
 	r.mu.Lock()
 	tmpls := r.tmpls
 	r.mu.Unlock()
-	run, err := r.build(tmpls, true)
+	run, _, err := r.build(tmpls, true)
 	if err != nil || run == nil {
 		return nil, err
 	}
 	return run.Once(ctx)
 }
 
-// totals returns status with the counters of replaced runners added.
-func (r *renderer) totals() []render.TemplateStatus {
+// totals returns status with the counters of replaced runners added, and
+// the runtime counters of each template's HAProxy.
+func (r *renderer) totals() []templateTotals {
 	st := r.Status()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := range st {
-		c := r.carried[st[i].Name]
-		st[i].Renders += c.Renders
-		st[i].Installs += c.Installs
-		st[i].Failures += c.Failures
-		st[i].Reloads += c.Reloads
+	lbs := r.lbs
+	if r.next != nil {
+		lbs = r.nextLBs // Status came from next
 	}
-	return st
+	out := make([]templateTotals, len(st))
+	seen := map[backends.Backend]bool{}
+	for i, s := range st {
+		c := r.carried[s.Name]
+		s.Renders += c.Renders
+		s.Installs += c.Installs
+		s.Failures += c.Failures
+		s.Reloads += c.Reloads
+		s.Applied += c.Applied
+		out[i].TemplateStatus = s
+		b := lbs.byName[s.Name]
+		if rs, ok := b.(runtimeReporter); ok {
+			stats := rs.RuntimeStats()
+			addRuntime(&stats, r.carriedRT[s.Name])
+			out[i].Runtime = &stats
+			out[i].sharedRuntime = seen[b]
+			seen[b] = true
+		}
+	}
+	return out
 }
 
 // statusAPI converts render's status for the API.
-func statusAPI(st []render.TemplateStatus) []api.TemplateStatus {
+func statusAPI(st []templateTotals) []api.TemplateStatus {
 	out := make([]api.TemplateStatus, len(st))
 	for i, s := range st {
 		out[i] = api.TemplateStatus{
@@ -346,6 +411,7 @@ func statusAPI(st []render.TemplateStatus) []api.TemplateStatus {
 			LastRender: s.LastRender, OK: s.OK, Error: s.Error, TemplateError: s.TemplateError,
 			Hash: s.Hash, Backends: s.Backends,
 			Renders: s.Renders, Installs: s.Installs, Failures: s.Failures, Reloads: s.Reloads,
+			Applied: s.Applied, Runtime: runtimeAPI(s.Runtime),
 		}
 		for _, e := range s.Excluded {
 			out[i].Excluded = append(out[i].Excluded, api.Exclusion{Member: e.Member, Reason: e.Reason})

@@ -189,6 +189,38 @@ type TemplateStatus struct {
 	Installs      uint64      `json:"installs"`
 	Failures      uint64      `json:"failures"`
 	Reloads       uint64      `json:"reloads"`
+	// Applied counts installs the load balancer took without a reload,
+	// through HAProxy's Runtime API.
+	Applied uint64 `json:"applied"`
+	// Runtime is what the template's HAProxy did through its Runtime API;
+	// absent for other backends. Templates that drive one HAProxy show the
+	// same counters.
+	Runtime *RuntimeStatus `json:"runtime,omitempty"`
+}
+
+// RuntimeStatus counts what an HAProxy backend did to keep HAProxy current
+// without reloads. Counters only grow; Draining and Ghosts are current.
+type RuntimeStatus struct {
+	Applies        uint64 `json:"applies"`  // changes made without a reload
+	Commands       uint64 `json:"commands"` // runtime commands sent
+	ServersAdded   uint64 `json:"servers_added"`
+	ServersRemoved uint64 `json:"servers_removed"`
+	Reloads        uint64 `json:"reloads"` // successful reloads, for any reason
+	// Fallbacks counts changes that needed a reload, FallbackReasons by
+	// reason (structure, options, drift, refused, ...); LastFallback says
+	// why the last one did.
+	Fallbacks       uint64            `json:"fallbacks"`
+	FallbackReasons map[string]uint64 `json:"fallback_reasons,omitempty"`
+	LastFallback    string            `json:"last_fallback,omitempty"`
+	Reconciles      uint64            `json:"reconciles"`
+	// DriftRepairs counts reloads because the running servers differed
+	// from the installed file; LastDrift says how.
+	DriftRepairs uint64 `json:"drift_repairs"`
+	LastDrift    string `json:"last_drift,omitempty"`
+	// Draining counts removed servers still draining; Ghosts those kept in
+	// maintenance because HAProxy refused to delete them yet.
+	Draining int `json:"draining"`
+	Ghosts   int `json:"ghosts"`
 }
 
 // Exclusion is a member left out of rendering because a value was unsafe.

@@ -559,7 +559,7 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 	}
 	code := exitOK
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TEMPLATE\tDESTINATION\tBACKEND\tLAST RENDER\tRESULT\tHASH\tBACKENDS\tRENDERS\tINSTALLS\tRELOADS\tFAILURES")
+	fmt.Fprintln(tw, "TEMPLATE\tDESTINATION\tBACKEND\tLAST RENDER\tRESULT\tHASH\tBACKENDS\tRENDERS\tINSTALLS\tAPPLIED\tRELOADS\tFAILURES")
 	for _, s := range st {
 		result, last := "ok", "never"
 		if !s.LastRender.IsZero() {
@@ -568,8 +568,8 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 		if !s.OK || s.TemplateError != "" {
 			result, code = "FAILED", exitFail
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", safe(s.Name), safe(s.Destination), safe(orDash(s.Backend)), last, result,
-			safe(orDash(shortHash(s.Hash))), s.Backends, s.Renders, s.Installs, s.Reloads, s.Failures)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", safe(s.Name), safe(s.Destination), safe(orDash(s.Backend)), last, result,
+			safe(orDash(shortHash(s.Hash))), s.Backends, s.Renders, s.Installs, s.Applied, s.Reloads, s.Failures)
 	}
 	_ = tw.Flush()
 	for _, s := range st {
@@ -582,8 +582,26 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 		for _, x := range s.Excluded {
 			fmt.Fprintf(e.stdout, "%s: member %s left out: %s\n", safe(s.Name), safe(x.Member), safe(x.Reason))
 		}
+		printRuntime(e, s.Name, s.Runtime)
 	}
 	return code
+}
+
+// printRuntime prints what a template's HAProxy did through its Runtime
+// API, one line, and why the last change needed a reload or what the last
+// drift was.
+func printRuntime(e env, name string, rt *api.RuntimeStatus) {
+	if rt == nil {
+		return
+	}
+	fmt.Fprintf(e.stdout, "%s: runtime: %d applied, %d commands, %d servers added, %d removed, %d draining, %d ghosts; %d fallbacks to a reload, %d drift repairs, %d reloads\n",
+		safe(name), rt.Applies, rt.Commands, rt.ServersAdded, rt.ServersRemoved, rt.Draining, rt.Ghosts, rt.Fallbacks, rt.DriftRepairs, rt.Reloads)
+	if rt.LastFallback != "" {
+		fmt.Fprintf(e.stdout, "%s: runtime: last fallback: %s\n", safe(name), safe(rt.LastFallback))
+	}
+	if rt.LastDrift != "" {
+		fmt.Fprintf(e.stdout, "%s: runtime: last drift: %s\n", safe(name), safe(rt.LastDrift))
+	}
 }
 
 func orDash(s string) string {

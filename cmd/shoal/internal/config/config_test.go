@@ -52,6 +52,9 @@ template {
   }
   min_backends = 2
   master_socket = "/run/haproxy/master.sock"
+  stats_socket  = "/run/haproxy/admin.sock"
+  drain_timeout = "1m"
+  reconcile_interval = "10s"
   vars = { listen_offset = "20000" }
 }
 gossip {
@@ -70,7 +73,8 @@ const jsonConf = `{
   "service": [{"name": "web", "port": 8080, "tags": ["v2"], "weight": 10}],
   "template": {"source": "builtin:haproxy", "destination": "/tmp/haproxy.cfg",
                "wait": {"min": "1s", "max": "4s"}, "min_backends": 2,
-               "master_socket": "/run/haproxy/master.sock", "vars": {"listen_offset": "20000"}},
+               "master_socket": "/run/haproxy/master.sock", "stats_socket": "/run/haproxy/admin.sock",
+               "drain_timeout": "1m", "reconcile_interval": "10s", "vars": {"listen_offset": "20000"}},
   "gossip": {"probe_interval": "200ms"}
 }`
 
@@ -97,6 +101,9 @@ func TestLoad_HCLAndJSONSameSchema(t *testing.T) {
 			if len(c.Templates) != 1 || c.Templates[0].WaitMin != time.Second || c.Templates[0].WaitMax != 4*time.Second || c.Templates[0].MinBackends != 2 ||
 				c.Templates[0].Backend.Kind != "haproxy" || c.Templates[0].Backend.HAProxy.MasterSocket != "/run/haproxy/master.sock" || c.Templates[0].Vars["listen_offset"] != "20000" {
 				t.Errorf("got templates %+v", c.Templates)
+			}
+			if h := c.Templates[0].Backend.HAProxy; h.StatsSocket != "/run/haproxy/admin.sock" || h.DrainTimeout != time.Minute || h.ReconcileInterval != 10*time.Second || h.NoRuntime {
+				t.Errorf("got haproxy runtime options %+v, want stats socket, drain 1m, reconcile 10s, runtime on", h)
 			}
 			if c.Gossip.ProbeInterval != 200*time.Millisecond {
 				t.Errorf("got probe interval %v", c.Gossip.ProbeInterval)
@@ -253,6 +260,7 @@ template {
   destination   = "/etc/haproxy/haproxy.cfg"
   reload_command = ["systemctl", "reload", "haproxy"]
   timeout       = "10s"
+  no_runtime    = true
   max_drop_fraction = 0.5
   backup        = true
   perms         = "0640"
@@ -283,6 +291,9 @@ template {
 	if h.Name != "edge" || h.Backend.Kind != "haproxy" || len(h.Backend.HAProxy.ReloadCommand) != 3 || h.Backend.HAProxy.Timeout != 10*time.Second ||
 		h.MaxDropFraction != 0.5 || !h.Backup || h.Perms != 0o640 || h.WaitMin != DefaultWaitMin || h.WaitMax != DefaultWaitMax {
 		t.Errorf("haproxy template: got %+v", h)
+	}
+	if !h.Backend.HAProxy.NoRuntime || h.Backend.HAProxy.DrainTimeout != 0 || h.Backend.HAProxy.ReconcileInterval != 0 {
+		t.Errorf("haproxy template: got runtime options %+v, want no_runtime and the backend's defaults (0)", h.Backend.HAProxy)
 	}
 	if n.Backend.Kind != "nginx" || n.Backend.Nginx.PidFile != "/run/nginx.pid" || n.Backend.Nginx.Prefix != "/etc/nginx" || n.Backend.Nginx.ErrorLog == "" {
 		t.Errorf("nginx template (backend defaults to nginx for builtin:nginx): got %+v", n)
@@ -508,5 +519,56 @@ dns {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
 		}
+	}
+}
+
+// The runtime path's options belong to haproxy: given to another backend
+// they are errors naming the template, as master_socket is, and
+// no_runtime = false counts as given.
+func TestLoad_HAProxyRuntimeOptionsOnOtherBackends(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "agent.hcl", `
+template {
+  source       = "builtin:nginx"
+  destination  = "/a"
+  stats_socket = "/run/haproxy/admin.sock"
+}
+template {
+  source      = "builtin:nginx"
+  destination = "/b"
+  no_runtime  = false
+}
+template {
+  source      = "x.tmpl"
+  destination = "/c"
+  backend     = "command"
+  reload      = ["mylb", "--reload"]
+  drain_timeout = "10s"
+}
+template {
+  source        = "builtin:haproxy"
+  destination   = "/d"
+  master_socket = "/s"
+  drain_timeout = "soon"
+}
+`)
+	_, err := load(t, "-config-file", p)
+	if err == nil {
+		t.Fatal("got no error")
+	}
+	for _, want := range []string{
+		p + ": template[0]: haproxy: options are set but the backend is \"nginx\"",
+		p + ": template[1]: no_runtime: is an haproxy option but the backend is \"nginx\"",
+		p + ": template[2]: haproxy: options are set but the backend is \"command\"",
+		p + ": template[3]: drain_timeout: ",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
+	}
+	// The haproxy template's own no_runtime is fine either way.
+	p = write(t, dir, "ok.hcl", "template {\n  source = \"builtin:haproxy\"\n  destination = \"/e\"\n  master_socket = \"/s\"\n  no_runtime = false\n}\n")
+	if c, err := load(t, "-config-file", p); err != nil || c.Templates[0].Backend.HAProxy.NoRuntime {
+		t.Errorf("haproxy no_runtime = false: got %v (no_runtime %v), want it accepted and off", err, c.Templates)
 	}
 }

@@ -111,8 +111,12 @@ type fileTemplate struct {
 	Binary  *string `hcl:"binary,optional"`
 	Timeout *string `hcl:"timeout,optional"`
 	// haproxy
-	MasterSocket  *string  `hcl:"master_socket,optional"`
-	ReloadCommand []string `hcl:"reload_command,optional"`
+	MasterSocket      *string  `hcl:"master_socket,optional"`
+	ReloadCommand     []string `hcl:"reload_command,optional"`
+	StatsSocket       *string  `hcl:"stats_socket,optional"`
+	NoRuntime         *bool    `hcl:"no_runtime,optional"`
+	DrainTimeout      *string  `hcl:"drain_timeout,optional"`
+	ReconcileInterval *string  `hcl:"reconcile_interval,optional"`
 	// nginx
 	Prefix   *string `hcl:"prefix,optional"`
 	PidFile  *string `hcl:"pid_file,optional"`
@@ -418,6 +422,7 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	}
 	var timeout time.Duration
 	a.duration(key+": timeout", ft.Timeout, &timeout, templateTimeoutRange)
+	a.haproxyRuntime(key, &t.Backend, ft)
 	a.backendOptions(key, &t.Backend, ft, timeout)
 	for _, err := range checkTemplate(t) {
 		a.fail(key, err)
@@ -454,6 +459,24 @@ func (a *applier) backendOptions(key string, b *backends.Config, ft fileTemplate
 	}
 	for _, err := range flatten(b.Validate()) {
 		a.fail(key, err)
+	}
+}
+
+// haproxyRuntime decodes the options of HAProxy's runtime path into the
+// haproxy block, whatever the selected kind, so that backends.Config names
+// them when another backend is selected. no_runtime = false would look
+// unset there, so a no_runtime given to another backend is named here.
+func (a *applier) haproxyRuntime(key string, b *backends.Config, ft fileTemplate) {
+	h := &b.HAProxy
+	setStr(&h.StatsSocket, ft.StatsSocket)
+	a.duration(key+": drain_timeout", ft.DrainTimeout, &h.DrainTimeout, drainTimeoutRange)
+	a.duration(key+": reconcile_interval", ft.ReconcileInterval, &h.ReconcileInterval, reconcileIntervalRange)
+	if ft.NoRuntime == nil {
+		return
+	}
+	h.NoRuntime = *ft.NoRuntime
+	if b.Kind != "haproxy" {
+		a.fail(key+": no_runtime", fmt.Errorf("is an haproxy option but the backend is %q", b.Kind))
 	}
 }
 

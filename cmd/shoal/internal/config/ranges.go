@@ -41,6 +41,11 @@ var (
 	waitMaxRange         = durRange{min: 0, max: time.Hour} // 0: no bound beyond wait.min
 	templateTimeoutRange = durRange{min: time.Second, max: time.Hour}
 	minBackendsRange     = intRange{0, 1_000_000} // 0: no floor
+	// HAProxy's runtime path looks at draining servers once a second, so
+	// a shorter drain would not be kept; 0 is not "no drain" but the
+	// default, which is why it is out of range.
+	drainTimeoutRange      = durRange{min: time.Second, max: day}
+	reconcileIntervalRange = durRange{min: time.Second, max: day}
 
 	probeIntervalRange     = durRange{min: 10 * time.Millisecond, max: time.Minute}
 	probeTimeoutRange      = durRange{min: 5 * time.Millisecond, max: time.Minute}

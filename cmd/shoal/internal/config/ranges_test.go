@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/backends"
 )
 
 // TestLoad_Ranges holds every duration and count key to its range: values
@@ -39,6 +41,8 @@ func TestLoad_Ranges(t *testing.T) {
 		{"template[0]: wait.min", func(v string) string { return inTemplate("wait {\n min = " + v + "\n max = \"1h\"\n}") }, []string{`"-1s"`, `"61m"`}, []string{`"0s"`, `"1h"`}, "must be between 0s and 1h"},
 		{"template[0]: wait.max", func(v string) string { return inTemplate("wait {\n min = \"0s\"\n max = " + v + "\n}") }, []string{`"-1s"`, `"2h"`}, []string{`"0s"`, `"1h"`}, "must be between 0s and 1h"},
 		{"template[0]: timeout", func(v string) string { return inTemplate("timeout = " + v) }, []string{`"0s"`, `"999ms"`, `"2h"`}, []string{`"1s"`, `"1h"`}, "must be between 1s and 1h"},
+		{"template[0]: drain_timeout", func(v string) string { return inTemplate("drain_timeout = " + v) }, []string{`"0s"`, `"999ms"`, `"25h"`}, []string{`"1s"`, `"24h"`}, "must be between 1s and 24h"},
+		{"template[0]: reconcile_interval", func(v string) string { return inTemplate("reconcile_interval = " + v) }, []string{`"0s"`, `"999ms"`, `"25h"`}, []string{`"1s"`, `"24h"`}, "must be between 1s and 24h"},
 		{"template[0]: min_backends", func(v string) string { return inTemplate("min_backends = " + v) }, []string{"-1", "1000001"}, []string{"0", "1000000"}, "must be between 0 and 1000000"},
 
 		{"gossip.probe_interval", block("gossip", "probe_interval"), []string{`"0s"`, `"9ms"`, `"2m"`}, []string{`"10ms"`, `"1m"`}, "must be between 10ms and 1m"},
@@ -94,12 +98,14 @@ func TestLoad_ZeroDurationsRefused(t *testing.T) {
 func TestLoad_DefaultsWithinRanges(t *testing.T) {
 	c := DefaultConfig()
 	for key, err := range map[string]error{
-		"retry_interval":  retryIntervalRange.check(c.RetryInterval),
-		"retry_max":       retryMaxRange.check(c.RetryMax),
-		"handler_timeout": handlerTimeoutRange.check(c.HandlerTimeout),
-		"handler_queue":   handlerQueueRange.check(c.HandlerQueue),
-		"wait.min":        waitMinRange.check(DefaultWaitMin),
-		"wait.max":        waitMaxRange.check(DefaultWaitMax),
+		"retry_interval":     retryIntervalRange.check(c.RetryInterval),
+		"retry_max":          retryMaxRange.check(c.RetryMax),
+		"handler_timeout":    handlerTimeoutRange.check(c.HandlerTimeout),
+		"handler_queue":      handlerQueueRange.check(c.HandlerQueue),
+		"wait.min":           waitMinRange.check(DefaultWaitMin),
+		"wait.max":           waitMaxRange.check(DefaultWaitMax),
+		"drain_timeout":      drainTimeoutRange.check(backends.DefaultDrainTimeout),
+		"reconcile_interval": reconcileIntervalRange.check(backends.DefaultReconcileInterval),
 	} {
 		if err != nil {
 			t.Errorf("default %s: %v", key, err)
