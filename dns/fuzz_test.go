@@ -74,7 +74,7 @@ func FuzzHandler(f *testing.F) {
 			if rec.msg.Id != req.Id || !rec.msg.Response {
 				t.Fatalf("tcp=%v: got id %d response %v, want id %d response true", tcp, rec.msg.Id, rec.msg.Response, req.Id)
 			}
-			if limit := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize); len(rec.raw) > limit {
+			if limit := responseSize(tcp, req.IsEdns0(), h.current().MaxUDPSize); len(rec.raw) > limit {
 				t.Fatalf("tcp=%v: %d-byte response over the %d-byte limit", tcp, len(rec.raw), limit)
 			}
 			checkEDNS(t, req, rec.msg)
@@ -116,7 +116,7 @@ func checkPacket(t *testing.T, h *handler, s *udpScratch, raw []byte) {
 	}
 	limit := mdns.MinMsgSize
 	if req := new(mdns.Msg); req.Unpack(raw) == nil {
-		limit = responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize)
+		limit = responseSize(false, req.IsEdns0(), h.current().MaxUDPSize)
 	}
 	if len(out) > limit {
 		t.Fatalf("udp: %d-byte response over the %d-byte limit", len(out), limit)
