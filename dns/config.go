@@ -127,7 +127,7 @@ func DefaultConfig() Config {
 		SOARefresh:          time.Hour,        // Consul's soa defaults
 		SOARetry:            10 * time.Minute, //
 		SOAExpire:           24 * time.Hour,   //
-		MaxUDPSize:          1232, // DNS flag day 2020: avoids IP fragmentation
+		MaxUDPSize:          1232,             // DNS flag day 2020: avoids IP fragmentation
 		RecursorTimeout:     2 * time.Second,
 		MaxInflightForwards: 256,
 		ReadTimeout:         2 * time.Second,
