@@ -212,7 +212,7 @@ func (s *Server) Reload(cfg Config) (restart []string, err error) {
 	}
 	s.tcpMu.Unlock()
 	set := s.handler.current()
-	s.logger.Info("dns: settings reloaded", "domain", set.domain, "alt_domain", set.altDomain)
+	s.logger.Debug("dns: settings reloaded", "domain", set.domain, "alt_domain", set.altDomain)
 	return restart, nil
 }
 
