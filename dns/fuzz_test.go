@@ -22,6 +22,9 @@ func FuzzHandler(f *testing.F) {
 		query("shoal.", mdns.TypeANY, 4096),
 		query("example.com.", mdns.TypeA, 0),
 		query("big.service.shoal.", mdns.TypeA, 0),
+		query("web.service.shoal.example.com.", mdns.TypeSRV, 0),
+		query("7f000001.addr.shoal.", mdns.TypeA, 0),
+		query("fd000000000000000000000000000003.addr.shoal.example.com.", mdns.TypeAAAA, 1232),
 	} {
 		b, err := q.Pack()
 		if err != nil {
@@ -44,7 +47,10 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte("\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01")) // pointer loop
 	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x01\x00\x01\x00\x00\x29\x00\x00\x00\x01\x00\x00\x00\x00"))
 
-	h := newHandler(testConfig(), slog.New(slog.DiscardHandler))
+	cfg := testConfig()
+	cfg.AltDomain = "shoal.example.com."
+	cfg.UDPAnswerLimit = 7
+	h := newHandler(cfg, slog.New(slog.DiscardHandler))
 	snap := bigSnapshot(30)
 	snap.Members = append(snap.Members, testSnapshot().Members...)
 	h.update(snap)
