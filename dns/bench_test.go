@@ -91,6 +91,6 @@ func BenchmarkIndexBuild(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
 	b.ReportAllocs()
 	for b.Loop() {
-		buildIndex(snap, cfg, logger)
+		buildIndex(snap, newSettings(cfg), logger)
 	}
 }

@@ -18,6 +18,10 @@ type Config struct {
 	Addr string
 	// Domain is the zone answered from membership, e.g. "shoal.".
 	Domain string
+	// AltDomain, when set, is a second zone answered exactly like Domain
+	// (Consul's alt_domain): every answer, SOA and NS included, names the
+	// zone the client asked. PTR records name Domain.
+	AltDomain string
 
 	// NodeTTL is the TTL of <node>.node records and PTR records.
 	NodeTTL time.Duration
@@ -27,12 +31,24 @@ type Config struct {
 	// ServiceTTLs overrides ServiceTTL per service name (case-insensitive).
 	ServiceTTLs map[string]time.Duration
 	// NegativeTTL is the SOA minimum and TTL, which resolvers use to cache
-	// NXDOMAIN and empty answers (RFC 2308).
+	// NXDOMAIN and empty answers (RFC 2308). It is the only owner of that
+	// field: Consul's soa.min_ttl sets it too.
 	NegativeTTL time.Duration
+	// SOARefresh, SOARetry and SOAExpire fill the SOA record's timers.
+	// Nothing transfers the zone (AXFR is refused), so they only matter
+	// to tools that read them; Consul's defaults.
+	SOARefresh, SOARetry, SOAExpire time.Duration
 
-	// MaxAnswers caps the A/AAAA records of one answer; 0 means no cap.
-	// The served subset is random, so clients spread over instances.
+	// MaxAnswers caps the A/AAAA records of one answer over any transport
+	// (Consul's a_record_limit); 0 means no cap. The served subset is
+	// random, so clients spread over instances.
 	MaxAnswers int
+	// UDPAnswerLimit caps the A/AAAA records of an answer sent over UDP
+	// (Consul's udp_answer_limit); 0 means no cap. Over UDP the lower of
+	// the two caps applies. Unlike Consul it is off by default: answers
+	// are fitted to the client's buffer with TC set, so a cap is a choice
+	// about spreading clients, not about fitting 512 bytes.
+	UDPAnswerLimit int
 	// MaxUDPSize is the largest UDP response sent to an EDNS0 client and
 	// the buffer size advertised in our OPT record. Clients without EDNS0
 	// get at most 512 bytes.
@@ -89,6 +105,11 @@ var (
 	// RecursorTimeoutRange: below 100 ms even a near upstream misses; over
 	// 30 s every stub resolver has given up long before.
 	RecursorTimeoutRange = Range[time.Duration]{Min: 100 * time.Millisecond, Max: 30 * time.Second}
+	// AnswerLimitRange holds MaxAnswers and UDPAnswerLimit; 0 is no cap.
+	AnswerLimitRange = Range[int]{Min: 0, Max: 4096}
+	// SOATimerRange holds the SOA refresh, retry and expire timers, whole
+	// seconds on the wire; a year is far past any secondary's needs.
+	SOATimerRange = Range[time.Duration]{Min: time.Second, Max: 365 * 24 * time.Hour}
 )
 
 // DefaultConfig returns a Config with every field set. TTLs are zero, like
@@ -102,7 +123,11 @@ func DefaultConfig() Config {
 		ServiceTTL:          0,
 		NegativeTTL:         0,
 		MaxAnswers:          0,
-		MaxUDPSize:          1232, // DNS flag day 2020: avoids IP fragmentation
+		UDPAnswerLimit:      0,
+		SOARefresh:          time.Hour,        // Consul's soa defaults
+		SOARetry:            10 * time.Minute, //
+		SOAExpire:           24 * time.Hour,   //
+		MaxUDPSize:          1232,             // DNS flag day 2020: avoids IP fragmentation
 		RecursorTimeout:     2 * time.Second,
 		MaxInflightForwards: 256,
 		ReadTimeout:         2 * time.Second,
@@ -118,10 +143,15 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("dns addr %q: %w", c.Addr, err))
 	}
-	if d := mdns.Fqdn(c.Domain); c.Domain == "" || d == "." {
-		errs = append(errs, errors.New("dns domain is empty"))
-	} else if _, ok := mdns.IsDomainName(d); !ok {
-		errs = append(errs, fmt.Errorf("dns domain %q is not a valid domain name", c.Domain))
+	if err := checkDomain(c.Domain); err != nil {
+		errs = append(errs, fmt.Errorf("dns domain: %w", err))
+	}
+	if c.AltDomain != "" {
+		if err := checkDomain(c.AltDomain); err != nil {
+			errs = append(errs, fmt.Errorf("dns alt domain: %w", err))
+		} else if strings.EqualFold(mdns.Fqdn(c.AltDomain), mdns.Fqdn(c.Domain)) {
+			errs = append(errs, fmt.Errorf("dns alt domain %q is the domain", c.AltDomain))
+		}
 	}
 	for name, d := range map[string]time.Duration{
 		"node ttl": c.NodeTTL, "service ttl": c.ServiceTTL, "negative ttl": c.NegativeTTL,
@@ -134,9 +164,6 @@ func (c Config) Validate() error {
 		if err := checkTTL(d); err != nil {
 			errs = append(errs, fmt.Errorf("dns ttl of service %q: %w", svc, err))
 		}
-	}
-	if c.MaxAnswers < 0 {
-		errs = append(errs, fmt.Errorf("dns max answers %d is negative", c.MaxAnswers))
 	}
 	if c.MaxUDPSize < mdns.MinMsgSize || c.MaxUDPSize > mdns.MaxMsgSize {
 		errs = append(errs, fmt.Errorf("dns max udp size %d is outside [%d, %d]",
@@ -157,6 +184,11 @@ func (c Config) Validate() error {
 		wrapRange("max inflight forwards", MaxInflightForwardsRange.Check(c.MaxInflightForwards)),
 		wrapRange("idle timeout", IdleTimeoutRange.Check(c.IdleTimeout)),
 		wrapRange("tcp max conns", TCPMaxConnsRange.Check(c.TCPMaxConns)),
+		wrapRange("max answers", AnswerLimitRange.Check(c.MaxAnswers)),
+		wrapRange("udp answer limit", AnswerLimitRange.Check(c.UDPAnswerLimit)),
+		wrapRange("soa refresh", SOATimerRange.Check(c.SOARefresh)),
+		wrapRange("soa retry", SOATimerRange.Check(c.SOARetry)),
+		wrapRange("soa expire", SOATimerRange.Check(c.SOAExpire)),
 	} {
 		if err != nil {
 			errs = append(errs, err)
@@ -170,6 +202,18 @@ func wrapRange(name string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("dns %s: %w", name, err)
+}
+
+// checkDomain accepts a non-root domain name, with or without the final dot.
+func checkDomain(d string) error {
+	fq := mdns.Fqdn(d)
+	if d == "" || fq == "." {
+		return errors.New("is empty")
+	}
+	if _, ok := mdns.IsDomainName(fq); !ok {
+		return fmt.Errorf("%q is not a valid domain name", d)
+	}
+	return nil
 }
 
 // checkTTL accepts durations that fit a DNS TTL in whole seconds.

@@ -5,12 +5,18 @@
 //	<service>.service.<domain>            A/AAAA, SRV (targets' addresses in additional)
 //	<tag>.<service>.service.<domain>      the same, for instances with the tag
 //	_<service>._<tag|tcp>.service.<domain> RFC 2782 form of the above
+//	<hex>.addr.<domain>                   A (8 hex digits) or AAAA (32): the address spelled
 //	<domain>                              SOA, NS
 //	reverse names of member addresses     PTR
 //
+// With an alt domain every name above is answered under it too, naming
+// the domain asked in every record (Consul's alt_domain).
+//
 // Only alive members are answered. The records are built once per
 // membership change into an immutable index that is swapped atomically,
-// so a query costs a lookup, a shuffle and a pack. Names outside the domain
+// so a query costs a lookup, a shuffle and a pack. The index carries the
+// settings it was built with, so Server.Reload swaps TTLs, caps, domains
+// and recursors the same way, on open sockets. Names outside the domains
 // are refused, or forwarded to the configured recursors.
 //
 // What a client can hold is bounded: TCP connections (a cap, at which a

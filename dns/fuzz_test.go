@@ -22,6 +22,9 @@ func FuzzHandler(f *testing.F) {
 		query("shoal.", mdns.TypeANY, 4096),
 		query("example.com.", mdns.TypeA, 0),
 		query("big.service.shoal.", mdns.TypeA, 0),
+		query("web.service.shoal.example.com.", mdns.TypeSRV, 0),
+		query("7f000001.addr.shoal.", mdns.TypeA, 0),
+		query("fd000000000000000000000000000003.addr.shoal.example.com.", mdns.TypeAAAA, 1232),
 	} {
 		b, err := q.Pack()
 		if err != nil {
@@ -44,7 +47,10 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte("\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01")) // pointer loop
 	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x01\x00\x01\x00\x00\x29\x00\x00\x00\x01\x00\x00\x00\x00"))
 
-	h := newHandler(testConfig(), slog.New(slog.DiscardHandler))
+	cfg := testConfig()
+	cfg.AltDomain = "shoal.example.com."
+	cfg.UDPAnswerLimit = 7
+	h := newHandler(cfg, slog.New(slog.DiscardHandler))
 	snap := bigSnapshot(30)
 	snap.Members = append(snap.Members, testSnapshot().Members...)
 	h.update(snap)
@@ -74,7 +80,7 @@ func FuzzHandler(f *testing.F) {
 			if rec.msg.Id != req.Id || !rec.msg.Response {
 				t.Fatalf("tcp=%v: got id %d response %v, want id %d response true", tcp, rec.msg.Id, rec.msg.Response, req.Id)
 			}
-			if limit := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize); len(rec.raw) > limit {
+			if limit := responseSize(tcp, req.IsEdns0(), h.current().MaxUDPSize); len(rec.raw) > limit {
 				t.Fatalf("tcp=%v: %d-byte response over the %d-byte limit", tcp, len(rec.raw), limit)
 			}
 			checkEDNS(t, req, rec.msg)
@@ -116,7 +122,7 @@ func checkPacket(t *testing.T, h *handler, s *udpScratch, raw []byte) {
 	}
 	limit := mdns.MinMsgSize
 	if req := new(mdns.Msg); req.Unpack(raw) == nil {
-		limit = responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize)
+		limit = responseSize(false, req.IsEdns0(), h.current().MaxUDPSize)
 	}
 	if len(out) > limit {
 		t.Fatalf("udp: %d-byte response over the %d-byte limit", len(out), limit)

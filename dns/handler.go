@@ -20,14 +20,18 @@ import (
 // member's reverse name, or the recursors) and packs the response itself so
 // it can fit it to the transport.
 type handler struct {
-	cfg       Config
-	domain    string // lowercase, fully qualified
-	logger    *slog.Logger
-	index     atomic.Pointer[index]
-	recursors []string
-	udp, tcp  *mdns.Client // to the recursors
-	// forwards holds a token per forwarded query in flight (recursor.go).
-	forwards        chan struct{}
+	logger *slog.Logger
+	// index is what queries are answered from: the membership and the
+	// settings it was built with, swapped whole by update and reload.
+	index atomic.Pointer[index]
+	// mu orders the writers of index, so a membership change and a reload
+	// racing each other cannot store an index without the other's change.
+	mu   sync.Mutex
+	set  *settings      // guarded by mu
+	snap *node.Snapshot // guarded by mu
+
+	// forwards counts the forwarded queries in flight (recursor.go).
+	forwards        atomic.Int64
 	forwardsRefused atomic.Uint64
 	logForwards     every
 	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
@@ -41,19 +45,10 @@ var _ mdns.Handler = (*handler)(nil)
 // membership until update is called.
 func newHandler(cfg Config, logger *slog.Logger) *handler {
 	h := &handler{
-		cfg:    cfg,
-		domain: strings.ToLower(mdns.Fqdn(cfg.Domain)),
-		logger: logger,
-		udp:    &mdns.Client{Net: "udp", Timeout: cfg.RecursorTimeout, UDPSize: uint16(cfg.MaxUDPSize)},
-		tcp:    &mdns.Client{Net: "tcp", Timeout: cfg.RecursorTimeout},
-		ctx:    context.Background(),
-
-		forwards:    make(chan struct{}, cfg.MaxInflightForwards),
+		logger:      logger,
+		set:         newSettings(cfg),
+		ctx:         context.Background(),
 		logForwards: every{period: 10 * time.Second},
-	}
-	for _, r := range cfg.Recursors {
-		addr, _ := recursorAddr(r) // validated by New
-		h.recursors = append(h.recursors, addr)
 	}
 	h.update(&node.Snapshot{})
 	return h
@@ -62,33 +57,51 @@ func newHandler(cfg Config, logger *slog.Logger) *handler {
 // update swaps in an index built from snap; queries in flight keep the
 // index they loaded.
 func (h *handler) update(snap *node.Snapshot) {
-	h.index.Store(buildIndex(snap, h.cfg, h.logger))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.snap = snap
+	h.index.Store(buildIndex(snap, h.set, h.logger))
 }
+
+// reload swaps in a validated cfg, rebuilding the index of the current
+// membership with it.
+func (h *handler) reload(cfg Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.set = newSettings(cfg)
+	h.index.Store(buildIndex(h.snap, h.set, h.logger))
+}
+
+// current returns the settings queries are answered with now.
+func (h *handler) current() *settings { return h.index.Load().set }
 
 func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	if req.Response {
 		return // answering a response invites loops between servers
 	}
 	tcp := isTCP(w)
-	size := responseSize(tcp, req.IsEdns0(), h.cfg.MaxUDPSize)
+	idx := h.index.Load()
+	size := responseSize(tcp, req.IsEdns0(), idx.set.MaxUDPSize)
 	resp := new(mdns.Msg)
-	if !h.answer(resp, req) {
+	if !h.answer(resp, req, idx, tcp) {
 		h.write(w, resp, size)
 		return
 	}
-	if !h.startForward() {
-		h.write(w, h.servfail(req), size)
+	if !h.startForward(idx.set) {
+		h.write(w, h.servfail(req, idx.set), size)
 		return
 	}
 	defer h.endForward()
-	h.forward(w, req, tcp, size)
+	h.forward(w, req, idx.set, tcp, size)
 }
 
-// answer fills resp, a zero or reset message, with the response to req,
-// or returns true, leaving resp alone, when req is for the recursors. It
+// answer fills resp, a zero or reset message, with the response to req
+// from idx, or returns true, leaving resp alone, when req is for the
+// recursors. tcp tells the transport, which sets the cap on answers. It
 // appends to resp's slices, so a caller may hand it the same message,
 // reset, for every query.
-func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
+func (h *handler) answer(resp, req *mdns.Msg, idx *index, tcp bool) (forward bool) {
+	set := idx.set
 	reqOPT, opts := requestOPT(req)
 	switch {
 	case req.Opcode != mdns.OpcodeQuery:
@@ -105,19 +118,19 @@ func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 	default:
 		q := req.Question[0]
 		name := lower(q.Name)
-		idx := h.index.Load()
+		zone, inZone := set.zone(name)
 		switch {
 		case q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY:
 			setRcode(resp, req, mdns.RcodeRefused) // we hold no data of other classes
 		case q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR:
 			setRcode(resp, req, mdns.RcodeRefused) // membership is not a zone to copy
-		case mdns.IsSubDomain(h.domain, name):
-			h.answerDomain(resp, req, idx, name)
+		case inZone:
+			answerZone(resp, req, idx, name, zone, set.answerLimit(tcp))
 		case idx.names[name] != nil: // a member's reverse name
 			setRcode(resp, req, mdns.RcodeSuccess)
 			resp.Authoritative = true
-			fill(resp, idx.names[name], q.Qtype, h.cfg.MaxAnswers)
-		case len(h.recursors) > 0:
+			fill(resp, idx.names[name], q.Qtype, set.answerLimit(tcp))
+		case len(set.recursors) > 0:
 			return true
 		default:
 			setRcode(resp, req, mdns.RcodeRefused)
@@ -126,8 +139,8 @@ func (h *handler) answer(resp, req *mdns.Msg) (forward bool) {
 			preserveCase(resp.Answer, q.Name)
 		}
 	}
-	resp.RecursionAvailable = len(h.recursors) > 0
-	h.addOPT(resp, reqOPT)
+	resp.RecursionAvailable = len(set.recursors) > 0
+	addOPT(resp, reqOPT, set)
 	return false
 }
 
@@ -146,13 +159,13 @@ func requestOPT(req *mdns.Msg) (first *mdns.OPT, count int) {
 
 // addOPT gives resp our OPT record when the request, whose OPT record is
 // reqOPT, had one, with the request's DO bit (RFC 3225 section 3).
-func (h *handler) addOPT(resp *mdns.Msg, reqOPT *mdns.OPT) {
+func addOPT(resp *mdns.Msg, reqOPT *mdns.OPT, set *settings) {
 	if reqOPT == nil {
 		return
 	}
 	// A record per response: packing writes the extended rcode into it.
 	opt := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-	opt.SetUDPSize(uint16(h.cfg.MaxUDPSize))
+	opt.SetUDPSize(uint16(set.MaxUDPSize))
 	if reqOPT.Do() {
 		opt.SetDo()
 	}
@@ -195,21 +208,25 @@ func lower(s string) string {
 	return s
 }
 
-// answerDomain answers a name inside the domain: NXDOMAIN for an unknown
-// name, NODATA for a known name without records of the asked type, both
-// with the SOA in the authority section for negative caching (RFC 2308).
-func (h *handler) answerDomain(resp, req *mdns.Msg, idx *index, name string) {
+// answerZone answers a name inside zone, the domain or the alt domain:
+// NXDOMAIN for an unknown name, NODATA for a known name without records
+// of the asked type, both with the zone's SOA in the authority section for
+// negative caching (RFC 2308). limit caps the A/AAAA records.
+func answerZone(resp, req *mdns.Msg, idx *index, name, zone string, limit int) {
 	setRcode(resp, req, mdns.RcodeSuccess)
 	resp.Authoritative = true
-	set := idx.names[name]
-	if set == nil {
+	qtype := req.Question[0].Qtype
+	if rs := idx.names[name]; rs != nil {
+		fill(resp, rs, qtype, limit)
+	} else if rr, ok := addrRecord(name, zone, ttlSeconds(idx.set.NodeTTL)); ok {
+		if t := rr.Header().Rrtype; qtype == t || qtype == mdns.TypeANY {
+			resp.Answer = append(resp.Answer, rr)
+		}
+	} else {
 		resp.Rcode = mdns.RcodeNameError
-		resp.Ns = append(resp.Ns, idx.soa)
-		return
 	}
-	fill(resp, set, req.Question[0].Qtype, h.cfg.MaxAnswers)
 	if len(resp.Answer) == 0 {
-		resp.Ns = append(resp.Ns, idx.soa)
+		resp.Ns = append(resp.Ns, idx.soaOf(zone))
 	}
 }
 

@@ -32,10 +32,22 @@ type rrset struct {
 // rather than NXDOMAIN (RFC 8020).
 type index struct {
 	names map[string]*rrset
-	// soa goes in the authority section of negative answers.
-	soa mdns.RR
+	// soa and altSOA, the SOA records of the domain and the alt domain,
+	// go in the authority section of negative answers.
+	soa, altSOA mdns.RR
 	// version is the snapshot version the index was built from.
 	version uint64
+	// set is the config the index was built with and the handler answers
+	// with.
+	set *settings
+}
+
+// soaOf returns the SOA record of zone, the domain or the alt domain.
+func (idx *index) soaOf(zone string) mdns.RR {
+	if zone == idx.set.altDomain && zone != "" {
+		return idx.altSOA
+	}
+	return idx.soa
 }
 
 // indexBuilder turns a snapshot into an index.
@@ -53,16 +65,38 @@ type instance struct {
 	svc    node.Service
 }
 
-func buildIndex(snap *node.Snapshot, cfg Config, logger *slog.Logger) *index {
+// buildIndex returns the index of snap under set's domain and, when set
+// has one, its alt domain: the same records built a second time with the
+// alt domain's names, so answers name the domain asked and the UDP fast
+// path serves both unchanged. Reverse names point into the domain.
+func buildIndex(snap *node.Snapshot, set *settings, logger *slog.Logger) *index {
+	names, soa := buildZone(snap, set, set.domain, logger)
+	idx := &index{names: names, soa: soa, version: snap.Version, set: set}
+	if set.altDomain != "" {
+		alt, altSOA := buildZone(snap, set, set.altDomain, logger)
+		for name, rs := range alt {
+			if mdns.IsSubDomain(set.altDomain, name) {
+				names[name] = rs
+			}
+		}
+		idx.altSOA = altSOA
+	}
+	return idx
+}
+
+// buildZone returns the records of snap under domain, keyed by lowercase
+// owner name, and the domain's SOA record.
+func buildZone(snap *node.Snapshot, set *settings, domain string, logger *slog.Logger) (map[string]*rrset, mdns.RR) {
 	b := &indexBuilder{
-		cfg:    cfg,
-		domain: strings.ToLower(mdns.Fqdn(cfg.Domain)),
+		cfg:    set.Config,
+		domain: domain,
 		logger: logger,
 		names:  make(map[string]*rrset),
 	}
 	b.set(b.domain)
 	b.set("node." + b.domain)
 	b.set("service." + b.domain)
+	b.set(addrLabel + b.domain) // the parent of the .addr. names (addr.go)
 
 	groups := make(map[string][]instance)
 	var owners []string // group keys in first-seen order, so builds are deterministic
@@ -108,7 +142,7 @@ func buildIndex(snap *node.Snapshot, cfg Config, logger *slog.Logger) *index {
 	for _, s := range b.names {
 		s.wire = encodeWire(s)
 	}
-	return &index{names: b.names, soa: soa, version: snap.Version}
+	return b.names, soa
 }
 
 // fqdn returns "<label>.<kind>.<domain>" in lowercase, and false when the
@@ -226,9 +260,9 @@ func (b *indexBuilder) addApex(snap *node.Snapshot) mdns.RR {
 		Ns:      ns,
 		Mbox:    "hostmaster." + b.domain,
 		Serial:  uint32(snap.Version), // changes with membership; wraps, as RFC 1982 allows
-		Refresh: 3600,
-		Retry:   600,
-		Expire:  86400,
+		Refresh: ttlSeconds(b.cfg.SOARefresh),
+		Retry:   ttlSeconds(b.cfg.SOARetry),
+		Expire:  ttlSeconds(b.cfg.SOAExpire),
 		Minttl:  negTTL,
 	}
 	apex.soa = []mdns.RR{soa}

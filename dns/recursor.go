@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	mdns "github.com/miekg/dns"
 )
@@ -20,36 +21,37 @@ import (
 // the sockets.
 
 // startForward takes a place for a forwarded query, or returns false when
-// the bound is reached; a true return must be followed by endForward.
-func (h *handler) startForward() bool {
-	select {
-	case h.forwards <- struct{}{}:
+// set's bound is reached; a true return must be followed by endForward. A
+// counter rather than a channel of tokens, so a reload can move the bound
+// while queries are in flight.
+func (h *handler) startForward(set *settings) bool {
+	if h.forwards.Add(1) <= int64(set.MaxInflightForwards) {
 		return true
-	default:
-		if total := h.forwardsRefused.Add(1); h.logForwards.allow() {
-			h.logger.Warn("dns: forwarded queries at their bound; answering SERVFAIL",
-				"max_inflight_forwards", cap(h.forwards), "refused", total)
-		}
-		return false
 	}
+	h.forwards.Add(-1)
+	if total := h.forwardsRefused.Add(1); h.logForwards.allow() {
+		h.logger.Warn("dns: forwarded queries at their bound; answering SERVFAIL",
+			"max_inflight_forwards", set.MaxInflightForwards, "refused", total)
+	}
+	return false
 }
 
-func (h *handler) endForward() { <-h.forwards }
+func (h *handler) endForward() { h.forwards.Add(-1) }
 
 // forward answers a name outside the domain from the recursors, trying each
 // in turn with its own timeout, and answers SERVFAIL when none does. The
 // upstream's response is relayed as is but fitted to this client: a UDP
 // client may get TC and retry over TCP, which is then forwarded over TCP.
 // The caller holds a place from startForward.
-func (h *handler) forward(w mdns.ResponseWriter, req *mdns.Msg, tcp bool, size int) {
-	client := h.udp
+func (h *handler) forward(w mdns.ResponseWriter, req *mdns.Msg, set *settings, tcp bool, size int) {
+	client := set.udp
 	if tcp {
-		client = h.tcp
+		client = set.tcp
 	}
 	clientID := req.Id
-	for _, upstream := range h.recursors {
+	for _, upstream := range set.recursors {
 		req.Id = mdns.Id() // not the client's: a forger must guess it
-		resp, err := h.exchange(client, req, upstream)
+		resp, err := h.exchange(client, req, upstream, set.RecursorTimeout)
 		if err == nil && !sameQuestion(resp, req) {
 			err = errors.New("the response is for another question")
 		}
@@ -68,13 +70,13 @@ func (h *handler) forward(w mdns.ResponseWriter, req *mdns.Msg, tcp bool, size i
 		return
 	}
 	req.Id = clientID
-	h.write(w, h.servfail(req), size)
+	h.write(w, h.servfail(req, set), size)
 }
 
-// exchange asks upstream within RecursorTimeout. Shutting the server down
-// (h.ctx) closes the socket, which miekg/dns's read does not watch for.
-func (h *handler) exchange(client *mdns.Client, req *mdns.Msg, upstream string) (*mdns.Msg, error) {
-	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.RecursorTimeout)
+// exchange asks upstream within timeout. Shutting the server down (h.ctx)
+// closes the socket, which miekg/dns's read does not watch for.
+func (h *handler) exchange(client *mdns.Client, req *mdns.Msg, upstream string, timeout time.Duration) (*mdns.Msg, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, timeout)
 	defer cancel()
 	conn, err := client.DialContext(ctx, upstream)
 	if err != nil {
@@ -88,11 +90,11 @@ func (h *handler) exchange(client *mdns.Client, req *mdns.Msg, upstream string) 
 }
 
 // servfail returns the SERVFAIL response to req.
-func (h *handler) servfail(req *mdns.Msg) *mdns.Msg {
+func (h *handler) servfail(req *mdns.Msg, set *settings) *mdns.Msg {
 	resp := new(mdns.Msg).SetRcode(req, mdns.RcodeServerFailure)
-	resp.RecursionAvailable = len(h.recursors) > 0
+	resp.RecursionAvailable = len(set.recursors) > 0
 	opt, _ := requestOPT(req)
-	h.addOPT(resp, opt)
+	addOPT(resp, opt, set)
 	return resp
 }
 

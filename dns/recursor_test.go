@@ -105,7 +105,7 @@ func TestServer_ForwardFloodIsBounded(t *testing.T) {
 	t.Logf("open files: %d before, peak %d; %d SERVFAIL of %d; %d refused at the bound; %d in-domain answers during the flood",
 		base, maxFiles.Load(), servfails.Load(), flood, srv.handler.forwardsRefused.Load(), answered.Load())
 	testutil.WaitFor(t, 30*time.Second, func() error {
-		if n := len(srv.handler.forwards); n != 0 {
+		if n := srv.handler.forwards.Load(); n != 0 {
 			return fmt.Errorf("got %d forwards in flight after the flood, want 0", n)
 		}
 		return nil
@@ -214,7 +214,7 @@ func TestServer_TCPAllBusy(t *testing.T) {
 		}
 	}
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if n := len(srv.handler.forwards); n != 2 {
+		if n := srv.handler.forwards.Load(); n != 2 {
 			return fmt.Errorf("got %d forwards in flight, want 2", n)
 		}
 		return nil

@@ -27,7 +27,7 @@ type View interface {
 
 // Server answers DNS queries over UDP and TCP from a View.
 type Server struct {
-	cfg     Config
+	cfg     Config // as New got it; Reload changes the handler's copy
 	view    View
 	logger  *slog.Logger
 	handler *handler
@@ -35,7 +35,9 @@ type Server struct {
 	running atomic.Bool
 	started chan struct{}
 	addr    atomic.Pointer[string]
-	tcp     *tcpListener // set before started is closed
+	// tcpMu orders Run's creation of tcp with Reload's change of its cap.
+	tcpMu sync.Mutex
+	tcp   *tcpListener // set before started is closed
 }
 
 // New validates cfg and returns a server that is not yet listening.
@@ -94,7 +96,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.addr.Store(new(ln.Addr().String()))
-	s.tcp = newTCPListener(ln, s.cfg.TCPMaxConns, s.logger)
+	s.tcpMu.Lock()
+	s.tcp = newTCPListener(ln, s.handler.current().TCPMaxConns, s.logger)
+	s.tcpMu.Unlock()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx, changed) })
@@ -129,7 +133,8 @@ func (s *Server) Run(ctx context.Context) error {
 	runErr := awaitStart(len(servers), notify, errc)
 	if runErr == nil {
 		close(s.started)
-		s.logger.Info("dns: serving", "addr", s.Addr(), "domain", s.handler.domain)
+		set := s.handler.current()
+		s.logger.Info("dns: serving", "addr", s.Addr(), "domain", set.domain, "alt_domain", set.altDomain)
 		select {
 		case <-ctx.Done():
 		case err := <-errc:
@@ -170,7 +175,7 @@ func (s *Server) mdnsServers(pc *net.UDPConn, udpSize int) []*mdns.Server {
 		Listener: s.tcp,
 		// A connection may ask any number of queries (RFC 7766 section
 		// 6.2.1); the idle timeout and the cap bound what it holds.
-		IdleTimeout:   func() time.Duration { return s.cfg.IdleTimeout },
+		IdleTimeout:   func() time.Duration { return s.handler.current().IdleTimeout },
 		MaxTCPQueries: -1,
 	}}
 	if pc != nil {
@@ -183,6 +188,32 @@ func (s *Server) mdnsServers(pc *net.UDPConn, udpSize int) []*mdns.Server {
 		srv.MsgAcceptFunc = acceptRequest
 	}
 	return servers
+}
+
+// Reload applies cfg to the running server without closing its sockets:
+// queries already being answered finish with the old settings, every later
+// one gets the new. The listeners stay as they are, so a change of Addr,
+// ReadTimeout or WriteTimeout is not applied; restart names those fields,
+// for the caller to report. An invalid cfg changes nothing.
+func (s *Server) Reload(cfg Config) (restart []string, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dns config: %w", err)
+	}
+	if cfg.Addr != s.cfg.Addr {
+		restart = append(restart, "addr")
+	}
+	if cfg.ReadTimeout != s.cfg.ReadTimeout || cfg.WriteTimeout != s.cfg.WriteTimeout {
+		restart = append(restart, "read/write timeout")
+	}
+	s.handler.reload(cfg)
+	s.tcpMu.Lock()
+	if s.tcp != nil {
+		s.tcp.setMax(cfg.TCPMaxConns)
+	}
+	s.tcpMu.Unlock()
+	set := s.handler.current()
+	s.logger.Debug("dns: settings reloaded", "domain", set.domain, "alt_domain", set.altDomain)
+	return restart, nil
 }
 
 // follow rebuilds the index on every membership change until ctx ends.

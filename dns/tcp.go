@@ -28,7 +28,7 @@ import (
 // retry at once and return on the others, which would stop TCP for good.
 type tcpListener struct {
 	net.Listener
-	max    int
+	max    atomic.Int64 // a reload may move it (setMax)
 	logger *slog.Logger
 	start  time.Time // idle times count from here, on the monotonic clock
 
@@ -49,9 +49,8 @@ const (
 )
 
 func newTCPListener(ln net.Listener, max int, logger *slog.Logger) *tcpListener {
-	return &tcpListener{
+	l := &tcpListener{
 		Listener: ln,
-		max:      max,
 		logger:   logger,
 		start:    time.Now(),
 		logFull:  every{period: 10 * time.Second},
@@ -59,7 +58,14 @@ func newTCPListener(ln net.Listener, max int, logger *slog.Logger) *tcpListener 
 		closed:   make(chan struct{}),
 		conns:    make(map[*tcpConn]struct{}, max),
 	}
+	l.max.Store(int64(max))
+	return l
 }
+
+// setMax moves the cap. Lowering it closes nothing at once: connections
+// over the new cap end with their idle timeout, and meanwhile each new
+// connection replaces one, so the count never grows past the old one.
+func (l *tcpListener) setMax(max int) { l.max.Store(int64(max)) }
 
 // Accept returns the next connection that fits under the cap.
 func (l *tcpListener) Accept() (net.Conn, error) {
@@ -111,14 +117,14 @@ func (l *tcpListener) admit(c net.Conn) *tcpConn {
 	tc.idleSince.Store(l.now())
 	l.mu.Lock()
 	var victim *tcpConn
-	if len(l.conns) >= l.max {
+	if max := int(l.max.Load()); len(l.conns) >= max {
 		victim = l.longestIdle()
 		if victim == nil {
 			l.mu.Unlock()
 			c.Close()
 			if total := l.refused.Add(1); l.logFull.allow() {
 				l.logger.Warn("dns: TCP connections at their cap and all busy; closing new ones",
-					"max", l.max, "refused", total, "evicted", l.evicted.Load())
+					"max", max, "refused", total, "evicted", l.evicted.Load())
 			}
 			return nil
 		}
@@ -131,7 +137,7 @@ func (l *tcpListener) admit(c net.Conn) *tcpConn {
 		victim.Close()
 		if total := l.evicted.Add(1); l.logFull.allow() {
 			l.logger.Warn("dns: TCP connections at their cap; closing the longest idle for new ones",
-				"max", l.max, "evicted", total, "refused", l.refused.Load())
+				"max", l.max.Load(), "evicted", total, "refused", l.refused.Load())
 		}
 	}
 	return tc

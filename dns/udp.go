@@ -57,22 +57,23 @@ func (h *handler) servePacket(raw []byte, s *udpScratch) (out []byte, forward *m
 	case mdns.MsgIgnore:
 		return nil, nil
 	case mdns.MsgAccept:
+		idx := h.index.Load()
 		if q, ok := parseQuery(raw, s); ok {
-			if out, ok := h.answerWire(raw, q, s); ok {
+			if out, ok := answerWire(raw, q, idx, s); ok {
 				return out, nil
 			}
 		}
 		if err := req.Unpack(raw); err == nil {
 			if q, ok := queryOf(raw, req); ok {
-				if out, ok := h.answerWire(raw, q, s); ok {
+				if out, ok := answerWire(raw, q, idx, s); ok {
 					return out, nil
 				}
 			}
 			resetMsg(&s.resp)
-			if h.answer(&s.resp, req) {
+			if h.answer(&s.resp, req, idx, false) {
 				return nil, req.Copy() // the loop reuses req
 			}
-			return h.pack(&s.resp, responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize), s.out), nil
+			return h.pack(&s.resp, responseSize(false, req.IsEdns0(), idx.set.MaxUDPSize), s.out), nil
 		}
 		// req holds the header and whatever parsed, as in mdns.Server.
 	default:
@@ -110,14 +111,15 @@ func (h *handler) serveUDP(conn *net.UDPConn, bufSize int, spawn func(func())) e
 		}
 		out, fwd := h.servePacket(in[:n], s)
 		if fwd != nil {
-			size := responseSize(false, fwd.IsEdns0(), h.cfg.MaxUDPSize)
-			if !h.startForward() {
-				out = h.pack(h.servfail(fwd), size, s.out)
+			set := h.current()
+			size := responseSize(false, fwd.IsEdns0(), set.MaxUDPSize)
+			if !h.startForward(set) {
+				out = h.pack(h.servfail(fwd, set), size, s.out)
 			} else {
 				w := &udpWriter{conn: conn, to: from}
 				spawn(func() {
 					defer h.endForward()
-					h.forward(w, fwd, false, size)
+					h.forward(w, fwd, set, false, size)
 				})
 				continue
 			}

@@ -19,10 +19,10 @@ func viaMiekg(t *testing.T, h *handler, raw []byte) *mdns.Msg {
 		t.Fatal(err)
 	}
 	resp := new(mdns.Msg)
-	if h.answer(resp, req) {
+	if h.answer(resp, req, h.index.Load(), false) {
 		t.Fatal("answer wants to forward")
 	}
-	out := h.pack(resp, responseSize(false, req.IsEdns0(), h.cfg.MaxUDPSize), make([]byte, 512))
+	out := h.pack(resp, responseSize(false, req.IsEdns0(), h.current().MaxUDPSize), make([]byte, 512))
 	m := new(mdns.Msg)
 	if err := m.Unpack(out); err != nil {
 		t.Fatalf("miekg's response does not unpack: %v", err)
@@ -69,7 +69,7 @@ func TestPacket_WireMatchesMiekg(t *testing.T) {
 				}
 				if q, ok := parseQuery(raw, s); !ok {
 					t.Fatalf("%s %s: parseQuery refused a plain query", q.name, mdns.TypeToString[q.qtype])
-				} else if _, ok := h.answerWire(raw, q, s); !ok {
+				} else if _, ok := answerWire(raw, q, h.index.Load(), s); !ok {
 					t.Fatalf("%s %s: not answered from the encoded records", q.name, mdns.TypeToString[q.qtype])
 				}
 				out, fwd := h.servePacket(raw, s)

@@ -212,21 +212,21 @@ func queryOf(raw []byte, req *mdns.Msg) (q wireQuery, ok bool) {
 	return q, true
 }
 
-// answerWire answers q from the encoded records when it asks for A, AAAA
-// or SRV records the index holds, and returns false otherwise; it mirrors
+// answerWire answers q from idx's encoded records when it asks for A,
+// AAAA or SRV records idx holds, and returns false otherwise; it mirrors
 // answer's checks for those queries.
-func (h *handler) answerWire(raw []byte, q wireQuery, s *udpScratch) ([]byte, bool) {
+func answerWire(raw []byte, q wireQuery, idx *index, s *udpScratch) ([]byte, bool) {
 	if q.edns && q.ednsVersion != 0 {
 		return nil, false
 	}
 	if q.qclass != mdns.ClassINET && q.qclass != mdns.ClassANY {
 		return nil, false
 	}
-	set := h.index.Load().names[q.name]
-	if set == nil || set.wire == nil {
+	rs := idx.names[q.name]
+	if rs == nil || rs.wire == nil {
 		return nil, false
 	}
-	out, ok := h.packWire(s.out, raw, q, set.wire, s)
+	out, ok := packWire(s.out, raw, q, rs.wire, idx.set, s)
 	if ok && cap(out) > cap(s.out) {
 		s.out = out[:0] // keep the grown buffer
 	}
@@ -234,17 +234,17 @@ func (h *handler) answerWire(raw []byte, q wireQuery, s *udpScratch) ([]byte, bo
 }
 
 // packWire appends to buf the response to q, whose raw bytes are raw,
-// from w, and returns it; false means the query takes miekg's path: another
-// type, no records of the type.
-func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScratch) ([]byte, bool) {
+// from w with set's limits, and returns it; false means the query takes
+// miekg's path: another type, no records of the type.
+func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScratch) ([]byte, bool) {
 	qtype := q.qtype
 	var answers [][]byte
 	limit := 0
 	switch qtype {
 	case mdns.TypeA:
-		answers, limit = w.a, h.cfg.MaxAnswers
+		answers, limit = w.a, set.answerLimit(false)
 	case mdns.TypeAAAA:
-		answers, limit = w.aaaa, h.cfg.MaxAnswers
+		answers, limit = w.aaaa, set.answerLimit(false)
 	case mdns.TypeSRV:
 		answers = w.srv
 	default:
@@ -269,7 +269,7 @@ func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScrat
 
 	size, optLen := mdns.MinMsgSize, 0
 	if q.edns {
-		size = min(max(int(q.ednsSize), mdns.MinMsgSize), h.cfg.MaxUDPSize) // as responseSize
+		size = min(max(int(q.ednsSize), mdns.MinMsgSize), set.MaxUDPSize) // as responseSize
 		optLen = 11
 	}
 	answersLen, extrasLen := 0, 0
@@ -307,7 +307,7 @@ func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScrat
 		flags1 |= 0x02
 	}
 	flags2 := raw[3] & 0x10
-	if len(h.recursors) > 0 {
+	if len(set.recursors) > 0 {
 		flags2 |= 0x80
 	}
 	arcount := len(extras)
@@ -336,7 +336,7 @@ func (h *handler) packWire(buf, raw []byte, q wireQuery, w *wireSet, s *udpScrat
 		buf = append(buf, w.extra[i]...)
 	}
 	if q.edns {
-		ours := uint16(h.cfg.MaxUDPSize)
+		ours := uint16(set.MaxUDPSize)
 		var do byte
 		if q.do {
 			do = 0x80 // RFC 3225 section 3

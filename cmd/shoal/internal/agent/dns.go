@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
+	"time"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/dns"
@@ -11,9 +13,12 @@ import (
 
 // dnsComponent serves DNS from the node's live membership.
 type dnsComponent struct {
-	a   *Agent
-	srv *dns.Server
-	cfg dns.Config
+	a    *Agent
+	srv  *dns.Server
+	addr string // configured; the server listens there until a restart
+
+	mu  sync.Mutex
+	cfg dns.Config // the one the server answers with; guarded by mu
 }
 
 // dnsConfig maps the agent's config onto package dns's.
@@ -21,10 +26,12 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc := dns.DefaultConfig()
 	dc.Addr = cfg.DNSAddr
 	dc.Domain = cfg.Domain
+	dc.AltDomain = cfg.AltDomain
 	d := cfg.DNS
 	dc.NodeTTL, dc.ServiceTTL, dc.NegativeTTL = d.NodeTTL, d.ServiceTTL, d.NegativeTTL
 	dc.ServiceTTLs = d.ServiceTTLs
 	dc.MaxAnswers = d.MaxAnswers
+	dc.UDPAnswerLimit = d.UDPAnswerLimit
 	dc.Recursors = d.Recursors
 	// Unset (zero) bounds keep package dns's defaults.
 	if d.TCPMaxConns > 0 {
@@ -39,6 +46,13 @@ func dnsConfig(cfg config.Config) dns.Config {
 	if d.RecursorTimeout > 0 {
 		dc.RecursorTimeout = d.RecursorTimeout
 	}
+	for _, t := range []struct{ dst, src *time.Duration }{
+		{&dc.SOARefresh, &d.SOARefresh}, {&dc.SOARetry, &d.SOARetry}, {&dc.SOAExpire, &d.SOAExpire},
+	} {
+		if *t.src > 0 {
+			*t.dst = *t.src
+		}
+	}
 	return dc
 }
 
@@ -52,7 +66,7 @@ func (a *Agent) newDNS(cfg config.Config) (component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	c := &dnsComponent{a: a, srv: srv, cfg: dc}
+	c := &dnsComponent{a: a, srv: srv, addr: dc.Addr, cfg: dc}
 	a.mu.Lock()
 	a.dns = c
 	a.mu.Unlock()
@@ -61,17 +75,28 @@ func (a *Agent) newDNS(cfg config.Config) (component, error) {
 
 func (c *dnsComponent) Run(ctx context.Context) error {
 	if err := c.srv.Run(ctx); err != nil {
-		return fmt.Errorf("dns on %s: %w", c.cfg.Addr, err)
+		return fmt.Errorf("dns on %s: %w", c.addr, err)
 	}
 	return nil
 }
 
-// Reload cannot rebind a running server; it says which settings wait for
-// a restart rather than applying half of them.
+// Reload applies the dns settings to the running server on its open
+// sockets: TTLs, caps, recursors, limits, domain, alt domain and SOA. The
+// address needs a restart; the agent's reload names dns_addr for that, and
+// the server keeps serving where it listens. An invalid dns config keeps
+// the running one.
 func (c *dnsComponent) Reload(cfg config.Config) error {
-	if next := dnsConfig(cfg); !reflect.DeepEqual(next, c.cfg) {
-		c.a.log.Warn("DNS settings changed; they take effect after a restart", "dns_addr", next.Addr, "domain", next.Domain)
+	next := dnsConfig(cfg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if reflect.DeepEqual(next, c.cfg) {
+		return nil
 	}
+	if _, err := c.srv.Reload(next); err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	c.cfg = next
+	c.a.log.Info("DNS settings reloaded", "domain", next.Domain, "alt_domain", next.AltDomain)
 	return nil
 }
 
@@ -88,7 +113,7 @@ func (a *Agent) dnsAddr() string {
 	case <-c.srv.Started():
 		return c.srv.Addr()
 	default:
-		return c.cfg.Addr
+		return c.addr
 	}
 }
 

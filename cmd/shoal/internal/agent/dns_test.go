@@ -54,3 +54,26 @@ dns {
 			want.TCPMaxConns, want.IdleTimeout, want.MaxInflightForwards, want.RecursorTimeout)
 	}
 }
+
+func TestDNSConfig_Parity(t *testing.T) {
+	got := dnsConfig(loadConfig(t, `
+alt_domain = "shoal.example.com"
+dns {
+  udp_answer_limit = 3
+  soa {
+    refresh = "2h"
+    min_ttl = "30s"
+  }
+}
+`))
+	def := dns.DefaultConfig()
+	if got.AltDomain != "shoal.example.com." || got.UDPAnswerLimit != 3 || got.SOARefresh != 2*time.Hour ||
+		got.SOARetry != def.SOARetry || got.SOAExpire != def.SOAExpire || got.NegativeTTL != 30*time.Second {
+		t.Errorf("got alt %q, udp_answer_limit %d, soa %s/%s/%s, negative ttl %s; want shoal.example.com., 3, 2h/%s/%s, 30s",
+			got.AltDomain, got.UDPAnswerLimit, got.SOARefresh, got.SOARetry, got.SOAExpire, got.NegativeTTL,
+			def.SOARetry, def.SOAExpire)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("mapped config does not validate: %v", err)
+	}
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // Reload re-reads the configuration (SIGHUP) and applies what can change
-// without a restart: log level, tags, services, handlers and templates. A
+// without a restart: log level, tags, services, handlers, templates and
+// every DNS setting but its address. A
 // broken configuration is logged and the running one kept.
 func (a *Agent) Reload() {
 	next, err := a.flags.Load()
@@ -87,7 +88,6 @@ func restartOnly(p, n config.Config) []string {
 	check("http_allowed_hosts", !slices.Equal(p.HTTP.AllowedHosts, n.HTTP.AllowedHosts))
 	check("http_max_conns", p.HTTP.MaxConns != n.HTTP.MaxConns || p.HTTP.MaxConnsPerClient != n.HTTP.MaxConnsPerClient)
 	check("dns_addr", p.DNSAddr != n.DNSAddr)
-	check("domain", p.Domain != n.Domain)
 	check("encrypt", p.EncryptKey != n.EncryptKey)
 	check("keyring_file", p.KeyringFile != n.KeyringFile)
 	check("profile", p.Profile != n.Profile)

@@ -58,6 +58,8 @@ type Config struct {
 	HTTPToken string
 	DNSAddr   string
 	Domain    string
+	// AltDomain is a second DNS domain answered like Domain ("" for none).
+	AltDomain string
 	DNS       DNS
 	// HTTP is the API's Host rule and connection caps (http.go).
 	HTTP HTTP
@@ -136,9 +138,15 @@ type DNS struct {
 	ServiceTTL  time.Duration
 	ServiceTTLs map[string]time.Duration
 	// NegativeTTL is the SOA minimum: how long resolvers cache NXDOMAIN.
+	// dns.negative_ttl and Consul's dns.soa.min_ttl both set it.
 	NegativeTTL time.Duration
-	MaxAnswers  int
-	Recursors   []string
+	// SOA timers (dnssoa.go); zero keeps package dns's defaults.
+	SOARefresh, SOARetry, SOAExpire time.Duration
+	// MaxAnswers caps A/AAAA answers on every transport, UDPAnswerLimit
+	// over UDP only; 0 is no cap.
+	MaxAnswers     int
+	UDPAnswerLimit int
+	Recursors      []string
 	// Bounds on what clients can hold (dnslimits.go has the ranges).
 	TCPMaxConns         int
 	TCPIdleTimeout      time.Duration

@@ -572,3 +572,55 @@ template {
 		t.Errorf("haproxy no_runtime = false: got %v (no_runtime %v), want it accepted and off", err, c.Templates)
 	}
 }
+
+// TestLoad_DNSParity reads Consul's DNS keys: alt_domain, udp_answer_limit
+// and the soa block, whose min_ttl is the negative TTL.
+func TestLoad_DNSParity(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "agent.hcl", `
+alt_domain = "shoal.example.com"
+dns {
+  udp_answer_limit = 3
+  soa {
+    refresh = "2h"
+    retry   = "5m"
+    expire  = "336h"
+    min_ttl = "30s"
+  }
+}
+`)
+	c, err := load(t, "-config-file", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.DNS
+	if c.AltDomain != "shoal.example.com." || d.UDPAnswerLimit != 3 || d.SOARefresh != 2*time.Hour ||
+		d.SOARetry != 5*time.Minute || d.SOAExpire != 336*time.Hour || d.NegativeTTL != 30*time.Second {
+		t.Errorf("got alt_domain %q and %+v", c.AltDomain, d)
+	}
+	if c, err := load(t, "-config-file", p, "-alt-domain", "other."); err != nil || c.AltDomain != "other." {
+		t.Errorf("-alt-domain over the file: got %q, %v", c.AltDomain, err)
+	}
+
+	same := write(t, dir, "same.hcl", "dns {\n  negative_ttl = \"30s\"\n  soa { min_ttl = \"30s\" }\n}\n")
+	if c, err := load(t, "-config-file", same); err != nil || c.DNS.NegativeTTL != 30*time.Second {
+		t.Errorf("negative_ttl and soa.min_ttl agreeing: got %v, %v", c.DNS.NegativeTTL, err)
+	}
+	bad := write(t, dir, "bad.hcl", `
+domain     = "shoal"
+alt_domain = "shoal."
+dns {
+  negative_ttl = "30s"
+  soa { min_ttl = "60s" }
+}
+`)
+	_, err = load(t, "-config-file", bad)
+	for _, want := range []string{
+		bad + ": dns.soa.min_ttl: 60s differs from dns.negative_ttl 30s",
+		`alt_domain (-alt-domain) "shoal." is the domain`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error saying %q", err, want)
+		}
+	}
+}

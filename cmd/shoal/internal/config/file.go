@@ -36,6 +36,7 @@ type fileConfig struct {
 	HTTPToken *string `hcl:"http_token,optional"`
 	DNSAddr   *string `hcl:"dns_addr,optional"`
 	Domain    *string `hcl:"domain,optional"`
+	AltDomain *string `hcl:"alt_domain,optional"`
 
 	// http.go
 	HTTPAllowedHosts      []string `hcl:"http_allowed_hosts,optional"`
@@ -78,6 +79,9 @@ type fileDNS struct {
 	NegativeTTL *string           `hcl:"negative_ttl,optional"`
 	MaxAnswers  *int              `hcl:"max_answers,optional"`
 	Recursors   []string          `hcl:"recursors,optional"`
+	SOA         *fileSOA          `hcl:"soa,block"`
+
+	UDPAnswerLimit *int `hcl:"udp_answer_limit,optional"`
 
 	TCPMaxConns         *int    `hcl:"tcp_max_conns,optional"`
 	TCPIdleTimeout      *string `hcl:"tcp_idle_timeout,optional"`
@@ -304,6 +308,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	setStr(&c.HTTPToken, fc.HTTPToken)
 	a.applyHTTP(c, fc)
 	setStr(&c.Domain, fc.Domain)
+	setStr(&c.AltDomain, fc.AltDomain)
 	// encrypt = "" is the documented "no key", so a later file or the
 	// README's full example can switch a key off.
 	if fc.Encrypt != nil && *fc.Encrypt != "" {
@@ -532,7 +537,7 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 		}
 		c.DNS.ServiceTTLs[name] = ttl
 	}
-	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsMaxAnswersRange)
+	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsAnswerLimitRange)
 	for i, r := range d.Recursors {
 		if _, _, err := ParseHostPort(r, 53); err != nil {
 			a.fail(fmt.Sprintf("dns.recursors[%d]", i), err)
@@ -541,4 +546,5 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 		c.DNS.Recursors = append(c.DNS.Recursors, r)
 	}
 	a.dnsLimits(c, d)
+	a.dnsSOA(c, d)
 }

@@ -25,7 +25,8 @@ type Flags struct {
 	dev, insecureGossip                 bool
 	node, bind, advertise               string
 	httpAddr, httpToken, dnsAddr        string
-	domain, encrypt, keyringFile        string
+	domain, altDomain, encrypt          string
+	keyringFile                         string
 	snapshot, profile, logLevel         string
 	join, retryJoin, tagArgs, handlers_ list
 	services                            []node.Service
@@ -139,6 +140,7 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(value{&f.httpAddr, checkListenAddr}, "http-addr", "HTTP API `ADDR:PORT` (default "+DefaultHTTPAddr+")")
 	fs.Var(value{&f.dnsAddr, checkListenAddr}, "dns-addr", "DNS `ADDR:PORT` (default "+DefaultDNSAddr+")")
 	fs.StringVar(&f.domain, "domain", "", "DNS `domain` (default "+DefaultDomain+")")
+	fs.StringVar(&f.altDomain, "alt-domain", "", "a second DNS `domain` answered like -domain")
 	fs.Var(value{&f.encrypt, checkEncrypt}, "encrypt", "gossip encryption `key`, base64 (see shoal keygen); \"\" for none")
 	fs.StringVar(&f.keyringFile, "keyring-file", "", "gossip keyring `file` (a JSON list of base64 keys, primary first), loaded at start and kept up to date")
 	fs.BoolVar(&f.insecureGossip, "insecure-gossip", false, "let an agent with templates run without a gossip key (anyone on the network can then change what it renders)")
@@ -231,12 +233,12 @@ func (f *Flags) apply(c *Config) {
 	}
 	c.Services = append(c.Services, f.services...)
 	strs := map[string]*string{
-		"http-addr": &c.HTTPAddr, "dns-addr": &c.DNSAddr, "domain": &c.Domain,
+		"http-addr": &c.HTTPAddr, "dns-addr": &c.DNSAddr, "domain": &c.Domain, "alt-domain": &c.AltDomain,
 		"encrypt": &c.EncryptKey, "keyring-file": &c.KeyringFile,
 		"snapshot": &c.SnapshotPath, "profile": &c.Profile, "http-token": &c.HTTPToken,
 	}
 	vals := map[string]string{
-		"http-addr": f.httpAddr, "dns-addr": f.dnsAddr, "domain": f.domain,
+		"http-addr": f.httpAddr, "dns-addr": f.dnsAddr, "domain": f.domain, "alt-domain": f.altDomain,
 		"encrypt": f.encrypt, "keyring-file": f.keyringFile,
 		"snapshot": f.snapshot, "profile": f.profile, "http-token": f.httpToken,
 	}

@@ -34,8 +34,9 @@ var (
 	handlerQueueRange   = intRange{1, 65536}
 	memberPeriodRange   = durRange{min: 0, max: time.Hour} // 0: no batching
 
-	dnsTTLRange        = durRange{min: 0, max: day, seconds: true} // 0: resolvers do not cache
-	dnsMaxAnswersRange = intRange{0, 4096}                         // 0: no cap
+	dnsTTLRange = durRange{min: 0, max: day, seconds: true} // 0: resolvers do not cache
+	// dns.max_answers, dns.udp_answer_limit and the dns.soa timers take
+	// package dns's ranges (dnslimits.go).
 
 	waitMinRange         = durRange{min: 0, max: time.Hour} // 0: render at once
 	waitMaxRange         = durRange{min: 0, max: time.Hour} // 0: no bound beyond wait.min

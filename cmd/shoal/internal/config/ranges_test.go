@@ -20,6 +20,9 @@ func TestLoad_Ranges(t *testing.T) {
 	block := func(name, key string) func(string) string {
 		return func(v string) string { return name + " {\n  " + key + " = " + v + "\n}" }
 	}
+	soa := func(key string) func(string) string {
+		return func(v string) string { return "dns {\n  soa {\n    " + key + " = " + v + "\n  }\n}" }
+	}
 	for _, c := range []struct {
 		key       string // as the error names it
 		hcl       func(v string) string
@@ -37,6 +40,12 @@ func TestLoad_Ranges(t *testing.T) {
 		{"dns.service_ttls.web", block("dns", "service_ttls"), []string{`{ web = "48h" }`}, []string{`{ web = "5s" }`}, "must be between 0s and 24h"},
 		{"dns.negative_ttl", block("dns", "negative_ttl"), []string{`"25h"`}, []string{`"0s"`, `"1h"`}, "must be between 0s and 24h"},
 		{"dns.max_answers", block("dns", "max_answers"), []string{"-1", "4097"}, []string{"0", "4096"}, "must be between 0 and 4096"},
+		{"dns.udp_answer_limit", block("dns", "udp_answer_limit"), []string{"-1", "4097"}, []string{"0", "4096"}, "must be between 0 and 4096"},
+		{"dns.soa.refresh", soa("refresh"), []string{`"0s"`, `"8761h"`}, []string{`"1s"`, `"8760h"`}, "must be between 1s and 8760h"},
+		{"dns.soa.retry", soa("retry"), []string{`"0s"`, `"8761h"`}, []string{`"1s"`, `"10m"`}, "must be between 1s and 8760h"},
+		{"dns.soa.expire", soa("expire"), []string{`"0s"`, `"8761h"`}, []string{`"1s"`, `"336h"`}, "must be between 1s and 8760h"},
+		{"dns.soa.expire", soa("expire"), []string{`"1500ms"`}, nil, "must be a whole number of seconds"},
+		{"dns.soa.min_ttl", soa("min_ttl"), []string{`"25h"`, `"-1s"`}, []string{`"0s"`, `"24h"`}, "must be between 0s and 24h"},
 
 		{"template[0]: wait.min", func(v string) string { return inTemplate("wait {\n min = " + v + "\n max = \"1h\"\n}") }, []string{`"-1s"`, `"61m"`}, []string{`"0s"`, `"1h"`}, "must be between 0s and 1h"},
 		{"template[0]: wait.max", func(v string) string { return inTemplate("wait {\n min = \"0s\"\n max = " + v + "\n}") }, []string{`"-1s"`, `"2h"`}, []string{`"0s"`, `"1h"`}, "must be between 0s and 1h"},

@@ -27,6 +27,15 @@ func (c *Config) Validate() error {
 	} else if !strings.HasSuffix(c.Domain, ".") {
 		c.Domain += "."
 	}
+	c.AltDomain = strings.TrimSpace(c.AltDomain)
+	if c.AltDomain == "." {
+		bad("alt_domain (-alt-domain) is the root")
+	} else if c.AltDomain != "" && !strings.HasSuffix(c.AltDomain, ".") {
+		c.AltDomain += "."
+	}
+	if c.AltDomain != "" && strings.EqualFold(c.AltDomain, c.Domain) {
+		bad("alt_domain (-alt-domain) %q is the domain", c.AltDomain)
+	}
 	seen := map[string]bool{}
 	for _, s := range c.Services {
 		if seen[s.Name] {
