@@ -33,6 +33,10 @@ type Config struct {
 	// MaxAnswers caps the A/AAAA records of one answer; 0 means no cap.
 	// The served subset is random, so clients spread over instances.
 	MaxAnswers int
+	// NearSort orders A, AAAA and SRV answers nearest first by the round
+	// trip estimated from network coordinates (near.go), when the view
+	// provides them, instead of shuffling them.
+	NearSort bool
 	// MaxUDPSize is the largest UDP response sent to an EDNS0 client and
 	// the buffer size advertised in our OPT record. Clients without EDNS0
 	// get at most 512 bytes.

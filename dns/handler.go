@@ -24,6 +24,7 @@ type handler struct {
 	domain    string // lowercase, fully qualified
 	logger    *slog.Logger
 	index     atomic.Pointer[index]
+	near      *nearSorter // nil unless Config.NearSort (near.go)
 	recursors []string
 	udp, tcp  *mdns.Client // to the recursors
 	// forwards holds a token per forwarded query in flight (recursor.go).
@@ -207,7 +208,7 @@ func (h *handler) answerDomain(resp, req *mdns.Msg, idx *index, name string) {
 		resp.Ns = append(resp.Ns, idx.soa)
 		return
 	}
-	fill(resp, set, req.Question[0].Qtype, h.cfg.MaxAnswers)
+	h.fillAnswers(resp, set, req.Question[0].Qtype)
 	if len(resp.Answer) == 0 {
 		resp.Ns = append(resp.Ns, idx.soa)
 	}

@@ -49,11 +49,15 @@ func New(cfg Config, view View, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	h := newHandler(cfg, logger)
+	if cfg.NearSort {
+		h.near = newNearSorter(view)
+	}
 	return &Server{
 		cfg:     cfg,
 		view:    view,
 		logger:  logger,
-		handler: newHandler(cfg, logger),
+		handler: h,
 		started: make(chan struct{}),
 	}, nil
 }

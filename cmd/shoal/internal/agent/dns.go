@@ -25,6 +25,7 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc.NodeTTL, dc.ServiceTTL, dc.NegativeTTL = d.NodeTTL, d.ServiceTTL, d.NegativeTTL
 	dc.ServiceTTLs = d.ServiceTTLs
 	dc.MaxAnswers = d.MaxAnswers
+	dc.NearSort = d.NearSort
 	dc.Recursors = d.Recursors
 	// Unset (zero) bounds keep package dns's defaults.
 	if d.TCPMaxConns > 0 {

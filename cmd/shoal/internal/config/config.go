@@ -73,6 +73,8 @@ type Config struct {
 	SnapshotPath     string
 	RejoinAfterLeave bool
 	LeaveOnTerminate bool
+	// DisableCoordinates turns off network coordinates (rtt, near_sort).
+	DisableCoordinates bool
 
 	EventHandlers  []string
 	HandlerTimeout time.Duration
@@ -139,6 +141,8 @@ type DNS struct {
 	NegativeTTL time.Duration
 	MaxAnswers  int
 	Recursors   []string
+	// NearSort orders answers nearest first by network coordinates.
+	NearSort bool
 	// Bounds on what clients can hold (dnslimits.go has the ranges).
 	TCPMaxConns         int
 	TCPIdleTimeout      time.Duration
