@@ -49,6 +49,10 @@ type Config struct {
 	// are fitted to the client's buffer with TC set, so a cap is a choice
 	// about spreading clients, not about fitting 512 bytes.
 	UDPAnswerLimit int
+	// NearSort orders A, AAAA and SRV answers nearest first by the round
+	// trip estimated from network coordinates (near.go), when the view
+	// provides them, instead of shuffling them.
+	NearSort bool
 	// MaxUDPSize is the largest UDP response sent to an EDNS0 client and
 	// the buffer size advertised in our OPT record. Clients without EDNS0
 	// get at most 512 bytes.

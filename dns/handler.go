@@ -31,7 +31,10 @@ type handler struct {
 	snap *node.Snapshot // guarded by mu
 
 	// forwards counts the forwarded queries in flight (recursor.go).
-	forwards        atomic.Int64
+	forwards atomic.Int64
+	// near orders answers by estimated round trip when the settings ask
+	// for it (near.go); nil when the view has no coordinates.
+	near            *nearSorter
 	forwardsRefused atomic.Uint64
 	logForwards     every
 	// ctx bounds forwarding, so Run's shutdown does not wait for a slow
@@ -125,7 +128,7 @@ func (h *handler) answer(resp, req *mdns.Msg, idx *index, tcp bool) (forward boo
 		case q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR:
 			setRcode(resp, req, mdns.RcodeRefused) // membership is not a zone to copy
 		case inZone:
-			answerZone(resp, req, idx, name, zone, set.answerLimit(tcp))
+			h.answerZone(resp, req, idx, name, zone, set.answerLimit(tcp))
 		case idx.names[name] != nil: // a member's reverse name
 			setRcode(resp, req, mdns.RcodeSuccess)
 			resp.Authoritative = true
@@ -212,12 +215,12 @@ func lower(s string) string {
 // NXDOMAIN for an unknown name, NODATA for a known name without records
 // of the asked type, both with the zone's SOA in the authority section for
 // negative caching (RFC 2308). limit caps the A/AAAA records.
-func answerZone(resp, req *mdns.Msg, idx *index, name, zone string, limit int) {
+func (h *handler) answerZone(resp, req *mdns.Msg, idx *index, name, zone string, limit int) {
 	setRcode(resp, req, mdns.RcodeSuccess)
 	resp.Authoritative = true
 	qtype := req.Question[0].Qtype
 	if rs := idx.names[name]; rs != nil {
-		fill(resp, rs, qtype, limit)
+		h.fillAnswers(resp, rs, qtype, limit, idx.set.NearSort)
 	} else if rr, ok := addrRecord(name, zone, ttlSeconds(idx.set.NodeTTL)); ok {
 		if t := rr.Header().Rrtype; qtype == t || qtype == mdns.TypeANY {
 			resp.Answer = append(resp.Answer, rr)

@@ -51,11 +51,15 @@ func New(cfg Config, view View, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	h := newHandler(cfg, logger)
+	// Ready whenever the view has coordinates, since a reload may turn
+	// near_sort on; the setting decides per query.
+	h.near = newNearSorter(view)
 	return &Server{
 		cfg:     cfg,
 		view:    view,
 		logger:  logger,
-		handler: newHandler(cfg, logger),
+		handler: h,
 		started: make(chan struct{}),
 	}, nil
 }

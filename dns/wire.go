@@ -216,8 +216,8 @@ func queryOf(raw []byte, req *mdns.Msg) (q wireQuery, ok bool) {
 // AAAA or SRV records idx holds, and returns false otherwise; it mirrors
 // answer's checks for those queries.
 func answerWire(raw []byte, q wireQuery, idx *index, s *udpScratch) ([]byte, bool) {
-	if q.edns && q.ednsVersion != 0 {
-		return nil, false
+	if q.edns && q.ednsVersion != 0 || idx.set.NearSort {
+		return nil, false // near sorting orders records, which the wire path cannot
 	}
 	if q.qclass != mdns.ClassINET && q.qclass != mdns.ClassANY {
 		return nil, false

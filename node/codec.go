@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // A small length-prefixed binary codec for shoal's own gossip messages.
@@ -103,4 +104,21 @@ func (d *decoder) done() error {
 		d.fail(fmt.Errorf("%d trailing bytes", len(d.buf)))
 	}
 	return d.err
+}
+
+// float64s travel as their IEEE 754 bits, little-endian. The decoder
+// returns whatever the bits say, NaN and Inf included: callers that use
+// floats from the network check them (coordinates.go).
+func (e *encoder) float(v float64) {
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v))
+}
+
+func (d *decoder) float() float64 {
+	if d.err != nil || len(d.buf) < 8 {
+		d.fail(errShortMessage)
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.buf))
+	d.buf = d.buf[8:]
+	return v
 }

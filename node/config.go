@@ -90,6 +90,10 @@ type Config struct {
 	// Label keeps clusters apart: packets with another label are dropped.
 	Label string
 
+	// DisableCoordinates turns off network coordinates: probe acks carry
+	// none and RTT estimates are unavailable, as with Serf's option.
+	DisableCoordinates bool
+
 	// Memberlist, when non-nil, replaces the profile's memberlist config
 	// (tests shrink intervals here). Name, addresses, keyring, label and
 	// delegates are always set from the fields above.

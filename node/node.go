@@ -68,6 +68,7 @@ type Node struct {
 
 	delivery *delivery
 	snapshot *snapshotter
+	coords   *coordinates // nil with DisableCoordinates
 
 	subMu     sync.Mutex
 	subs      map[int]chan Event
@@ -129,6 +130,9 @@ type Stats struct {
 	// RejectedMembers counts remote members kept out of the view because
 	// their name, address or tags break this node's rules.
 	RejectedMembers uint64
+	// RejectedCoordinates counts network coordinates from probe acks
+	// that were refused as malformed or out of bounds.
+	RejectedCoordinates uint64
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -165,6 +169,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if n.keyring, err = loadKeyring(cfg); err != nil {
 		return nil, err
 	}
+	if !cfg.DisableCoordinates {
+		if n.coords, err = newCoordinates(cfg.Name); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -193,6 +202,9 @@ func (n *Node) Start() error {
 	mc.Conflict = &conflictDelegate{n}
 	mc.Alive = &aliveDelegate{n}
 	mc.Merge = &mergeDelegate{n}
+	if n.coords != nil {
+		mc.Ping = &pingDelegate{n}
+	}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
 	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
@@ -417,6 +429,7 @@ func (n *Node) Subscribe(buffer int) (<-chan Event, func()) {
 }
 
 func (n *Node) publish(ev Event) {
+	n.forgetCoordinate(ev)
 	if q, ok := ev.(*Query); ok && q.Name == queryConflict {
 		// Answered by the node itself, never by a handler.
 		n.answerConflictQuery(q)
@@ -530,6 +543,9 @@ func (n *Node) Stats() Stats {
 	}
 	if n.list() != nil {
 		s.Health = n.list().GetHealthScore()
+	}
+	if n.coords != nil {
+		s.RejectedCoordinates = n.coords.rejected.Load()
 	}
 	return s
 }

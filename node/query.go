@@ -239,6 +239,9 @@ func (n *Node) handleQuery(msg *queryMsg) bool {
 		deadline: time.Now().Add(min(msg.Timeout, n.cfg.MaxQueryTimeout)), respond: n.respondOnce(msg),
 	}
 	if msg.Flags&queryFlagInternal != 0 {
+		if msg.Name == queryPing {
+			return true // the ack is the whole answer (reachability.go)
+		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

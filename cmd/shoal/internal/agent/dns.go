@@ -32,6 +32,7 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc.ServiceTTLs = d.ServiceTTLs
 	dc.MaxAnswers = d.MaxAnswers
 	dc.UDPAnswerLimit = d.UDPAnswerLimit
+	dc.NearSort = d.NearSort
 	dc.Recursors = d.Recursors
 	// Unset (zero) bounds keep package dns's defaults.
 	if d.TCPMaxConns > 0 {

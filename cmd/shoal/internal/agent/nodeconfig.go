@@ -20,6 +20,7 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	nc.Profile = c.Profile
 	nc.SnapshotPath = c.SnapshotPath
 	nc.RejoinAfterLeave = c.RejoinAfterLeave
+	nc.DisableCoordinates = c.DisableCoordinates
 	nc.KeyringFile = c.KeyringFile
 	nc.Label = c.Label
 	if c.EncryptKey != "" {

@@ -52,6 +52,8 @@ type Agent interface {
 	// RenderDry renders every template from the live data without
 	// writing, validating or reloading.
 	RenderDry(ctx context.Context) ([]RenderResult, error)
+
+	Coordinates // network coordinates and the ping query (coordinates.go)
 }
 
 // Server serves the API.
@@ -96,6 +98,7 @@ func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.R
 	s.mux.HandleFunc("POST /v1/keys/{op}", s.keyOp)
 	s.mux.HandleFunc("GET /v1/render", s.renderStatus)
 	s.mux.HandleFunc("POST /v1/render", s.renderNow)
+	s.registerCoordinates()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
 	return s
 }

@@ -47,6 +47,10 @@ func init() {
 		"info":        {"describe the agent", runInfo},
 		"render":      {"show template status; -once renders now, -dry shows what would be written", runRender},
 		"version":     {"print the version", runVersion},
+
+		// Network coordinates and the ping query (coordinates.go).
+		"rtt":          {"estimate the round trip time between two nodes from network coordinates", runRTT},
+		"reachability": {"ping every member by query and list those that do not answer", runReachability},
 	}
 }
 

@@ -75,6 +75,8 @@ type Config struct {
 	SnapshotPath     string
 	RejoinAfterLeave bool
 	LeaveOnTerminate bool
+	// DisableCoordinates turns off network coordinates (rtt, near_sort).
+	DisableCoordinates bool
 
 	EventHandlers  []string
 	HandlerTimeout time.Duration
@@ -147,6 +149,8 @@ type DNS struct {
 	MaxAnswers     int
 	UDPAnswerLimit int
 	Recursors      []string
+	// NearSort orders answers nearest first by network coordinates.
+	NearSort bool
 	// Bounds on what clients can hold (dnslimits.go has the ranges).
 	TCPMaxConns         int
 	TCPIdleTimeout      time.Duration

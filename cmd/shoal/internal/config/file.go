@@ -52,6 +52,8 @@ type fileConfig struct {
 	RejoinAfterLeave *bool   `hcl:"rejoin_after_leave,optional"`
 	LeaveOnTerminate *bool   `hcl:"leave_on_terminate,optional"`
 
+	DisableCoordinates *bool `hcl:"disable_coordinates,optional"`
+
 	EventHandlers         []string `hcl:"event_handlers,optional"`
 	HandlerTimeout        *string  `hcl:"handler_timeout,optional"`
 	HandlerQueue          *int     `hcl:"handler_queue,optional"`
@@ -87,6 +89,8 @@ type fileDNS struct {
 	TCPIdleTimeout      *string `hcl:"tcp_idle_timeout,optional"`
 	MaxInflightForwards *int    `hcl:"max_inflight_forwards,optional"`
 	RecursorTimeout     *string `hcl:"recursor_timeout,optional"`
+
+	NearSort *bool `hcl:"near_sort,optional"`
 }
 
 type fileService struct {
@@ -332,6 +336,9 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	if fc.LeaveOnTerminate != nil {
 		c.LeaveOnTerminate = *fc.LeaveOnTerminate
 	}
+	if fc.DisableCoordinates != nil {
+		c.DisableCoordinates = *fc.DisableCoordinates
+	}
 
 	for i, h := range fc.EventHandlers {
 		if _, err := handlers.ParseScript(h); err != nil {
@@ -538,6 +545,9 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 		c.DNS.ServiceTTLs[name] = ttl
 	}
 	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsAnswerLimitRange)
+	if d.NearSort != nil {
+		c.DNS.NearSort = *d.NearSort
+	}
 	for i, r := range d.Recursors {
 		if _, _, err := ParseHostPort(r, 53); err != nil {
 			a.fail(fmt.Sprintf("dns.recursors[%d]", i), err)
