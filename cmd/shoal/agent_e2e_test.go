@@ -155,6 +155,7 @@ func TestCLI_Errors(t *testing.T) {
 		{[]string{"members", "-http-addr", dead}, 1, []string{"no agent answers at " + dead, "shoal agent"}},
 		{[]string{"members", "-format", "yaml"}, 2, []string{"-format"}},
 		{[]string{"members", "-status", "("}, 2, []string{"status filter"}},
+		{[]string{"members", "-name", "("}, 2, []string{"name filter"}},
 		{[]string{"join"}, 2, []string{"ADDR:PORT"}},
 		{[]string{"force-leave"}, 2, []string{"one node"}},
 		{[]string{"event"}, 2, []string{"NAME"}},
