@@ -49,15 +49,15 @@ type Config struct {
 	// Serf's: it picks the bind address, or checks it.
 	Interface string
 
-	Join          []string
-	RetryJoin     []string
+	Join      []string
+	RetryJoin []string
 	// ReplayOnJoin replays past user events on joins the agent makes
 	// itself (-join, -retry-join, -discover), as Serf's -replay.
 	ReplayOnJoin bool
 	// Discover finds and joins agents of the named cluster on the local
 	// network with mDNS, as Serf's -discover.
-	Discover string
-	MDNS     MDNS
+	Discover      string
+	MDNS          MDNS
 	RetryInterval time.Duration
 	// RetryMax bounds retry-join attempts; 0 retries until it succeeds.
 	RetryMax int
