@@ -56,7 +56,9 @@ type syslogHandler struct {
 	text slog.Handler // writes into sink.buf
 }
 
-func (h *syslogHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.text.Enabled(ctx, l) }
+func (h *syslogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.text.Enabled(ctx, l)
+}
 
 func (h *syslogHandler) Handle(ctx context.Context, r slog.Record) error {
 	s := h.sink
