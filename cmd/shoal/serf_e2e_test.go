@@ -213,3 +213,25 @@ func runInPrivateNetns(t *testing.T, name string) {
 	}
 	t.Logf("in a private network namespace:\n%s", out)
 }
+
+// TestAgent_LongNodeName: node names go up to Serf's 128 bytes; one with
+// a label over DNS's 63 is a member like any other, DNS does not answer
+// for it, and the agent says so at start.
+func TestAgent_LongNodeName(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("n", 128)
+	a := startAgent(t, long, nil)
+	a.waitLog("the node name has a part longer than 63 bytes, the DNS label limit: DNS will not answer for this node or its services; use dots to split it, or a shorter name")
+	if out := mustShoal(t, a, "members"); !strings.HasPrefix(out, long+"  ") {
+		t.Errorf("members: got %q, want the 128-byte name", out)
+	}
+	split := strings.Repeat("n", 60) + "." + strings.Repeat("m", 60)
+	b := startAgent(t, split, nil, "-join", a.gossip)
+	b.waitStatus(map[string]string{long: "alive", split: "alive"})
+	if _, ok := b.findLog(func(r map[string]any) bool { return strings.Contains(r["msg"].(string), "longer than 63 bytes") }); ok {
+		t.Errorf("a 121-byte name of two 60-byte labels was warned about; it fits DNS")
+	}
+	if r := agentMustFail(t, "-node", strings.Repeat("n", 129)); !strings.Contains(r.stderr, "must be 1-128") {
+		t.Errorf("a 129-byte name: got %q, want it refused naming the limit", r.stderr)
+	}
+}
