@@ -88,6 +88,7 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	}
 	warnGossipTrust(cfg, a.Node.Encrypted(), logger)
 	warnDNSName(cfg.NodeName, logger)
+	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
 	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
 	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{

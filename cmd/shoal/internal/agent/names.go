@@ -29,3 +29,11 @@ func warnDNSName(name string, log *slog.Logger) {
 			"node", name)
 	}
 }
+
+// warnRejoinWithoutSnapshot says, as Serf does, that rejoin_after_leave
+// (-rejoin) does nothing without a snapshot to rejoin from.
+func warnRejoinWithoutSnapshot(rejoin bool, snapshot string, log *slog.Logger) {
+	if rejoin && snapshot == "" {
+		log.Warn("rejoin_after_leave (-rejoin) is set without snapshot_path (-snapshot): there is nothing to rejoin from")
+	}
+}

@@ -24,7 +24,7 @@ func (s *serfFlags) define(fs *flag.FlagSet) {
 			err = retryIntervalRange.check(d)
 		}
 		return err
-	}}, "retry-interval", "time between -retry-join attempts (default 30s)")
+	}}, "retry-interval", "`DURATION` between -retry-join attempts (default 30s)")
 	fs.Var(value{new(string), func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
