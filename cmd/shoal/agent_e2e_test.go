@@ -142,7 +142,7 @@ func TestCLI_Errors(t *testing.T) {
 	}{
 		{nil, 2, []string{"Usage: shoal COMMAND"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
-		{[]string{"agent", "-bind", "nowhere"}, 2, []string{"-bind", "not ADDR:PORT"}},
+		{[]string{"agent", "-bind", "no where"}, 2, []string{"-bind", "not an IP address or a host name"}},
 		{[]string{"agent", "-service", "web"}, 2, []string{"-service", "NAME:PORT"}},
 		{[]string{"agent", "-tag", "novalue"}, 2, []string{"-tag", "KEY=VALUE"}},
 		{[]string{"agent", "-event-handler", "member-jion=./x.sh"}, 2, []string{"member-jion"}},
