@@ -135,10 +135,16 @@ func DefaultConfig() Config {
 	}
 }
 
-// validName reports whether s is a node name: 1-63 letters, digits, '_',
-// '.' or '-', starting with a letter or digit (it becomes a DNS label).
+// MaxNameLen is the longest node name, Serf's 128 bytes. A name is
+// answered in DNS as <name>.node.<domain> only when each of its
+// dot-separated labels is at most 63 bytes (package dns leaves other
+// members, and their services, out of its answers).
+const MaxNameLen = 128
+
+// validName reports whether s is a node name: 1-128 letters, digits, '_',
+// '.' or '-', starting with a letter or digit.
 func validName(s string) bool {
-	return len(s) <= 63 && s != "" && isAlnum(s[0]) && allNameChars(s)
+	return len(s) <= MaxNameLen && s != "" && isAlnum(s[0]) && allNameChars(s)
 }
 
 // validTagKey reports whether s is a tag key, service name or service tag:
@@ -168,7 +174,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !validName(c.Name) {
-		bad("node name %q: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit", c.Name)
+		bad("node name %q: must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit", c.Name)
 	}
 	if c.BindPort < 0 || c.BindPort > 65535 {
 		bad("bind port %d: out of range", c.BindPort)

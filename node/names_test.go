@@ -20,8 +20,10 @@ func TestValidNamesAndTagKeys(t *testing.T) {
 		{"é", false, false},
 		{"a\n", false, false},
 		{strings.Repeat("a", 63), true, true},
-		{strings.Repeat("a", 64), false, true},
-		{strings.Repeat("a", 65), false, false},
+		{strings.Repeat("a", 64), true, true},
+		{strings.Repeat("a", 65), true, false},
+		{strings.Repeat("a", 128), true, false}, // Serf's limit
+		{strings.Repeat("a", 129), false, false},
 	}
 	for _, c := range cases {
 		if got := validName(c.s); got != c.name {

@@ -20,7 +20,7 @@ import (
 // checkMember reports why a remote member may not enter the view, or nil.
 func checkMember(mn *memberlist.Node) error {
 	if !validName(mn.Name) {
-		return fmt.Errorf("name %q: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit", clip(mn.Name))
+		return fmt.Errorf("name %q: must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit", clip(mn.Name))
 	}
 	if err := checkMemberAddr(mn.Addr, mn.Port); err != nil {
 		return err

@@ -69,7 +69,7 @@ func TestNode_ForgedAliveWithInvalidDataIsRejected(t *testing.T) {
 	forged := []forgedAlive{
 		f.alive("evil\nname", nil),
 		f.alive("a b", nil),
-		f.alive(strings.Repeat("a", 100), nil),
+		f.alive(strings.Repeat("a", MaxNameLen+1), nil), // over Serf's 128
 		f.alive("esc\x1b[31m", nil),
 		f.alive("", nil),
 		f.alive("garbled-meta", []byte{0xff, 1, 2}),

@@ -142,7 +142,7 @@ func TestCLI_Errors(t *testing.T) {
 	}{
 		{nil, 2, []string{"Usage: shoal COMMAND"}},
 		{[]string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
-		{[]string{"agent", "-bind", "nowhere"}, 2, []string{"-bind", "not ADDR:PORT"}},
+		{[]string{"agent", "-bind", "no where"}, 2, []string{"-bind", "not an IP address or a host name"}},
 		{[]string{"agent", "-service", "web"}, 2, []string{"-service", "NAME:PORT"}},
 		{[]string{"agent", "-tag", "novalue"}, 2, []string{"-tag", "KEY=VALUE"}},
 		{[]string{"agent", "-event-handler", "member-jion=./x.sh"}, 2, []string{"member-jion"}},
@@ -155,6 +155,7 @@ func TestCLI_Errors(t *testing.T) {
 		{[]string{"members", "-http-addr", dead}, 1, []string{"no agent answers at " + dead, "shoal agent"}},
 		{[]string{"members", "-format", "yaml"}, 2, []string{"-format"}},
 		{[]string{"members", "-status", "("}, 2, []string{"status filter"}},
+		{[]string{"members", "-name", "("}, 2, []string{"name filter"}},
 		{[]string{"join"}, 2, []string{"ADDR:PORT"}},
 		{[]string{"force-leave"}, 2, []string{"one node"}},
 		{[]string{"event"}, 2, []string{"NAME"}},

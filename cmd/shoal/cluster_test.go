@@ -30,20 +30,31 @@ func TestCluster_Verbs(t *testing.T) {
 	a.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
 	c.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
 
-	// members: table, json, filters
+	// members: Serf's text layout, json, filters
 	out = mustShoal(t, a, "members")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") {
-		t.Fatalf("members: got %q, want a header and 3 rows", out)
+	if len(lines) != 3 {
+		t.Fatalf("members: got %q, want 3 rows and no header, as serf members prints", out)
 	}
-	col := strings.Index(lines[0], "STATUS")
-	for _, l := range lines[1:] {
-		if !strings.HasPrefix(l[col:], "alive") {
-			t.Errorf("members: column STATUS not aligned in %q", l)
+	for i, l := range lines {
+		f := strings.Fields(l)
+		name := string(rune('a' + i))
+		if len(f) != 4 || f[0] != name || !strings.HasPrefix(f[1], "127.0.0.1:") || f[2] != "alive" || !strings.HasPrefix(f[3], "role=") {
+			t.Errorf("members: row %d is %q, want %s 127.0.0.1:PORT alive role=...", i, l, name)
 		}
 	}
-	if !strings.Contains(out, "web:8080:v2,eu") || !strings.Contains(out, "role=db") {
-		t.Errorf("members: tags or services missing in %q", out)
+	if col := strings.Index(lines[0], "alive"); strings.Index(lines[1], "alive") != col || strings.Index(lines[2], "alive") != col {
+		t.Errorf("members: the status column is not aligned in %q", out)
+	}
+	out = mustShoal(t, a, "members", "-detailed", "-name", "a")
+	if !strings.Contains(out, "Protocol Version: ") || !strings.Contains(out, "Available Protocol Range: [") || !strings.Contains(out, "Services: web:8080:v2,eu") {
+		t.Errorf("members -detailed: got %q, want protocol columns and services", out)
+	}
+	if out := mustShoal(t, a, "members", "-role", "w.b"); !strings.HasPrefix(out, "a ") || !strings.Contains(out, "\nc ") || strings.Count(out, "\n") != 2 {
+		t.Errorf("members -role w.b: got %q, want a and c", out)
+	}
+	if out := mustShoal(t, a, "members", "-name", "b|c", "-role", "web"); !strings.HasPrefix(out, "c ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("members -name b|c -role web: got %q, want only c", out)
 	}
 	var ms []api.Member
 	if err := json.Unmarshal([]byte(mustShoal(t, a, "members", "-format", "json", "-tag", "role=w.b")), &ms); err != nil {
@@ -52,8 +63,8 @@ func TestCluster_Verbs(t *testing.T) {
 	if len(ms) != 2 || ms[0].Name != "a" || ms[1].Name != "c" {
 		t.Errorf("members -tag role=w.b: got %+v, want a and c", ms)
 	}
-	if out := mustShoal(t, a, "members", "-status", "failed"); strings.Count(out, "\n") != 1 {
-		t.Errorf("members -status failed: got %q, want only the header", out)
+	if out := mustShoal(t, a, "members", "-status", "failed"); out != "\n" {
+		t.Errorf("members -status failed: got %q, want an empty line, as serf members prints", out)
 	}
 
 	// event and monitor: the event shows in b's monitor stream.

@@ -23,7 +23,15 @@ import (
 // bin is the shoal binary built from this tree by TestMain.
 var bin string
 
+// e2eBinEnv hands a built binary to a test that runs this test binary
+// again (in a network namespace), so it is not built twice.
+const e2eBinEnv = "SHOAL_E2E_BIN"
+
 func TestMain(m *testing.M) {
+	if b := os.Getenv(e2eBinEnv); b != "" {
+		bin = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "shoal-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

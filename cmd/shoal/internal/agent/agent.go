@@ -62,9 +62,17 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if err != nil {
 		return nil, err
 	}
+	// Host names in bind and advertise, and -iface, become addresses
+	// once, here: gossip binds once.
+	if err := cfg.ResolveAddrs(context.Background(), net.DefaultResolver); err != nil {
+		return nil, err
+	}
 	a := &Agent{flags: flags, log: logger, hub: hub, reg: reg, cfg: cfg,
 		leaveCh: make(chan struct{}, 1), tagSet: map[string]string{}, tagDel: map[string]bool{}}
 	if err := prepareDevKeyring(cfg, logger); err != nil {
+		return nil, err
+	}
+	if err := a.restoreTags(); err != nil {
 		return nil, err
 	}
 	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
@@ -79,6 +87,8 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 		return nil, err
 	}
 	warnGossipTrust(cfg, a.Node.Encrypted(), logger)
+	warnDNSName(cfg.NodeName, logger)
+	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
 	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
 	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
@@ -189,7 +199,7 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	cfg := a.config()
 	if len(cfg.Join) > 0 {
-		n, err := a.Node.Join(cfg.Join, false)
+		n, err := a.Node.Join(cfg.Join, cfg.ReplayOnJoin)
 		if n == 0 {
 			return fmt.Errorf("join %v: %w (is an agent running there? check -join)", cfg.Join, err)
 		}
@@ -198,6 +208,9 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	if len(cfg.RetryJoin) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.retryJoin(ctx, cfg, fatal) }()
+	}
+	if err := a.startDiscovery(ctx, &wg, cfg); err != nil {
+		return err
 	}
 
 	ip, port := a.Node.LocalAddr()
@@ -214,6 +227,11 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 			case syscall.SIGTERM:
 				if !a.config().LeaveOnTerminate {
 					a.log.Info("terminated, exiting without leaving", "signal", sig.String())
+					return nil
+				}
+			case os.Interrupt:
+				if a.config().SkipLeaveOnInterrupt {
+					a.log.Info("interrupted, exiting without leaving (skip_leave_on_interrupt)", "signal", sig.String())
 					return nil
 				}
 			}
@@ -293,7 +311,7 @@ func (a *Agent) retryJoin(ctx context.Context, cfg config.Config, fatal chan<- e
 	t := time.NewTicker(cfg.RetryInterval)
 	defer t.Stop()
 	for attempt := 1; ; attempt++ {
-		n, err := a.Node.Join(cfg.RetryJoin, false)
+		n, err := a.Node.Join(cfg.RetryJoin, cfg.ReplayOnJoin)
 		if n > 0 {
 			a.log.Info("retry-join succeeded", "contacted", n, "attempt", attempt)
 			return
@@ -376,8 +394,16 @@ func (a *Agent) UpdateTags(set map[string]string, del []string) (map[string]stri
 		a.tagDel[k] = true
 	}
 	tags := a.effectiveTags()
+	// The file first, as Serf: a change that cannot be kept is not made.
+	if err := a.persistTags(tags); err != nil {
+		a.tagSet, a.tagDel = prevSet, prevDel
+		return nil, err
+	}
 	if err := a.Node.SetTags(tags); err != nil {
 		a.tagSet, a.tagDel = prevSet, prevDel
+		if perr := a.persistTags(a.effectiveTags()); perr != nil {
+			a.log.Error("tags file: could not restore the previous tags", "err", perr)
+		}
 		return nil, err
 	}
 	return tags, nil

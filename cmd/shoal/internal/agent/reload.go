@@ -30,6 +30,7 @@ func (a *Agent) Reload() {
 	}
 	a.mu.Lock()
 	prev := a.cfg
+	keepBoundAddrs(prev, &next)
 	a.cfg = next
 	tags := a.effectiveTags()
 	// The node's own rules (name and tag syntax, the 512-byte meta limit)

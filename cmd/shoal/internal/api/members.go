@@ -8,20 +8,26 @@ import (
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 )
 
-// MemberFilter selects members by status and tag regular expressions, both
-// anchored like Serf's.
+// MemberFilter selects members by status, name and tag regular
+// expressions, all anchored like Serf's.
 type MemberFilter struct {
-	status *regexp.Regexp
-	tags   map[string]*regexp.Regexp
+	status, name *regexp.Regexp
+	tags         map[string]*regexp.Regexp
 }
 
-// NewMemberFilter compiles status (may be empty) and KEY=REGEX tag filters.
-func NewMemberFilter(status string, tags []string) (*MemberFilter, error) {
+// NewMemberFilter compiles status and name (either may be empty) and
+// KEY=REGEX tag filters.
+func NewMemberFilter(status string, tags []string, name string) (*MemberFilter, error) {
 	f := &MemberFilter{tags: map[string]*regexp.Regexp{}}
 	var err error
 	if status != "" {
 		if f.status, err = regexp.Compile("^(?:" + status + ")$"); err != nil {
 			return nil, fmt.Errorf("status filter: %w", err)
+		}
+	}
+	if name != "" {
+		if f.name, err = regexp.Compile("^(?:" + name + ")$"); err != nil {
+			return nil, fmt.Errorf("name filter: %w", err)
 		}
 	}
 	for _, t := range tags {
@@ -41,6 +47,9 @@ func (f *MemberFilter) Match(m Member) bool {
 	if f.status != nil && !f.status.MatchString(m.Status) {
 		return false
 	}
+	if f.name != nil && !f.name.MatchString(m.Name) {
+		return false
+	}
 	for k, re := range f.tags {
 		v, ok := m.Tags[k]
 		if !ok || !re.MatchString(v) {
@@ -50,10 +59,10 @@ func (f *MemberFilter) Match(m Member) bool {
 	return true
 }
 
-// members answers GET /v1/members?status=REGEX&tag=KEY=REGEX...
+// members answers GET /v1/members?status=REGEX&name=REGEX&tag=KEY=REGEX...
 func (s *Server) members(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := NewMemberFilter(q.Get("status"), q["tag"])
+	f, err := NewMemberFilter(q.Get("status"), q["tag"], q.Get("name"))
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -28,6 +29,14 @@ func runAgent(e env, args []string) int {
 		return fail(e, "agent", fmt.Errorf("config: %w", err))
 	}
 	logger, hub := logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel)
+	if cfg.EnableSyslog {
+		// At the agent's level, which SIGHUP can change (the hub holds it).
+		sh, err := newSyslogHandler(cfg.SyslogFacility, hub, "", "")
+		if err != nil {
+			return fail(e, "agent", err)
+		}
+		logger = slog.New(teeHandler{logger.Handler(), sh})
+	}
 	setGCPercent()
 	if cfg.Dev {
 		logger.Info("dev mode: one node on the defaults; templates render into ./" + config.DefaultDevDestDir)

@@ -50,8 +50,8 @@ func TestPrinters_EscapeRemoteText(t *testing.T) {
 	printMonitorLine(e, api.MonitorLine{Type: "log", Time: time.Now(), Level: "INFO", Message: evil, Attrs: map[string]any{evil: evil}})
 	printMonitorLine(e, api.MonitorLine{Type: "event", Time: time.Now(), Event: "member-join", Members: []string{evil}})
 	printMonitorLine(e, api.MonitorLine{Type: "event", Time: time.Now(), Event: "user", Name: evil, Payload: evil})
-	printMembers(e, []api.Member{{Name: evil, Addr: "127.0.0.1", Status: "alive", Tags: map[string]string{evil: evil},
-		Services: []api.Service{{Name: evil, Tags: []string{evil}}}}})
+	printMembers(e.stdout, []api.Member{{Name: evil, Addr: "127.0.0.1", Status: "alive", Tags: map[string]string{evil: evil},
+		Services: []api.Service{{Name: evil, Tags: []string{evil}}}}}, true)
 	printInfo(e, api.Info{Name: evil, Tags: map[string]string{"k": evil}, Handlers: []string{evil}})
 	printQueryLine(e, api.QueryLine{Type: "ack", From: evil})
 	printQueryLine(e, api.QueryLine{Type: "response", From: evil, Payload: evil})

@@ -19,54 +19,6 @@ import (
 
 func checkFormat(format string) bool { return format == "text" || format == "json" }
 
-func runMembers(e env, args []string) int {
-	fs := newFlags(e, "members", "[-status REGEX] [-tag KEY=REGEX]... [-format text|json]")
-	c := clientFlags(fs)
-	status := fs.String("status", "", "only members whose status matches `REGEX` (alive, leaving, left, failed)")
-	var tags repeated
-	fs.Var(&tags, "tag", "only members with a tag matching `KEY=REGEX` (repeatable)")
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
-	}
-	// Check the filters here so a typo is a usage error, not a 400.
-	if _, err := api.NewMemberFilter(*status, tags); err != nil {
-		return usageErr(e, fs, "%v", err)
-	}
-	q := url.Values{}
-	if *status != "" {
-		q.Set("status", *status)
-	}
-	for _, t := range tags {
-		q.Add("tag", t)
-	}
-	var members []api.Member
-	if err := c.call("GET", "/v1/members?"+q.Encode(), nil, &members); err != nil {
-		return fail(e, "members", err)
-	}
-	if *format == "json" {
-		return printJSON(e, members)
-	}
-	printMembers(e, members)
-	return exitOK
-}
-
-func printMembers(e env, members []api.Member) {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tTAGS\tSERVICES")
-	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(m.Name), safe(hostPort(m.Addr, m.Port)), safe(m.Status),
-			safe(tagString(m.Tags)), safe(serviceString(m.Services)))
-	}
-	_ = tw.Flush()
-}
-
 func hostPort(addr string, port uint16) string {
 	if strings.Contains(addr, ":") {
 		return fmt.Sprintf("[%s]:%d", addr, port)

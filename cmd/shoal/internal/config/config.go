@@ -45,14 +45,28 @@ type Config struct {
 	AdvertiseAddr string
 	AdvertisePort int
 
-	Join          []string
-	RetryJoin     []string
+	// Interface names the network interface to bind to (-iface), as
+	// Serf's: it picks the bind address, or checks it.
+	Interface string
+
+	Join      []string
+	RetryJoin []string
+	// ReplayOnJoin replays past user events on joins the agent makes
+	// itself (-join, -retry-join, -discover), as Serf's -replay.
+	ReplayOnJoin bool
+	// Discover finds and joins agents of the named cluster on the local
+	// network with mDNS, as Serf's -discover.
+	Discover      string
+	MDNS          MDNS
 	RetryInterval time.Duration
 	// RetryMax bounds retry-join attempts; 0 retries until it succeeds.
 	RetryMax int
 
 	Tags     map[string]string
 	Services []node.Service
+	// TagsFile persists the node's tags: loaded at start, rewritten on
+	// every change through the API (Serf's -tags-file).
+	TagsFile string
 
 	HTTPAddr  string
 	HTTPToken string
@@ -77,6 +91,9 @@ type Config struct {
 	LeaveOnTerminate bool
 	// DisableCoordinates turns off network coordinates (rtt, near_sort).
 	DisableCoordinates bool
+	// SkipLeaveOnInterrupt makes SIGINT exit without leaving, as SIGTERM
+	// does by default (Serf's skip_leave_on_interrupt).
+	SkipLeaveOnInterrupt bool
 
 	EventHandlers  []string
 	HandlerTimeout time.Duration
@@ -93,6 +110,10 @@ type Config struct {
 	Profile   string
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
+	// EnableSyslog also sends logs to the local syslog, with
+	// SyslogFacility (not on Windows).
+	EnableSyslog   bool
+	SyslogFacility string
 
 	Templates []Template
 	Gossip    Gossip
@@ -197,6 +218,7 @@ func DefaultConfig() Config {
 		Profile:               DefaultProfile,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",
+		SyslogFacility:        DefaultSyslogFacility,
 	}
 }
 

@@ -150,7 +150,7 @@ func TestLoad_UnknownKeysNameKeyAndFile(t *testing.T) {
 func TestLoad_BadValuesAllReported(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, dir, "v.hcl", `
-bind = "nowhere"
+bind = "no where"
 retry_interval = "soon"
 log_level = "loud"
 profile = "moon"

@@ -60,6 +60,16 @@ type fileConfig struct {
 	MemberQuiescentPeriod *string  `hcl:"member_quiescent_period,optional"`
 	MemberCoalescePeriod  *string  `hcl:"member_coalesce_period,optional"`
 
+	// Serf's agent options (serf.go).
+	Interface            *string   `hcl:"interface,optional"`
+	ReplayOnJoin         *bool     `hcl:"replay_on_join,optional"`
+	Discover             *string   `hcl:"discover,optional"`
+	MDNS                 *fileMDNS `hcl:"mdns,block"`
+	TagsFile             *string   `hcl:"tags_file,optional"`
+	SkipLeaveOnInterrupt *bool     `hcl:"skip_leave_on_interrupt,optional"`
+	EnableSyslog         *bool     `hcl:"enable_syslog,optional"`
+	SyslogFacility       *string   `hcl:"syslog_facility,optional"`
+
 	QuerySizeLimit         *int `hcl:"query_size_limit,optional"`
 	QueryResponseSizeLimit *int `hcl:"query_response_size_limit,optional"`
 	UserEventSizeLimit     *int `hcl:"user_event_size_limit,optional"`
@@ -72,6 +82,12 @@ type fileConfig struct {
 	Templates []fileTemplate `hcl:"template,block"`
 	Gossip    *fileGossip    `hcl:"gossip,block"`
 	DNS       *fileDNS       `hcl:"dns,block"`
+}
+
+type fileMDNS struct {
+	Interface   *string `hcl:"interface,optional"`
+	DisableIPv4 *bool   `hcl:"disable_ipv4,optional"`
+	DisableIPv6 *bool   `hcl:"disable_ipv6,optional"`
 }
 
 type fileDNS struct {
@@ -264,14 +280,14 @@ func setStr(dst *string, s *string) {
 func (a *applier) apply(c *Config, fc *fileConfig) {
 	setStr(&c.NodeName, fc.NodeName)
 	if fc.Bind != nil {
-		if h, p, err := ParseHostPort(*fc.Bind, DefaultBindPort); err != nil {
+		if h, p, err := ParseHostOrIPPort(*fc.Bind, DefaultBindPort); err != nil {
 			a.fail("bind", err)
 		} else {
 			c.BindAddr, c.BindPort = h, p
 		}
 	}
 	if fc.Advertise != nil {
-		if h, p, err := ParseHostPort(*fc.Advertise, 0); err != nil {
+		if h, p, err := ParseHostOrIPPort(*fc.Advertise, 0); err != nil {
 			a.fail("advertise", err)
 		} else {
 			c.AdvertiseAddr, c.AdvertisePort = h, p
@@ -376,6 +392,7 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	}
 
 	a.sizeLimits(c, fc)
+	applySerfOptions(c, fc)
 	for i, t := range fc.Templates {
 		a.template(c, i, t)
 	}

@@ -30,6 +30,7 @@ type Flags struct {
 	snapshot, profile, logLevel         string
 	join, retryJoin, tagArgs, handlers_ list
 	services                            []node.Service
+	serf                                serfFlags
 }
 
 type source struct {
@@ -131,8 +132,8 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(sourceFlag{f, true}, "config-dir", "read every *.hcl and *.json in this `dir`, in lexical order")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: one node on the defaults (gossip on 127.0.0.1), rendering the built-in HAProxy template into ./"+DefaultDevDestDir)
 	fs.StringVar(&f.node, "node", "", "node `name`, unique in the cluster (default: hostname)")
-	fs.Var(value{&f.bind, func(s string) error { return ignore2(ParseHostPort(s, DefaultBindPort)) }}, "bind", "gossip `ADDR:PORT` (default 0.0.0.0:7946)")
-	fs.Var(value{&f.advertise, func(s string) error { return ignore2(ParseHostPort(s, 0)) }}, "advertise", "`ADDR:PORT` other members reach this node at")
+	fs.Var(value{&f.bind, func(s string) error { return ignore2(ParseHostOrIPPort(s, DefaultBindPort)) }}, "bind", "gossip `ADDR:PORT` (default 0.0.0.0:7946); ADDR may be a host name, resolved at start")
+	fs.Var(value{&f.advertise, func(s string) error { return ignore2(ParseHostOrIPPort(s, 0)) }}, "advertise", "`ADDR:PORT` other members reach this node at; ADDR may be a host name, resolved at start")
 	fs.Var(&f.join, "join", "join the member at `ADDR:PORT` at start (repeatable)")
 	fs.Var(&f.retryJoin, "retry-join", "join `ADDR:PORT`, retrying until it succeeds (repeatable)")
 	fs.Var(checked{&f.tagArgs, func(s string) error { return ignore2(ParseTag(s)) }}, "tag", "tag `KEY=VALUE` (repeatable)")
@@ -149,6 +150,7 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(value{&f.profile, func(s string) error { _, err := ParseProfile(s); return err }}, "profile", "gossip timings: lan, wan or local (default lan)")
 	fs.Var(value{&f.logLevel, func(s string) error { _, err := ParseLevel(s); return err }}, "log-level", "log `level`: debug, info, warn, error (default info)")
 	fs.StringVar(&f.httpToken, "http-token", "", "require this `token` on HTTP API requests (or "+TokenEnv+")")
+	f.serf.define(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -220,10 +222,10 @@ func (f *Flags) apply(c *Config) {
 		c.NodeName = f.node
 	}
 	if f.set["bind"] {
-		c.BindAddr, c.BindPort, _ = ParseHostPort(f.bind, DefaultBindPort)
+		c.BindAddr, c.BindPort, _ = ParseHostOrIPPort(f.bind, DefaultBindPort)
 	}
 	if f.set["advertise"] {
-		c.AdvertiseAddr, c.AdvertisePort, _ = ParseHostPort(f.advertise, 0)
+		c.AdvertiseAddr, c.AdvertisePort, _ = ParseHostOrIPPort(f.advertise, 0)
 	}
 	c.Join = append(c.Join, f.join...)
 	c.RetryJoin = append(c.RetryJoin, f.retryJoin...)
@@ -254,4 +256,5 @@ func (f *Flags) apply(c *Config) {
 		c.LogLevel, _ = ParseLevel(f.logLevel)
 	}
 	c.EventHandlers = append(c.EventHandlers, f.handlers_...)
+	f.serf.apply(c, f.set)
 }

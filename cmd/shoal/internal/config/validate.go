@@ -54,5 +54,6 @@ func (c *Config) Validate() error {
 	if err := c.checkHTTPCaps(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.checkSerfOptions()...)
 	return errors.Join(errs...)
 }

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+)
+
+func runMembers(e env, args []string) int {
+	fs := newFlags(e, "members", "[-detailed] [-name REGEX] [-role REGEX] [-status REGEX] [-tag KEY=REGEX]... [-format text|json]")
+	c := clientFlags(fs)
+	detailed := fs.Bool("detailed", false, "also show protocol versions and services (text output)")
+	name := fs.String("name", "", "only members whose name matches `REGEX`")
+	role := fs.String("role", "", "only members whose role tag matches `REGEX` (the same as -tag role=REGEX)")
+	status := fs.String("status", "", "only members whose status matches `REGEX` (alive, leaving, left, failed)")
+	var tags repeated
+	fs.Var(&tags, "tag", "only members with a tag matching `KEY=REGEX` (repeatable)")
+	format := fs.String("format", "text", "output `format`: text (Serf's columns: name addr status tags) or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if !checkFormat(*format) {
+		return usageErr(e, fs, "-format %q is not text or json", *format)
+	}
+	if *role != "" {
+		// As in Serf, -role is a tag filter on "role", applied last.
+		tags = append(tags, "role="+*role)
+	}
+	// Check the filters here so a typo is a usage error, not a 400.
+	if _, err := api.NewMemberFilter(*status, tags, *name); err != nil {
+		return usageErr(e, fs, "%v", err)
+	}
+	q := url.Values{}
+	if *status != "" {
+		q.Set("status", *status)
+	}
+	if *name != "" {
+		q.Set("name", *name)
+	}
+	for _, t := range tags {
+		q.Add("tag", t)
+	}
+	var members []api.Member
+	if err := c.call("GET", "/v1/members?"+q.Encode(), nil, &members); err != nil {
+		return fail(e, "members", err)
+	}
+	if *format == "json" {
+		return printJSON(e, members)
+	}
+	printMembers(e.stdout, members, *detailed)
+	return exitOK
+}
+
+// printMembers writes members in the layout of `serf members`, so scripts
+// written for Serf read it unchanged: one line per member, columns name,
+// addr (ip:port), status and tags (k=v,k=v), aligned with two spaces, the
+// last column not padded, no header. -detailed adds Serf's two protocol
+// columns; shoal's one protocol is memberlist's (Serf shows its own
+// delegate protocol there), and services, which Serf has not, come last.
+// Like Serf, the whole output is trimmed and ends in one newline, so no
+// members print an empty line.
+func printMembers(w io.Writer, members []api.Member, detailed bool) {
+	rows := make([][]string, 0, len(members))
+	for _, m := range members {
+		row := []string{safe(m.Name), safe(hostPort(m.Addr, m.Port)), safe(m.Status), safe(tagString(m.Tags))}
+		if detailed {
+			row = append(row,
+				fmt.Sprintf("Protocol Version: %d", m.Protocol[2]),
+				fmt.Sprintf("Available Protocol Range: [%d, %d]", m.Protocol[0], m.Protocol[1]))
+			if len(m.Services) > 0 {
+				row = append(row, "Services: "+safe(serviceString(m.Services)))
+			}
+		}
+		rows = append(rows, row)
+	}
+	fmt.Fprintln(w, strings.TrimSpace(columns(rows)))
+}
+
+// columns aligns rows as Serf's output library does: each cell trimmed,
+// every column but a row's last padded to the widest cell of that column
+// (counted in runes) and followed by two spaces.
+func columns(rows [][]string) string {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			n := utf8.RuneCountInString(strings.TrimSpace(cell))
+			if i >= len(widths) {
+				widths = append(widths, n)
+			} else if n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, cell := range r {
+			cell = strings.TrimSpace(cell)
+			b.WriteString(cell)
+			if i == len(r)-1 {
+				break
+			}
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)))
+			b.WriteString("  ")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
