@@ -9,6 +9,8 @@
 #   bash test/pressure.sh -flood 10s
 #   bash test/pressure.sh -nofile 1024        # the agent under ulimit -n 1024
 #   bash test/pressure.sh -- -dns-conns 0     # flags after -- go to shoaltool pressure
+#   SHOAL_BIN=/tmp/old/shoal bash test/pressure.sh   # a prebuilt agent, e.g. an older
+#                                             # commit's, to compare side by side
 #
 # The agent's RLIMIT_NOFILE is the shell's as is unless -nofile lowers it.
 # Go raises its soft limit to the hard one at start, so -nofile sets both.
@@ -39,7 +41,11 @@ trap cleanup EXIT
 # flood outlives the script.
 trap 'exit 130' INT TERM
 
-go build -o "$work/shoal" ./cmd/shoal
+if [[ -n ${SHOAL_BIN:-} ]]; then
+	cp "$SHOAL_BIN" "$work/shoal"
+else
+	go build -o "$work/shoal" ./cmd/shoal
+fi
 go build -o "$work/shoaltool" ./test/shoaltool
 
 # waitfor FILE PATTERN PID WHAT: polls FILE for PATTERN for up to 30 s.
