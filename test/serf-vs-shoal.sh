@@ -12,6 +12,7 @@
 #   ROUNDS=1 SIZES=5 EVENTS=5 SETTLE=5s sudo bash test/serf-vs-shoal.sh   # quick look
 #   SHOAL_DNS=off sudo bash test/serf-vs-shoal.sh                         # shoal without its DNS server
 #   SERF_VERSION=v0.10.1 sudo bash test/serf-vs-shoal.sh
+#   KEEP=/tmp/sb sudo bash test/serf-vs-shoal.sh     # keep every round's agent logs and event stamps
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERF_VERSION=${SERF_VERSION:-v0.10.2}
@@ -54,7 +55,7 @@ go test -c -o "$work/serfbench.test" ./test/
 	exec env SHOAL_SERFBENCH=1 SERF_BIN="$work/bin/serf" SHOAL_TEST_BIN="$work/bin/shoal" \
 		SERFBENCH_SIZES="${SIZES:-5,10}" SERFBENCH_ROUNDS="${ROUNDS:-3}" \
 		SERFBENCH_EVENTS="${EVENTS:-10}" SERFBENCH_SETTLE="${SETTLE:-15s}" \
-		SERFBENCH_SHOAL_DNS="${SHOAL_DNS:-on}" \
+		SERFBENCH_SHOAL_DNS="${SHOAL_DNS:-on}" SERFBENCH_KEEP="${KEEP:-}" \
 		"$work/serfbench.test" -test.run '^TestSerfSideBySide$' -test.v -test.count=1 -test.timeout 20m
 ) >"$work/test.log" 2>&1 &
 testpid=$!

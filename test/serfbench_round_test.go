@@ -20,6 +20,7 @@ const sideBySidePoll = 50 * time.Millisecond
 // roundResult is what one round of one system measured.
 type roundResult struct {
 	converge time.Duration   // start of h1 to every agent listing n alive
+	ready    time.Duration   // start of h1 to its API answering (part of converge)
 	join     time.Duration   // one `join` CLI call from a fresh agent to h1
 	members  time.Duration   // one `members` CLI call (the CLI's own cost)
 	sender   []time.Duration // per event: the sender's own handler ran
@@ -30,8 +31,8 @@ type roundResult struct {
 }
 
 func (r roundResult) String() string {
-	return fmt.Sprintf("converge %s, join %s, members call %s, sender %s, every %s, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
-		r.converge.Round(time.Millisecond), r.join.Round(time.Millisecond), r.members.Round(time.Millisecond),
+	return fmt.Sprintf("converge %s (h1 API after %s), join %s, members call %s, sender %s, every %s, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
+		r.converge.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.join.Round(time.Millisecond), r.members.Round(time.Millisecond),
 		durs(r.sender), durs(r.every), r.rss, r.anon, r.pss)
 }
 
@@ -61,7 +62,7 @@ func runSideBySideRound(t *testing.T, cfg sideBySideConfig, sys *benchSystem, ho
 	defer run.stop()
 	var rr roundResult
 	var err error
-	if rr.converge, err = run.converge(); err != nil {
+	if rr.converge, rr.ready, err = run.converge(); err != nil {
 		return rr, fmt.Errorf("join convergence: %w", err)
 	}
 	// Idle means a few gossip and push/pull rounds after convergence (and
@@ -83,10 +84,28 @@ func runSideBySideRound(t *testing.T, cfg sideBySideConfig, sys *benchSystem, ho
 	return rr, nil
 }
 
-// stop kills the round's agents, so the next round starts from nothing.
+// stop kills the round's agents, so the next round starts from nothing,
+// and copies the round's files into SERFBENCH_KEEP when set, to dig in.
 func (r *sideBySideRun) stop() {
 	for _, p := range r.procs {
 		p.Kill()
+	}
+	keep := os.Getenv("SERFBENCH_KEEP")
+	if keep == "" {
+		return
+	}
+	for h := range r.procs {
+		dst := filepath.Join(keep, fmt.Sprintf("n%d", len(r.hosts)), h.Name)
+		files, _ := filepath.Glob(filepath.Join(h.Dir, "*"+r.tag+"*"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err == nil && os.MkdirAll(dst, 0o755) == nil {
+				err = os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644)
+			}
+			if err != nil {
+				r.t.Logf("SERFBENCH_KEEP: %v", err)
+			}
+		}
 	}
 }
 
@@ -132,21 +151,22 @@ func (r *sideBySideRun) waitAlive(h *Host, want int, timeout time.Duration) erro
 
 // converge starts h1, waits for its API, starts the others joining h1 at
 // once, and returns the time from h1's start until every agent lists n
-// alive. Agents already converged are not polled again, so the polling
-// load falls as agents converge.
-func (r *sideBySideRun) converge() (time.Duration, error) {
+// alive, and until h1's API answered. Agents already converged are not
+// polled again, so the polling load falls as agents converge.
+func (r *sideBySideRun) converge() (all, ready time.Duration, err error) {
 	n := len(r.hosts)
 	start := time.Now()
 	if err := r.start(r.hosts[0], ""); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := r.waitAlive(r.hosts[0], 1, 30*time.Second); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	ready = time.Since(start)
 	seed := fmt.Sprintf("%s:%d", r.hosts[0].IP, GossipPort)
 	for _, h := range r.hosts[1:] {
 		if err := r.start(h, seed); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	pending := append([]*Host(nil), r.hosts...)
@@ -159,15 +179,15 @@ func (r *sideBySideRun) converge() (time.Duration, error) {
 			}
 		}
 		if len(still) == 0 {
-			return time.Since(start), nil
+			return time.Since(start), ready, nil
 		}
 		for _, h := range still {
 			if p := r.procs[h]; p.Exited() {
-				return 0, fmt.Errorf("%s's agent exited: %v\n%s", h.Name, p.Wait(0), p.Tail(20))
+				return 0, 0, fmt.Errorf("%s's agent exited: %v\n%s", h.Name, p.Wait(0), p.Tail(20))
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("after a minute %d agents (first %s) do not list %d alive", len(still), still[0].Name, n)
+			return 0, 0, fmt.Errorf("after a minute %d agents (first %s) do not list %d alive", len(still), still[0].Name, n)
 		}
 		pending = still
 		time.Sleep(sideBySidePoll) // polling interval, the same for both systems
