@@ -138,6 +138,7 @@ var sideBySideMetrics = []metric{
 	{name: "user event → every handler", pooled: func(r roundResult) []float64 { return ms(r.every) }, unit: "ms", goal: atMost(1)},
 	{name: "join convergence (start of h1 → all list N alive)", round: func(r roundResult) float64 { return ms([]time.Duration{r.converge})[0] }, unit: "ms", goal: atMost(1)},
 	{name: "of which h1 start → its API answers", round: func(r roundResult) float64 { return ms([]time.Duration{r.ready})[0] }, unit: "ms"},
+	{name: "of which start of h1 → the last agent's API answers", round: func(r roundResult) float64 { return ms([]time.Duration{r.lastUp})[0] }, unit: "ms"},
 	{name: "one `join` call (fresh agent → h1, CLI)", round: func(r roundResult) float64 { return ms([]time.Duration{r.join})[0] }, unit: "ms"},
 	{name: "one `members` call (CLI start + answer)", round: func(r roundResult) float64 { return ms([]time.Duration{r.members})[0] }, unit: "ms"},
 	{name: "idle VmRSS per agent", round: func(r roundResult) float64 { return r.rss / 1024 }, unit: "MB", goal: atMost(1)},

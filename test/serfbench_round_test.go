@@ -21,6 +21,7 @@ const sideBySidePoll = 50 * time.Millisecond
 type roundResult struct {
 	converge time.Duration   // start of h1 to every agent listing n alive
 	ready    time.Duration   // start of h1 to its API answering (part of converge)
+	lastUp   time.Duration   // start of h1 to the last agent's API answering
 	join     time.Duration   // one `join` CLI call from a fresh agent to h1
 	members  time.Duration   // one `members` CLI call (the CLI's own cost)
 	sender   []time.Duration // per event: the sender's own handler ran
@@ -31,8 +32,8 @@ type roundResult struct {
 }
 
 func (r roundResult) String() string {
-	return fmt.Sprintf("converge %s (h1 API after %s), join %s, members call %s, sender %s, every %s, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
-		r.converge.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.join.Round(time.Millisecond), r.members.Round(time.Millisecond),
+	return fmt.Sprintf("converge %s (h1 API after %s, last API after %s), join %s, members call %s, sender %s, every %s, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
+		r.converge.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.lastUp.Round(time.Millisecond), r.join.Round(time.Millisecond), r.members.Round(time.Millisecond),
 		durs(r.sender), durs(r.every), r.rss, r.anon, r.pss)
 }
 
@@ -62,7 +63,7 @@ func runSideBySideRound(t *testing.T, cfg sideBySideConfig, sys *benchSystem, ho
 	defer run.stop()
 	var rr roundResult
 	var err error
-	if rr.converge, rr.ready, err = run.converge(); err != nil {
+	if rr.converge, rr.ready, rr.lastUp, err = run.converge(); err != nil {
 		return rr, fmt.Errorf("join convergence: %w", err)
 	}
 	// Idle means a few gossip and push/pull rounds after convergence (and
@@ -151,43 +152,53 @@ func (r *sideBySideRun) waitAlive(h *Host, want int, timeout time.Duration) erro
 
 // converge starts h1, waits for its API, starts the others joining h1 at
 // once, and returns the time from h1's start until every agent lists n
-// alive, and until h1's API answered. Agents already converged are not
-// polled again, so the polling load falls as agents converge.
-func (r *sideBySideRun) converge() (all, ready time.Duration, err error) {
+// alive, until h1's API answered, and until the last agent's API answered
+// (start-up, as against gossip). Agents already converged are not polled
+// again, so the polling load falls as agents converge.
+func (r *sideBySideRun) converge() (all, ready, lastUp time.Duration, err error) {
 	n := len(r.hosts)
 	start := time.Now()
 	if err := r.start(r.hosts[0], ""); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := r.waitAlive(r.hosts[0], 1, 30*time.Second); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	ready = time.Since(start)
 	seed := fmt.Sprintf("%s:%d", r.hosts[0].IP, GossipPort)
 	for _, h := range r.hosts[1:] {
 		if err := r.start(h, seed); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
+	upAt := map[*Host]time.Duration{r.hosts[0]: ready}
 	pending := append([]*Host(nil), r.hosts...)
 	deadline := start.Add(time.Minute)
 	for {
 		var still []*Host
 		for _, h := range pending {
-			if c, err := r.sys.aliveCount(h); err != nil || c != n {
+			c, err := r.sys.aliveCount(h)
+			if _, seen := upAt[h]; err == nil && !seen {
+				upAt[h] = time.Since(start)
+			}
+			if err != nil || c != n {
 				still = append(still, h)
 			}
 		}
 		if len(still) == 0 {
-			return time.Since(start), ready, nil
+			all = time.Since(start)
+			for _, d := range upAt {
+				lastUp = max(lastUp, d)
+			}
+			return all, ready, lastUp, nil
 		}
 		for _, h := range still {
 			if p := r.procs[h]; p.Exited() {
-				return 0, 0, fmt.Errorf("%s's agent exited: %v\n%s", h.Name, p.Wait(0), p.Tail(20))
+				return 0, 0, 0, fmt.Errorf("%s's agent exited: %v\n%s", h.Name, p.Wait(0), p.Tail(20))
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("after a minute %d agents (first %s) do not list %d alive", len(still), still[0].Name, n)
+			return 0, 0, 0, fmt.Errorf("after a minute %d agents (first %s) do not list %d alive", len(still), still[0].Name, n)
 		}
 		pending = still
 		time.Sleep(sideBySidePoll) // polling interval, the same for both systems
