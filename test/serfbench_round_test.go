@@ -172,6 +172,7 @@ func (r *sideBySideRun) converge() (all, ready, lastUp time.Duration, err error)
 		}
 	}
 	upAt := map[*Host]time.Duration{r.hosts[0]: ready}
+	dumped := false
 	pending := append([]*Host(nil), r.hosts...)
 	deadline := start.Add(time.Minute)
 	for {
@@ -200,8 +201,32 @@ func (r *sideBySideRun) converge() (all, ready, lastUp time.Duration, err error)
 		if time.Now().After(deadline) {
 			return 0, 0, 0, fmt.Errorf("after a minute %d agents (first %s) do not list %d alive", len(still), still[0].Name, n)
 		}
+		if !dumped && time.Since(start) > slowConverge {
+			dumped = true
+			r.logViews(still)
+		}
 		pending = still
 		time.Sleep(sideBySidePoll) // polling interval, the same for both systems
+	}
+}
+
+// slowConverge is when converge logs what the agents still waited for see,
+// to tell a lost join from a member stuck suspect or failed.
+const slowConverge = 5 * time.Second
+
+// logViews logs each host's member view and the agent's last warnings.
+func (r *sideBySideRun) logViews(hosts []*Host) {
+	for _, h := range hosts {
+		out, _, err := r.sys.cli(h, r.sys.members...)
+		var view []string
+		ms, perr := parseMembers(out)
+		for _, m := range ms {
+			view = append(view, m.Name+":"+m.Status)
+		}
+		if err != nil || perr != nil {
+			view = append(view, fmt.Sprint("(", err, perr, ")"))
+		}
+		r.t.Logf("%s %s converges slowly: %s sees %v\n%s", r.sys.name, r.tag, h.Name, view, r.procs[h].TailWithout(15, "level=DEBUG"))
 	}
 }
 
