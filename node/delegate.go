@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -14,6 +15,7 @@ type eventDelegate struct{ n *Node }
 type conflictDelegate struct{ n *Node }
 type aliveDelegate struct{ n *Node }
 type mergeDelegate struct{ n *Node }
+type pingDelegate struct{ n *Node }
 
 var (
 	_ memberlist.Delegate         = (*delegate)(nil)
@@ -21,6 +23,7 @@ var (
 	_ memberlist.ConflictDelegate = (*conflictDelegate)(nil)
 	_ memberlist.AliveDelegate    = (*aliveDelegate)(nil)
 	_ memberlist.MergeDelegate    = (*mergeDelegate)(nil)
+	_ memberlist.PingDelegate     = (*pingDelegate)(nil)
 )
 
 // NotifyAlive runs for every alive message, by UDP gossip or in a TCP
@@ -88,6 +91,12 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			return
 		}
 		rebroadcast, queue = n.handleLeaveIntent(&m), n.broadcasts
+	case msgSuspicion:
+		var m suspicionMsg
+		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.Node) || !n.nameOrDrop(t, m.From) {
+			return
+		}
+		rebroadcast, queue = n.handleSuspicion(&m), n.broadcasts
 	case msgUserEvent:
 		var m userEventMsg
 		if !n.decodeOrDrop(t, body, &m) {
@@ -182,6 +191,16 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	for i := range pp.Events {
 		n.handleUserEvent(&pp.Events[i])
 	}
+}
+
+// AckPayload adds nothing to this node's acks.
+func (p *pingDelegate) AckPayload() []byte { return nil }
+
+// NotifyPingComplete runs when this node's direct probe of other was
+// answered, rtt after it was sent: evidence that other is alive now,
+// which clears a suspicion that began before the probe (suspicion.go).
+func (p *pingDelegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, _ []byte) {
+	p.n.handlePingAck(other.Name, time.Now().Add(-rtt))
 }
 
 func (e *eventDelegate) NotifyJoin(mn *memberlist.Node)   { e.n.handleNodeJoin(mn) }

@@ -17,6 +17,7 @@ const (
 	msgQuery
 	msgQueryResponse
 	msgPushPull
+	msgSuspicion
 )
 
 func (t messageType) String() string {
@@ -33,6 +34,8 @@ func (t messageType) String() string {
 		return "query-response"
 	case msgPushPull:
 		return "push-pull"
+	case msgSuspicion:
+		return "suspicion"
 	default:
 		return fmt.Sprintf("unknown(%d)", uint8(t))
 	}
