@@ -8,7 +8,9 @@
 //	<domain>                              SOA, NS
 //	reverse names of member addresses     PTR
 //
-// Only alive members are answered. The records are built once per
+// Only alive and suspect members are answered, and service names leave
+// suspect members out unless all of a name's instances are suspect (see
+// withoutSuspects). The records are built once per
 // membership change into an immutable index that is swapped atomically,
 // so a query costs a lookup, a shuffle and a pack. Names outside the domain
 // are refused, or forwarded to the configured recursors.
