@@ -85,6 +85,7 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, err
 			Backup:          t.Backup,
 			Vars:            t.Vars,
 			NoReload:        t.NoReload,
+			ServeSuspects:   t.ServeSuspects,
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
