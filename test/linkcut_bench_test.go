@@ -20,7 +20,7 @@ import (
 // requests fail meanwhile, on the shipped LAN timings (1 s probes, 500 ms
 // probe timeout, suspicion multiplier 4), in five namespaces: three web
 // hosts and two lbs, each lb under a steady load of a new connection per
-// request. It compares draining on suspicion (the default) with
+// request, 100 a second. It compares draining on suspicion (the default) with
 // drain_on_suspect = false, both on the runtime path, with a reload for
 // every change (no runtime socket), and with probes every 500 ms instead
 // of 1 s. SHOAL_BENCH=1 runs it
@@ -107,10 +107,12 @@ func (r cutResult) String() string {
 // heals the link, rejoins and waits for the pool to be whole again.
 func linkCutRound(t *testing.T, c *Cluster, victim *Agent) cutResult {
 	t.Helper()
-	const reqTimeout = 3 * time.Second
+	const reqTimeout, loadRate = 3 * time.Second, 100
 	var loads []*BackgroundLoad
 	for _, lb := range c.LBs {
-		l, err := lb.StartLoad("load", bins.Tool, LBURL, "-c", "8", "-duration", "5m", "-timeout", reqTimeout.String())
+		// Open loop, so that every request the lb sends the cut host
+		// counts, however long it hangs.
+		l, err := lb.StartLoad("load", bins.Tool, LBURL, "-rate", strconv.Itoa(loadRate), "-duration", "5m", "-timeout", reqTimeout.String())
 		if err != nil {
 			t.Fatal(err)
 		}
