@@ -60,7 +60,7 @@ func TestBuiltin_HAProxySuspectWeightZero(t *testing.T) {
 	}
 	for _, want := range []string{
 		"server web1 10.0.0.11:8080 weight 5 check",
-		"server web2 10.0.0.12:8080 weight 0 check",  // web: drained
+		"server web2 10.0.0.12:8080 weight 0 check",   // web: drained
 		"server web2 10.0.0.12:9090 weight 1 check\n", // api: its only instance
 	} {
 		if !strings.Contains(string(out), want) {
