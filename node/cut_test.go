@@ -5,6 +5,7 @@ import (
 	"log"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 type cuttableTransport struct {
 	*memberlist.NetTransport
 	cut     atomic.Bool
+	closing atomic.Bool
+	once    sync.Once
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	done    chan struct{}
@@ -71,7 +74,7 @@ func (c *cuttableTransport) forwardPackets() {
 		case <-c.done:
 			return
 		case p := <-c.NetTransport.PacketCh():
-			if c.cut.Load() {
+			if c.cut.Load() || c.closing.Load() {
 				continue
 			}
 			select {
@@ -89,7 +92,7 @@ func (c *cuttableTransport) forwardStreams() {
 		case <-c.done:
 			return
 		case conn := <-c.NetTransport.StreamCh():
-			if c.cut.Load() {
+			if c.cut.Load() || c.closing.Load() {
 				conn.Close()
 				continue
 			}
@@ -134,11 +137,12 @@ func (c *cuttableTransport) DialAddressTimeout(a memberlist.Address, timeout tim
 	return c.NetTransport.DialAddressTimeout(a, timeout)
 }
 
+// Shutdown stops the inner transport first, while the forwarders still
+// drain (and drop) what its listeners hand over: they block on an
+// unbuffered send, and the inner Shutdown waits for them.
 func (c *cuttableTransport) Shutdown() error {
-	select {
-	case <-c.done:
-	default:
-		close(c.done)
-	}
-	return c.NetTransport.Shutdown()
+	c.closing.Store(true)
+	err := c.NetTransport.Shutdown()
+	c.once.Do(func() { close(c.done) })
+	return err
 }
