@@ -10,6 +10,8 @@ package backends
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -43,8 +45,9 @@ type RuntimeApplier interface {
 	Backend
 	// Apply makes the running load balancer use candidate, the file just
 	// installed in place of running, and returns true once it does. false
-	// with an error saying why means the change needs a reload.
-	Apply(ctx context.Context, running, candidate []byte) (applied bool, err error)
+	// with an error saying why means the change needs a reload. hints
+	// carry what the renderer knows and the files cannot say.
+	Apply(ctx context.Context, running, candidate []byte, hints ApplyHints) (applied bool, err error)
 	// Reconcile finishes work left by earlier applies and compares what
 	// runs with installed, the file on disk, repairing a difference (by a
 	// reload). It returns the difference it found, "" if none.
@@ -52,4 +55,23 @@ type RuntimeApplier interface {
 	// NextReconcile is how soon Reconcile wants to run again; 0 or less:
 	// never on its own.
 	NextReconcile() time.Duration
+}
+
+// ApplyHints is what the renderer knows about a change that the two files
+// cannot say. A file only shows that a server is gone, not why; the zero
+// value leaves the backend to guess (see HAProxy.Apply).
+type ApplyHints struct {
+	// Failed lists the addresses (IP and port) of instances whose member
+	// failed. A server removed from the file at one of them is put in
+	// maintenance at once and its sessions are shut: the machine behind it
+	// is gone, and waiting on its sessions only delays their errors. Any
+	// other removed server (its member left gracefully, or stopped
+	// offering the service) drains first: no new connections, while its
+	// sessions finish, up to the drain timeout.
+	Failed []netip.AddrPort
+}
+
+// failed reports whether addr:port is among the failed instances.
+func (h ApplyHints) failed(addr netip.Addr, port int) bool {
+	return port > 0 && port < 1<<16 && slices.Contains(h.Failed, netip.AddrPortFrom(addr.Unmap(), uint16(port)))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,6 +220,34 @@ func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 		return r.stateDiff(servers)
 	})
 	r.assertNoReload()
+	if st := r.h.RuntimeStats(); st.Draining != 0 || st.ServersRemoved != 1 {
+		t.Errorf("stats %+v: want nothing draining and one server removed", st)
+	}
+}
+
+// A server whose member failed (the renderer's hint) is shut at once,
+// sessions and all, where one that left would drain.
+func TestHAProxyRuntime_FailedServerIsShutAtOnce(t *testing.T) {
+	t.Parallel()
+	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
+	servers := []srv{{name: "a", addr: one, weight: 1}}
+	var port int
+	r := newRig(t, backends.HAProxyConfig{DrainTimeout: time.Hour}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r.waitServes("one")
+	conn := longLived(t, port, "one")
+
+	servers = []srv{{name: "b", addr: two, weight: 1}}
+	hints := backends.ApplyHints{Failed: []netip.AddrPort{netip.MustParseAddrPort(one)}}
+	if applied, err := r.changeWith(rtConfig(port, "roundrobin", servers, ""), hints); !applied {
+		t.Fatalf("Apply = false (%v), want the removal made at runtime", err)
+	}
+	r.assertNoReload()
+	if err := conn.ping(); err == nil {
+		t.Fatal("the failed server's session still carries data; want it shut")
+	}
+	if err := r.stateDiff(servers); err != nil {
+		t.Fatalf("right after the apply: %v; want a deleted, not draining", err)
+	}
 	if st := r.h.RuntimeStats(); st.Draining != 0 || st.ServersRemoved != 1 {
 		t.Errorf("stats %+v: want nothing draining and one server removed", st)
 	}

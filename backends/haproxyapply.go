@@ -66,13 +66,17 @@ const refusedForReferences = "other configuration elements pointing to it"
 // with "show servers state"; otherwise a *FallbackError says why not, and
 // the caller installs candidate and reloads. A failed apply may have left
 // part of the change made: the reload makes the running state whole.
-func (h *HAProxy) Apply(ctx context.Context, running, candidate []byte) (bool, error) {
+//
+// A removed server at an address hints.Failed names is shut at once (see
+// ApplyHints); any other drains, unless it has no sessions or its health
+// check already finds it down.
+func (h *HAProxy) Apply(ctx context.Context, running, candidate []byte, hints ApplyHints) (bool, error) {
 	h.opMu.Lock()
 	defer h.opMu.Unlock()
 	defer h.setLeavingGauges()
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	if err := h.apply(ctx, running, candidate); err != nil {
+	if err := h.apply(ctx, running, candidate, hints); err != nil {
 		h.rt.fallback(err)
 		return false, err
 	}
@@ -80,7 +84,7 @@ func (h *HAProxy) Apply(ctx context.Context, running, candidate []byte) (bool, e
 	return true, nil
 }
 
-func (h *HAProxy) apply(ctx context.Context, running, candidate []byte) error {
+func (h *HAProxy) apply(ctx context.Context, running, candidate []byte, hints ApplyHints) error {
 	if err := h.runtimeAvailable(); err != nil {
 		return err
 	}
@@ -104,7 +108,7 @@ func (h *HAProxy) apply(ctx context.Context, running, candidate []byte) error {
 		h.rt.drift(m)
 		return fallback(FallbackDrift, "running servers differ from the installed file: %s", strings.Join(m, "; "))
 	}
-	steps, err := planChanges(old, cand, live, h.leaving, time.Now().Add(h.cfg.DrainTimeout))
+	steps, err := planChanges(old, cand, live, h.leaving, hints, time.Now().Add(h.cfg.DrainTimeout))
 	if err != nil {
 		return err
 	}
@@ -203,7 +207,7 @@ func (h *HAProxy) runStep(ctx context.Context, st step) error {
 // cand, which has the same structure: additions and updates first, so a
 // pool never runs empty in between, then removals (see planRemoval). It
 // fails with a *FallbackError when a difference needs a reload.
-func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavingServer, drainUntil time.Time) ([]step, error) {
+func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavingServer, hints ApplyHints, drainUntil time.Time) ([]step, error) {
 	var adds, removes []step
 	for i, ns := range cand.sections {
 		if !ns.hasServers() {
@@ -222,7 +226,8 @@ func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavi
 			if ns.server(o.name) != nil || leaving[key] != nil || live[key] == nil {
 				continue
 			}
-			removes = append(removes, planRemoval(ns.name, o, live[key], drainUntil)...)
+			failed := o.hasAddr && hints.failed(o.addr, o.port)
+			removes = append(removes, planRemoval(ns.name, o, live[key], failed, drainUntil)...)
 		}
 	}
 	return append(adds, removes...), nil
@@ -309,15 +314,16 @@ func addServer(proxy string, s *hapServer) []step {
 }
 
 // planRemoval removes a server the candidate no longer lists: at once when
-// there is nothing to drain (no sessions) or its health check found it
-// down (a failed member: its sessions are shut); else it drains until
-// drainUntil, or until its sessions end. A server already in maintenance
-// takes no new connections, so it only waits for its sessions.
-func planRemoval(proxy string, o *hapServer, l *liveServer, drainUntil time.Time) []step {
+// its member failed (the renderer says so), when there is nothing to drain
+// (no sessions) or when its health check found it down; its sessions are
+// then shut. Otherwise it drains until drainUntil, or until its sessions
+// end. A server already in maintenance takes no new connections, so it
+// only waits for its sessions.
+func planRemoval(proxy string, o *hapServer, l *liveServer, failed bool, drainUntil time.Time) []step {
 	key := srvKey(proxy, o.name)
 	ls := &leavingServer{proxy: proxy, srv: o, deadline: drainUntil}
 	switch {
-	case l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
+	case failed || l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
 		return deleteServer(key, l, ls)
 	case l.admin&admFMaint != 0:
 		return []step{{kind: stepDrain, key: key, ls: ls}} // bookkeeping only

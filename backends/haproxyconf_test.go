@@ -238,7 +238,7 @@ func TestPlanChanges(t *testing.T) {
 			case -3: // its health check failed, with sessions
 				live["be/b"].sessions, live["be/b"].opState = 2, srvStopped
 			}
-			steps, err := planChanges(old, parseOrFail(t, changed), live, map[string]*leavingServer{}, time.Now())
+			steps, err := planChanges(old, parseOrFail(t, changed), live, map[string]*leavingServer{}, ApplyHints{}, time.Now())
 			var got []string
 			if err != nil {
 				fe, ok := err.(*FallbackError)
@@ -268,12 +268,12 @@ func TestPlanChanges_Revive(t *testing.T) {
 	live["be/b"].admin = admFDrain
 	leaving := map[string]*leavingServer{"be/b": {proxy: "be", srv: section(t, old, "backend be").server("b")}}
 
-	steps, err := planChanges(without, old, live, leaving, time.Now())
+	steps, err := planChanges(without, old, live, leaving, ApplyHints{}, time.Now())
 	if err != nil || len(steps) != 2 || steps[0].cmd.text != "set server be/b state ready" || steps[1].kind != stepRevive {
 		t.Errorf("revive: got %+v, %v; want state ready and the revive bookkeeping", steps, err)
 	}
 	other := parseOrFail(t, strings.Replace(planBase, "server b 10.0.0.2:80 weight 5 check", "server b 10.0.0.2:80 weight 5", 1))
-	if _, err := planChanges(without, other, live, leaving, time.Now()); err == nil || !strings.Contains(err.Error(), "is back as") {
+	if _, err := planChanges(without, other, live, leaving, ApplyHints{}, time.Now()); err == nil || !strings.Contains(err.Error(), "is back as") {
 		t.Errorf("revive with other options: err %v, want a fallback", err)
 	}
 }
@@ -316,5 +316,29 @@ func TestParseServersStateAndMismatches(t *testing.T) {
 	}
 	if _, err := parseServersState("Unknown command\n"); err == nil {
 		t.Error("parseServersState(an error reply) = nil error")
+	}
+}
+
+// A busy server whose member failed is shut at once; one that only shares
+// its IP with a failed instance (another port) still drains.
+func TestPlanChanges_FailedMemberIsShut(t *testing.T) {
+	old := parseOrFail(t, planBase)
+	cand := parseOrFail(t, strings.Replace(planBase, "    server b 10.0.0.2:80 weight 5 check\n", "", 1))
+	for _, tc := range []struct {
+		failed string
+		want   []string
+	}{
+		{"10.0.0.2:80", []string{"set server be/b state maint", "shutdown sessions server be/b", "del server be/b"}},
+		{"10.0.0.2:81", []string{"set server be/b state drain"}},
+	} {
+		hints := ApplyHints{Failed: []netip.AddrPort{netip.MustParseAddrPort(tc.failed)}}
+		steps, err := planChanges(old, cand, liveOf(old, 3), map[string]*leavingServer{}, hints, time.Now())
+		var got []string
+		for _, st := range steps {
+			got = append(got, st.cmd.text)
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("failed %s: got %q (err %v), want %q", tc.failed, got, err, tc.want)
+		}
 	}
 }

@@ -105,6 +105,12 @@ func (r *rig) status() backends.HAProxyStatus {
 // verdict.
 func (r *rig) change(content string) (bool, error) {
 	r.t.Helper()
+	return r.changeWith(content, backends.ApplyHints{})
+}
+
+// changeWith is change with the renderer's hints.
+func (r *rig) changeWith(content string, hints backends.ApplyHints) (bool, error) {
+	r.t.Helper()
 	running, err := os.ReadFile(r.path)
 	if err != nil {
 		r.t.Fatal(err)
@@ -117,7 +123,7 @@ func (r *rig) change(content string) (bool, error) {
 	if err := os.Rename(cand, r.path); err != nil {
 		r.t.Fatal(err)
 	}
-	applied, applyErr := r.h.Apply(context.Background(), running, []byte(content))
+	applied, applyErr := r.h.Apply(context.Background(), running, []byte(content), hints)
 	if !applied {
 		if err := r.h.Reload(context.Background()); err != nil {
 			r.t.Fatalf("Reload after the fallback (%v): %v\nhaproxy output:\n%s", applyErr, err, r.hx.Output())

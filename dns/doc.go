@@ -12,7 +12,9 @@
 // With an alt domain every name above is answered under it too, naming
 // the domain asked in every record (Consul's alt_domain).
 //
-// Only alive members are answered. The records are built once per
+// Only alive and suspect members are answered, and service names leave
+// suspect members out unless all of a name's instances are suspect (see
+// withoutSuspects). The records are built once per
 // membership change into an immutable index that is swapped atomically,
 // so a query costs a lookup, a shuffle and a pack. The index carries the
 // settings it was built with, so Server.Reload swaps TTLs, caps, domains

@@ -60,9 +60,10 @@ type indexBuilder struct {
 
 // service instances grouped by the owner names that answer for them.
 type instance struct {
-	target string // <node>.node.<domain>
-	addr   net.IP
-	svc    node.Service
+	target  string // <node>.node.<domain>
+	addr    net.IP
+	svc     node.Service
+	suspect bool // its member is suspect
 }
 
 // buildIndex returns the index of snap under set's domain and, when set
@@ -108,7 +109,7 @@ func buildZone(snap *node.Snapshot, set *settings, domain string, logger *slog.L
 	}
 
 	for _, m := range snap.Members {
-		if m.Status != node.StatusAlive {
+		if !m.Status.AliveOrSuspect() {
 			continue // failed, leaving and left members are never answered
 		}
 		target, ok := b.fqdn(m.Name, "node")
@@ -119,7 +120,7 @@ func buildZone(snap *node.Snapshot, set *settings, domain string, logger *slog.L
 		b.addNode(target, m)
 		for _, s := range m.Services {
 			name := strings.ToLower(s.Name)
-			in := instance{target: target, addr: m.Addr, svc: s}
+			in := instance{target: target, addr: m.Addr, svc: s, suspect: m.Status == node.StatusSuspect}
 			for _, owner := range []string{name, "_" + name + "._tcp"} {
 				if fq, ok := b.fqdn(owner, "service"); ok {
 					addInstance(fq, in)
@@ -136,7 +137,7 @@ func buildZone(snap *node.Snapshot, set *settings, domain string, logger *slog.L
 		}
 	}
 	for _, owner := range owners {
-		b.addService(owner, groups[owner])
+		b.addService(owner, withoutSuspects(groups[owner]))
 	}
 	soa := b.addApex(snap)
 	for _, s := range b.names {
@@ -178,7 +179,8 @@ func (b *indexBuilder) set(name string) *rrset {
 	return s
 }
 
-// addNode adds the address, TXT and PTR records of an alive member.
+// addNode adds the address, TXT and PTR records of an alive or suspect
+// member.
 func (b *indexBuilder) addNode(owner string, m node.Member) {
 	ttl := ttlSeconds(b.cfg.NodeTTL)
 	s := b.set(owner)
@@ -192,6 +194,36 @@ func (b *indexBuilder) addNode(owner string, m node.Member) {
 	if txt := tagStrings(m.Tags); len(txt) > 0 {
 		s.txt = append(s.txt, &mdns.TXT{Hdr: header(owner, mdns.TypeTXT, ttl), Txt: txt})
 	}
+}
+
+// withoutSuspects drops the instances of suspect members from a service
+// answer, unless that would leave it empty.
+//
+// A suspect member is most often a dead one whose failure memberlist has
+// not declared yet (its prober, k indirect probes and a TCP attempt all
+// went unanswered), and a client handed its address fails to connect for
+// as long as it caches the answer. Leaving it out costs, on a false
+// suspicion, one instance's share of capacity until it refutes, usually
+// within a probe round. With the default TTL of 0 every connection asks
+// again, so both costs last only as long as the suspicion; with a TTL,
+// the failed connections are the worse of the two, so suspects are left
+// out as the HAProxy template drains them. Consul answers until a member
+// has failed; shoal does not wait for that. When every instance is suspect
+// the most likely fault is this node's own network, and an answer that may
+// fail beats one that surely does: they are all answered. Node names
+// (<node>.node) keep answering suspect members: they name one machine,
+// whose address has not changed.
+func withoutSuspects(instances []instance) []instance {
+	kept := make([]instance, 0, len(instances))
+	for _, in := range instances {
+		if !in.suspect {
+			kept = append(kept, in)
+		}
+	}
+	if len(kept) == 0 {
+		return instances
+	}
+	return kept
 }
 
 // addService fills owner with the A/AAAA and SRV records of its instances,

@@ -169,7 +169,7 @@ func (n *Node) answerConflictQuery(q *Query) {
 		return
 	}
 	var a conflictAnswer
-	if m, ok := n.Snapshot().Get(name); ok && m.Status == StatusAlive {
+	if m, ok := n.Snapshot().Get(name); ok && m.Status.AliveOrSuspect() {
 		a = conflictAnswer{Known: true, Addr: m.Addr, Port: m.Port}
 	}
 	e := encoder{}

@@ -155,21 +155,28 @@ func (c *coordinates) cached(name string) (*Coordinate, bool) {
 	return co.Clone(), true
 }
 
-// pingDelegate carries coordinates on memberlist's probe acks.
+// pingDelegate carries coordinates on memberlist's probe acks, and tells
+// suspicion.go of every answered probe.
 type pingDelegate struct{ n *Node }
 
 var _ memberlist.PingDelegate = (*pingDelegate)(nil)
 
 // AckPayload is our coordinate, sent back to whoever probed us.
 func (p *pingDelegate) AckPayload() []byte {
+	if p.n.coords == nil {
+		return nil
+	}
 	return encodeCoordinate(p.n.coords.client.GetCoordinate())
 }
 
 // NotifyPingComplete learns from a direct probe's round trip. It only
 // takes locks of its own, so it never blocks memberlist for long.
 func (p *pingDelegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
-	if len(payload) == 0 {
-		return // a peer with coordinates disabled
+	// Evidence that other is alive now, which clears a suspicion that
+	// began before the probe was sent (suspicion.go).
+	p.n.handlePingAck(other.Name, time.Now().Add(-rtt))
+	if p.n.coords == nil || len(payload) == 0 {
+		return // coordinates off here, or at the peer
 	}
 	if _, known := p.n.Snapshot().Get(other.Name); !known {
 		return // not in the view (rejected, or reaped): remember nothing about it

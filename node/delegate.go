@@ -88,6 +88,12 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			return
 		}
 		rebroadcast, queue = n.handleLeaveIntent(&m), n.broadcasts
+	case msgSuspicion:
+		var m suspicionMsg
+		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.Node) || !n.nameOrDrop(t, m.From) {
+			return
+		}
+		rebroadcast, queue = n.handleSuspicion(&m), n.broadcasts
 	case msgUserEvent:
 		var m userEventMsg
 		if !n.decodeOrDrop(t, body, &m) {

@@ -16,6 +16,9 @@ import (
 // logBurst per second are counted and summarised instead.
 type memberlistLog struct {
 	logger *slog.Logger
+	// suspect, when set, gets the member named by the prober's suspicion
+	// line (suspicion.go), whatever the log level lets through.
+	suspect func(name string)
 
 	mu         sync.Mutex
 	window     time.Time
@@ -27,6 +30,11 @@ const logBurst = 20
 
 func (w *memberlistLog) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
+	if w.suspect != nil {
+		if name, ok := parseSuspectLine(line); ok {
+			w.suspect(name)
+		}
+	}
 	level := slog.LevelInfo
 	for prefix, l := range map[string]slog.Level{
 		"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo,

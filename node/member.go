@@ -20,6 +20,12 @@ const (
 	// StatusFailed members stopped answering without leaving; they are
 	// retried until the reconnect timeout, then reaped.
 	StatusFailed
+	// StatusSuspect members are alive members that a probe could not
+	// reach: memberlist will declare them failed unless they refute in
+	// time. Consumers decide what suspicion means to them (the HAProxy
+	// template drains them; DNS service answers leave them out). See
+	// suspicion.go. It comes last so the older values keep their numbers.
+	StatusSuspect
 )
 
 func (s Status) String() string {
@@ -32,6 +38,8 @@ func (s Status) String() string {
 		return "left"
 	case StatusFailed:
 		return "failed"
+	case StatusSuspect:
+		return "suspect"
 	default:
 		return "none"
 	}
@@ -39,13 +47,18 @@ func (s Status) String() string {
 
 // ParseStatus is the inverse of Status.String.
 func ParseStatus(s string) (Status, bool) {
-	for st := StatusAlive; st <= StatusFailed; st++ {
+	for st := StatusAlive; st <= StatusSuspect; st++ {
 		if st.String() == s {
 			return st, true
 		}
 	}
 	return StatusNone, false
 }
+
+// AliveOrSuspect reports whether a member with this status is still in
+// the cluster as memberlist sees it: alive, or suspected but neither
+// failed nor announced a leave.
+func (s Status) AliveOrSuspect() bool { return s == StatusAlive || s == StatusSuspect }
 
 // Service is a named port that a member offers. Services travel in the
 // member's tags (see EncodeService) so every agent learns them by gossip.
@@ -115,7 +128,8 @@ func (s *Snapshot) Local() Member {
 	return m
 }
 
-// Alive returns the alive members, sorted by name.
+// Alive returns the alive members, sorted by name. Suspect members are
+// not among them.
 func (s *Snapshot) Alive() []Member {
 	out := make([]Member, 0, len(s.Members))
 	for _, m := range s.Members {

@@ -17,6 +17,7 @@ type memberState struct {
 	Member
 	statusLTime LamportTime // Lamport time of the last status change
 	leaveTime   time.Time   // when it failed or left, for reaping
+	susp        suspicion   // see suspicion.go
 }
 
 // nodeIntent remembers a join or leave intent for a member we have not
@@ -78,6 +79,7 @@ func (n *Node) handleNodeJoin(mn *memberlist.Node) {
 		m.Status = StatusAlive
 		ms.Member = m
 		ms.leaveTime = time.Time{}
+		ms.resetSuspicionLocked(time.Now())
 	}
 	n.rebuildLocked()
 	joined := ms.Member
@@ -103,13 +105,14 @@ func (n *Node) handleNodeLeave(mn *memberlist.Node) {
 	switch ms.Status {
 	case StatusLeaving:
 		ms.Status, typ = StatusLeft, EventMemberLeave
-	case StatusAlive:
+	case StatusAlive, StatusSuspect:
 		ms.Status, typ = StatusFailed, EventMemberFailed
 	default:
 		n.mu.Unlock()
 		return
 	}
 	ms.leaveTime = time.Now()
+	ms.resetSuspicionLocked(ms.leaveTime)
 	n.rebuildLocked()
 	gone := ms.Member
 	n.mu.Unlock()
@@ -197,8 +200,11 @@ func (n *Node) handleLeaveIntent(msg *leaveIntent) bool {
 	ms.statusLTime = msg.LTime
 	var ev *MemberEvent
 	switch ms.Status {
-	case StatusAlive:
+	case StatusAlive, StatusSuspect:
+		// A suspect that announces a leave is leaving: it is reachable
+		// enough to say so, and its servers drain as for any leave.
 		ms.Status = StatusLeaving
+		ms.resetSuspicionLocked(time.Now())
 	case StatusFailed:
 		ms.Status = StatusLeft
 		ms.leaveTime = time.Now()

@@ -18,6 +18,7 @@ const (
 	msgQueryResponse
 	msgPushPull
 	msgRelay
+	msgSuspicion
 )
 
 func (t messageType) String() string {
@@ -36,6 +37,8 @@ func (t messageType) String() string {
 		return "push-pull"
 	case msgRelay:
 		return "relay"
+	case msgSuspicion:
+		return "suspicion"
 	default:
 		return fmt.Sprintf("unknown(%d)", uint8(t))
 	}

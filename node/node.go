@@ -66,6 +66,12 @@ type Node struct {
 	events  eventState
 	queries queryState
 
+	// suspicionCh carries this node's prober's suspicions from memberlist's
+	// logger to suspicionLoop; suspicionRearm tells the loop a suspicion
+	// began, so it can re-arm its expiry timer.
+	suspicionCh    chan string
+	suspicionRearm chan struct{}
+
 	delivery *delivery
 	snapshot *snapshotter
 	coords   *coordinates // nil with DisableCoordinates
@@ -109,7 +115,7 @@ type counters struct {
 
 // Stats are counters and gauges for metrics and `shoal info`.
 type Stats struct {
-	Members, Alive, Failed, Left, Leaving int
+	Members, Alive, Suspect, Failed, Left, Leaving int
 	// Health is memberlist's awareness score: 0 is healthy.
 	Health                 int
 	LamportTime, EventTime LamportTime
@@ -160,6 +166,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		watchers:      map[int]chan struct{}{},
 		shutdownCh:    make(chan struct{}),
 		fatalCh:       make(chan error, 1),
+
+		suspicionCh:    make(chan string, 64),
+		suspicionRearm: make(chan struct{}, 1),
 	}
 	n.events.seenRing = newSeenRing[userEventMsg](cfg.EventBuffer)
 	n.queries.seenRing = newSeenRing[uint32](cfg.QueryBuffer)
@@ -202,12 +211,12 @@ func (n *Node) Start() error {
 	mc.Conflict = &conflictDelegate{n}
 	mc.Alive = &aliveDelegate{n}
 	mc.Merge = &mergeDelegate{n}
-	if n.coords != nil {
-		mc.Ping = &pingDelegate{n}
-	}
+	// Always: probe acks clear suspicions (suspicion.go) even when
+	// coordinates are off.
+	mc.Ping = &pingDelegate{n}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
-	mc.Logger = log.New(&memberlistLog{logger: n.logger}, "", 0)
+	mc.Logger = log.New(&memberlistLog{logger: n.logger, suspect: n.localSuspicion}, "", 0)
 	mc.LogOutput = nil
 	n.mlConfig = mc
 	numNodes := func() int { return n.list().NumMembers() }
@@ -232,10 +241,11 @@ func (n *Node) Start() error {
 	n.logger.Info("gossip started", "name", n.cfg.Name, "addr", net.JoinHostPort(ip.String(), fmt.Sprint(port)),
 		"encrypted", n.Encrypted(), "profile", n.cfg.Profile)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.delivery.run()
 	go n.reapLoop()
 	go n.reconnectLoop()
+	go n.suspicionLoop()
 	if n.snapshot != nil {
 		n.wg.Add(1)
 		go n.snapshot.run(n)
@@ -323,7 +333,7 @@ func (n *Node) Leave() error {
 
 func (n *Node) hasAlivePeers() bool {
 	for _, m := range n.Snapshot().Members {
-		if m.Name != n.cfg.Name && m.Status == StatusAlive {
+		if m.Name != n.cfg.Name && m.Status.AliveOrSuspect() {
 			return true
 		}
 	}
@@ -533,6 +543,8 @@ func (n *Node) Stats() Stats {
 		switch m.Status {
 		case StatusAlive:
 			s.Alive++
+		case StatusSuspect:
+			s.Suspect++
 		case StatusFailed:
 			s.Failed++
 		case StatusLeft:

@@ -21,17 +21,19 @@ type recApplier struct {
 	amu        sync.Mutex
 	verdict    bool
 	applies    [][2]string // running, candidate
-	reconciles []string    // installed
+	hints      []backends.ApplyHints
+	reconciles []string // installed
 }
 
 var _ backends.RuntimeApplier = (*recApplier)(nil)
 
 const reconcileEvery = 30 * time.Second
 
-func (b *recApplier) Apply(_ context.Context, running, candidate []byte) (bool, error) {
+func (b *recApplier) Apply(_ context.Context, running, candidate []byte, hints backends.ApplyHints) (bool, error) {
 	b.amu.Lock()
 	defer b.amu.Unlock()
 	b.applies = append(b.applies, [2]string{string(running), string(candidate)})
+	b.hints = append(b.hints, hints)
 	if !b.verdict {
 		return false, errors.New("structure: told to decline")
 	}

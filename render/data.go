@@ -22,9 +22,9 @@ type Data struct {
 	Self Member
 	// Members holds every member of every status, sorted by name.
 	Members []Member
-	// Services maps a service name to its alive instances, sorted by node
-	// name. Reading it directly does not count towards min_backends; the
-	// service and services functions do.
+	// Services maps a service name to its instances on alive and suspect
+	// members, sorted by node name. Reading it directly does not count
+	// towards min_backends; the service and services functions do.
 	Services map[string][]Instance
 	// Vars are the template's own settings from the agent config (trusted,
 	// local values, not checked like gossip values are).
@@ -63,6 +63,17 @@ type Instance struct {
 	// Weight is the service weight clamped to 1..256: 0 (unset) becomes 1,
 	// so the value is valid for both HAProxy and nginx.
 	Weight int
+	// Status is the member's: "alive" or "suspect" (memberlist suspects
+	// it; it fails within seconds unless it refutes).
+	Status string
+	// Drain is true when the load balancer should send this instance no
+	// new connections, while its sessions go on: its member is suspect,
+	// the template drains suspects (drain_on_suspect, the default), and
+	// another instance of the service is not suspect. When every instance
+	// is suspect the fault is most likely this node's own network, and
+	// draining them all would turn a maybe into a certain outage, so none
+	// is drained. The built-in HAProxy template writes weight 0.
+	Drain bool
 	// Tags are the service's own tags ("v2"), sorted.
 	Tags []string
 	// NodeTags are the member's tags (zone, role, ...).
@@ -92,9 +103,14 @@ type Exclusion struct {
 	Reason string
 }
 
-// NewData builds the template data from snap. It never fails: members with
-// unsafe values are left out and listed by Excluded.
-func NewData(snap *node.Snapshot) *Data {
+// NewData builds the template data from snap, with suspect instances
+// drained (see Instance.Drain). It never fails: members with unsafe values
+// are left out and listed by Excluded.
+func NewData(snap *node.Snapshot) *Data { return newData(snap, true) }
+
+// newData builds the data; drainSuspects false leaves every Drain false
+// (drain_on_suspect = false).
+func newData(snap *node.Snapshot, drainSuspects bool) *Data {
 	d := &Data{Services: map[string][]Instance{}}
 	if snap == nil {
 		return d
@@ -111,7 +127,7 @@ func NewData(snap *node.Snapshot) *Data {
 		if m.Name == snap.Self {
 			d.Self = tm
 		}
-		if m.Status != node.StatusAlive {
+		if !m.Status.AliveOrSuspect() {
 			continue
 		}
 		for _, in := range tm.Services {
@@ -125,15 +141,22 @@ func NewData(snap *node.Snapshot) *Data {
 	for name, ins := range d.Services {
 		sort.SliceStable(ins, func(i, j int) bool { return ins[i].Node < ins[j].Node })
 		g := ServiceGroup{Name: name, Instances: ins, Port: ins[0].Port}
+		serving := false
 		for _, in := range ins {
 			if in.Port < g.Port {
 				g.Port = in.Port
+			}
+			serving = serving || in.Status != suspectStatus
+		}
+		if drainSuspects && serving {
+			for k := range ins {
+				ins[k].Drain = ins[k].Status == suspectStatus
 			}
 		}
 		d.services = append(d.services, g)
 	}
 	sort.Slice(d.services, func(i, j int) bool { return d.services[i].Name < d.services[j].Name })
-	// Number the alive instances so a render can count which it used.
+	// Number the instances so a render can count which it used.
 	n := 0
 	for _, g := range d.services {
 		for k := range g.Instances {
@@ -173,6 +196,7 @@ func (d *Data) member(m *node.Member) Member {
 			Port:     s.Port,
 			HostPort: net.JoinHostPort(addr, strconv.Itoa(int(s.Port))),
 			Weight:   clampWeight(s.Weight),
+			Status:   tm.Status,
 			Tags:     tags,
 			NodeTags: tm.Tags,
 		})
@@ -180,6 +204,8 @@ func (d *Data) member(m *node.Member) Member {
 	sort.SliceStable(tm.Services, func(i, j int) bool { return tm.Services[i].Service < tm.Services[j].Service })
 	return tm
 }
+
+var suspectStatus = node.StatusSuspect.String()
 
 func clampWeight(w int) int {
 	switch {

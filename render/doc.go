@@ -11,23 +11,36 @@
 //
 //	.Self       the local Member
 //	.Members    every Member (all statuses), sorted by name
-//	.Services   map service name -> alive Instances sorted by node name
+//	.Services   map service name -> Instances of alive and suspect members,
+//	            sorted by node name
 //	.Vars       the template's vars from the agent config (trusted)
 //
-// A Member has Name, Addr, Port, Status ("alive", "leaving", "left",
-// "failed"), Tags and Services. An Instance has Service, Node, Address,
-// Port, HostPort ("10.0.0.5:8080", "[fd00::5]:8080"), Weight (1..256),
-// Tags (the service's) and NodeTags (the member's), and .HasTag.
+// A Member has Name, Addr, Port, Status ("alive", "suspect", "leaving",
+// "left", "failed"), Tags and Services. An Instance has Service, Node,
+// Address, Port, HostPort ("10.0.0.5:8080", "[fd00::5]:8080"), Weight
+// (1..256), Status ("alive" or "suspect"), Drain, Tags (the service's) and
+// NodeTags (the member's), and .HasTag.
+//
+// Suspect members (memberlist could not reach them; they fail within
+// seconds unless they refute) stay in the data, marked. Drain is true for
+// an instance of a suspect member when the template drains suspects
+// (TemplateConfig.ServeSuspects false, drain_on_suspect = true, the
+// default) and another instance of the service is not suspect: the load
+// balancer should send it no new connections but let its sessions finish.
+// The built-in HAProxy template writes weight 0, which the runtime path
+// applies without a reload; nginx has no equivalent short of a reload, so
+// the built-in nginx template ignores it.
 //
 // Functions:
 //
-//	service "web"        alive instances of web, sorted by node name
+//	service "web"        instances of web on alive and suspect members,
+//	                     sorted by node name
 //	service "v2.web"     the same, only those whose service carries tag v2
-//	services             every service with alive instances, sorted by
+//	services             every service with such instances, sorted by
 //	                     name: ServiceGroup{Name, Port (lowest), Instances}
 //	members [STATUS] [FILTER...]
-//	                     members sorted by name; STATUS is alive, leaving,
-//	                     left, failed or any (default any); each FILTER is
+//	                     members sorted by name; STATUS is alive, suspect,
+//	                     leaving, left, failed or any (default any); each FILTER is
 //	                     "key=value" (tag equals), "key" (tag set) or "!key"
 //	                     (tag not set), and all must hold:
 //	                     members "alive" "role=lb"
@@ -61,6 +74,7 @@
 // Every membership change marks each template pending. It renders once no
 // change came for Wait.Min, and at most Wait.Max after the first change. A
 // change that removes an instance (member failed, left, was reaped, or
-// stopped offering a service) renders without waiting for Min. Editing a
+// stopped offering a service), or whose member becomes suspect or stops
+// being suspect, renders without waiting for Min. Editing a
 // template file, RenderNow and the first render at start are immediate.
 package render

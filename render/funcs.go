@@ -46,9 +46,10 @@ func funcMap(cur **execState) template.FuncMap {
 	fm := sprig.HermeticTxtFuncMap()
 	state := func() *execState { return *cur }
 
-	// service "web" | service "v2.web": alive instances of a service, sorted
-	// by node name; with "tag." in front, only those carrying the tag. An
-	// unknown service gives an empty list, not an error: services come and go.
+	// service "web" | service "v2.web": instances of a service on alive and
+	// suspect members (see Instance.Drain), sorted by node name; with
+	// "tag." in front, only those carrying the tag. An unknown service
+	// gives an empty list, not an error: services come and go.
 	fm["service"] = func(name string) []Instance {
 		st := state()
 		ins, ok := st.data.Services[name]
@@ -66,8 +67,8 @@ func funcMap(cur **execState) template.FuncMap {
 		return ins
 	}
 
-	// services: every service with at least one alive instance, sorted by
-	// name, each with its instances.
+	// services: every service with at least one instance on an alive or
+	// suspect member, sorted by name, each with its instances.
 	fm["services"] = func() []ServiceGroup {
 		st := state()
 		for _, g := range st.data.services {
@@ -77,7 +78,8 @@ func funcMap(cur **execState) template.FuncMap {
 	}
 
 	// members [STATUS] [FILTER...]: members sorted by name.
-	//   STATUS is "alive", "leaving", "left", "failed" or "any" (default any).
+	//   STATUS is "alive", "suspect", "leaving", "left", "failed" or "any"
+	//   (default any).
 	//   FILTER is "key=value" (tag equals), "key" (tag present) or "!key"
 	//   (tag absent); all filters must hold.
 	// members "alive" "role=lb" gives the alive load balancers.
@@ -239,7 +241,7 @@ func filterMembers(all []Member, args []string) ([]Member, error) {
 
 func isStatus(s string) bool {
 	switch s {
-	case "any", "alive", "leaving", "left", "failed":
+	case "any", "alive", "suspect", "leaving", "left", "failed":
 		return true
 	}
 	return false

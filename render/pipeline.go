@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"time"
 
@@ -43,11 +44,22 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	defer r.batchMu.Unlock()
 
 	data := NewData(snap)
+	var served *Data // built once, if a template serves suspects
+	for _, ts := range tmpls {
+		if ts.cfg.ServeSuspects && served == nil {
+			served = newData(snap, false)
+		}
+	}
+	hints := applyHints(snap)
 	r.logExclusions(data.Excluded())
 	jobs := make([]*job, len(tmpls))
 	for i, ts := range tmpls {
 		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}}
-		r.prepare(ctx, data, jobs[i])
+		if ts.cfg.ServeSuspects {
+			r.prepare(ctx, served, jobs[i])
+		} else {
+			r.prepare(ctx, data, jobs[i])
+		}
 	}
 	for _, j := range jobs {
 		if j.tmp == "" {
@@ -59,7 +71,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 		}
 		j.res.Changed = true
 		if !j.ts.cfg.NoReload {
-			j.applied = runtime && r.applyRuntime(ctx, j)
+			j.applied = runtime && r.applyRuntime(ctx, j, hints)
 			j.reload = !j.applied
 		}
 	}
@@ -149,18 +161,39 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 // to the running load balancer without a reload, and reports whether it
 // did. It does not try when the load balancer may not run the previous
 // file (no previous file, a reload pending) or a reload was asked for.
-func (r *Runner) applyRuntime(ctx context.Context, j *job) bool {
+func (r *Runner) applyRuntime(ctx context.Context, j *job, hints backends.ApplyHints) bool {
 	ra, ok := j.ts.cfg.Backend.(backends.RuntimeApplier)
 	if !ok || j.running == nil || j.forced || j.ts.reloadPending {
 		return false
 	}
 	actx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
-	applied, err := ra.Apply(actx, j.running, j.res.Content)
+	applied, err := ra.Apply(actx, j.running, j.res.Content, hints)
 	cancel()
 	if !applied {
 		r.log.Info("change needs a reload", "template", j.ts.cfg.Name, "backend", ra.Name(), "reason", err)
 	}
 	return applied
+}
+
+// applyHints tells the backend what the files cannot: which instances are
+// gone because their member failed (their servers are shut at once), as
+// opposed to left, or stopped offering the service (they drain).
+func applyHints(snap *node.Snapshot) backends.ApplyHints {
+	var h backends.ApplyHints
+	for i := range snap.Members {
+		m := &snap.Members[i]
+		if m.Status != node.StatusFailed {
+			continue
+		}
+		addr, ok := netip.AddrFromSlice(m.Addr)
+		if !ok {
+			continue
+		}
+		for _, s := range m.Services {
+			h.Failed = append(h.Failed, netip.AddrPortFrom(addr.Unmap(), s.Port))
+		}
+	}
+	return h
 }
 
 // reconcile asks the template's backend to compare the running load

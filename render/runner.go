@@ -56,6 +56,9 @@ type TemplateConfig struct {
 	// NoReload validates and installs but never reloads the backend: no
 	// load balancer runs (shoal agent -dev) or something else reloads it.
 	NoReload bool
+	// ServeSuspects (drain_on_suspect = false) leaves the instances of
+	// suspect members undrained: Instance.Drain is always false.
+	ServeSuspects bool
 }
 
 // Config configures a Runner.
@@ -322,7 +325,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case <-changes:
 			snap := r.cfg.Source.Snapshot()
-			urgent := lostInstance(prev, snap)
+			urgent := urgentChange(prev, snap)
 			prev = snap
 			r.changed(clock.Now(), urgent)
 		case <-r.notifyCh:
@@ -431,20 +434,23 @@ func (r *Runner) reloadTemplate(ts *tmplState) {
 	r.log.Info("template reloaded", "template", ts.cfg.Name, "source", ts.cfg.Source)
 }
 
-// lostInstance reports whether an instance alive in prev is gone from next
+// urgentChange reports whether next differs from prev in a way that must
+// render without waiting for quiet: an instance served in prev is gone
 // (its member failed, left or was reaped, or it stopped offering the
-// service): a removal that must render without waiting for quiet.
-func lostInstance(prev, next *node.Snapshot) bool {
+// service), or its member became suspect or stopped being suspect, which
+// drains it or brings it back (a suspicion lasts seconds; waiting for
+// quiet would spend most of it).
+func urgentChange(prev, next *node.Snapshot) bool {
 	if prev == nil || next == nil {
 		return false
 	}
 	for i := range prev.Members {
 		p := &prev.Members[i]
-		if p.Status != node.StatusAlive || len(p.Services) == 0 {
+		if !p.Status.AliveOrSuspect() || len(p.Services) == 0 {
 			continue
 		}
 		n, ok := next.Get(p.Name)
-		if !ok || n.Status != node.StatusAlive || !n.Addr.Equal(p.Addr) {
+		if !ok || n.Status != p.Status || !n.Addr.Equal(p.Addr) {
 			return true
 		}
 		for _, s := range p.Services {

@@ -245,7 +245,7 @@ func (c *churn) changes(ctx context.Context) error {
 		t0 := time.Now()
 		applied := false
 		if !c.o.reload {
-			applied, err = c.h.Apply(ctx, running, content)
+			applied, err = c.h.Apply(ctx, running, content, backends.ApplyHints{})
 			if !applied {
 				fmt.Printf("change %d (%s): reload instead: %v\n", i+1, what, err)
 			}

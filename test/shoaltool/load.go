@@ -24,8 +24,9 @@ type Result struct {
 	Backends map[string]int `json:"backends"`         // answers per body
 }
 
-// load sends GET requests with n workers until -duration passes, -count
-// requests are done, or SIGTERM arrives; then it prints a Result. Every
+// load sends GET requests with n workers (or, with -rate, at a fixed rate
+// whatever the answers take) until -duration passes, -count requests are
+// done, or SIGTERM arrives; then it prints a Result. Every
 // request opens a new connection, so each one goes through the load
 // balancer's listener, which is what a reload could break.
 func load(args []string) error {
@@ -36,6 +37,7 @@ func load(args []string) error {
 	count := fs.Int("n", 0, "stop after this many requests (0: no limit)")
 	timeout := fs.Duration("timeout", 5*time.Second, "per-request timeout")
 	ready := fs.String("ready", "", "file to create once the first request succeeded")
+	rate := fs.Int("rate", 0, "open loop: start this many requests a second, each on its own however long the others take (0: -c workers, each waiting for its answer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,32 +65,43 @@ func load(args []string) error {
 		issued++
 		return true
 	}
-	var wg sync.WaitGroup
-	for range *workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil && take() {
-				body, err := get(client, *url)
-				if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-					return
-				}
-				mu.Lock()
-				if err != nil {
-					res.Failed++
-					if len(res.Errors) < 10 {
-						res.Errors = append(res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
-					}
-				} else {
-					res.OK++
-					res.Backends[body]++
-				}
-				mu.Unlock()
-				if err == nil && *ready != "" {
-					readyOnce.Do(func() { _ = os.WriteFile(*ready, nil, 0o644) })
-				}
+	record := func(body string, err error) {
+		mu.Lock()
+		if err != nil {
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
 			}
-		}()
+		} else {
+			res.OK++
+			res.Backends[body]++
+		}
+		mu.Unlock()
+		if err == nil && *ready != "" {
+			readyOnce.Do(func() { _ = os.WriteFile(*ready, nil, 0o644) })
+		}
+	}
+	var wg sync.WaitGroup
+	if *rate > 0 {
+		// A request stuck on a dead server does not hold back the next
+		// ones, so the failures count the requests sent its way.
+		interval := time.Second / time.Duration(*rate)
+		start := time.Now()
+		for i := 0; sleepUntil(ctx, start.Add(time.Duration(i)*interval)) && take(); i++ {
+			wg.Go(func() { record(get(client, *url)) })
+		}
+	} else {
+		for range *workers {
+			wg.Go(func() {
+				for ctx.Err() == nil && take() {
+					body, err := get(client, *url)
+					if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+						return
+					}
+					record(body, err)
+				}
+			})
+		}
 	}
 	wg.Wait()
 	return json.NewEncoder(os.Stdout).Encode(res)

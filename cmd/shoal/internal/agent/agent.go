@@ -421,7 +421,7 @@ func (a *Agent) Info() api.Info {
 		Tags: a.Tags(), GossipSecurity: a.GossipSecurity(),
 		Handlers: slices.Clone(cfg.EventHandlers),
 		Stats: map[string]uint64{
-			"members": uint64(st.Members), "alive": uint64(st.Alive), "failed": uint64(st.Failed),
+			"members": uint64(st.Members), "alive": uint64(st.Alive), "suspect": uint64(st.Suspect), "failed": uint64(st.Failed),
 			"left": uint64(st.Left), "health_score": uint64(st.Health),
 			"member_time": uint64(st.LamportTime), "event_time": uint64(st.EventTime), "query_time": uint64(st.QueryTime),
 			"dropped_messages": st.DroppedMessages, "dropped_events": st.DroppedEvents,

@@ -70,7 +70,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
-	for status, n := range map[string]int{"alive": s.Alive, "failed": s.Failed, "left": s.Left} {
+	for status, n := range map[string]int{"alive": s.Alive, "suspect": s.Suspect, "leaving": s.Leaving, "failed": s.Failed, "left": s.Left} {
 		ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(n), status)
 	}
 	ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, float64(s.Health))

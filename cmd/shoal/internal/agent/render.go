@@ -112,6 +112,7 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, lbS
 			Backup:          t.Backup,
 			Vars:            t.Vars,
 			NoReload:        t.NoReload,
+			ServeSuspects:   t.ServeSuspects,
 		})
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -74,7 +74,7 @@ func TestRenderer_ReloadKeepsHAProxyState(t *testing.T) {
 	}
 	// A change the runtime path declines counts a fallback.
 	var fe *backends.FallbackError
-	if _, err := edge.Apply(context.Background(), nil, nil); !errors.As(err, &fe) || fe.Reason != backends.FallbackDisabled {
+	if _, err := edge.Apply(context.Background(), nil, nil, backends.ApplyHints{}); !errors.As(err, &fe) || fe.Reason != backends.FallbackDisabled {
 		t.Fatalf("Apply with no_runtime: got %v, want a %q fallback", err, backends.FallbackDisabled)
 	}
 

@@ -146,6 +146,9 @@ type Template struct {
 	// NoReload validates and installs but never reloads: set by -dev,
 	// where no load balancer runs. Not settable from a file.
 	NoReload bool
+	// ServeSuspects is drain_on_suspect = false: suspect members'
+	// instances keep their weight instead of draining.
+	ServeSuspects bool
 }
 
 // DefaultWaitMin and DefaultWaitMax are a template's quiescence defaults.

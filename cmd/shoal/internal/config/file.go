@@ -130,6 +130,7 @@ type fileTemplate struct {
 	Backup          *bool             `hcl:"backup,optional"`
 	Perms           *string           `hcl:"perms,optional"`
 	Vars            map[string]string `hcl:"vars,optional"`
+	DrainOnSuspect  *bool             `hcl:"drain_on_suspect,optional"`
 
 	// Every backend.
 	Binary  *string `hcl:"binary,optional"`
@@ -440,6 +441,9 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	}
 	if ft.Backup != nil {
 		t.Backup = *ft.Backup
+	}
+	if ft.DrainOnSuspect != nil {
+		t.ServeSuspects = !*ft.DrainOnSuspect
 	}
 	if ft.Perms != nil {
 		m, err := strconv.ParseUint(*ft.Perms, 8, 32)
