@@ -12,6 +12,9 @@
 #   SHOAL_BIN=/tmp/old/shoal bash test/pressure.sh   # a prebuilt agent, e.g. an older
 #                                             # commit's, to compare side by side
 #
+# The floods come from 127.0.0.2 and the probes from 127.0.0.1, as an
+# attacker is another host than the load balancer that probes /v1/health;
+# `-- -flood-src 127.0.0.1` floods from the probes' own address.
 # The agent's RLIMIT_NOFILE is the shell's as is unless -nofile lowers it.
 # Go raises its soft limit to the hard one at start, so -nofile sets both.
 set -euo pipefail

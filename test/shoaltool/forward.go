@@ -35,10 +35,10 @@ type forwardStats struct {
 // agent at addr until ctx ends. Every name is new, so none can be answered
 // from a cache and each makes the agent ask its recursors. Replies are
 // read and counted by rcode. wg tracks the goroutines.
-func forwardFlood(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, rate int, st *forwardStats) error {
+func forwardFlood(ctx context.Context, wg *sync.WaitGroup, src netip.Addr, addr netip.AddrPort, rate int, st *forwardStats) error {
 	conns := make([]*net.UDPConn, 0, forwardSockets)
 	for range forwardSockets {
-		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(addr))
 		if err != nil {
 			for _, c := range conns {
 				c.Close()

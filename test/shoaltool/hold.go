@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,15 +33,16 @@ const (
 // hold keeps n TCP connections to addr open until ctx ends. Each sends
 // greeting (may be nil) once connected, then reads and discards until the
 // agent closes it, and is opened again. wg tracks the goroutines.
-func hold(ctx context.Context, wg *sync.WaitGroup, addr string, n int, greeting []byte, st *holdStats) {
+// Connections come from src (a loopback address, as every source here).
+func hold(ctx context.Context, wg *sync.WaitGroup, src netip.Addr, addr string, n int, greeting []byte, st *holdStats) {
 	slots := make(chan struct{}, dialSlots)
 	for range n {
-		wg.Go(func() { holdOne(ctx, addr, greeting, slots, st) })
+		wg.Go(func() { holdOne(ctx, src, addr, greeting, slots, st) })
 	}
 }
 
-func holdOne(ctx context.Context, addr string, greeting []byte, slots chan struct{}, st *holdStats) {
-	d := net.Dialer{Timeout: time.Second}
+func holdOne(ctx context.Context, src netip.Addr, addr string, greeting []byte, slots chan struct{}, st *holdStats) {
+	d := net.Dialer{Timeout: time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
 	buf := make([]byte, 512)
 	for {
 		select {

@@ -25,6 +25,7 @@ type pressureConfig struct {
 	dnsConns    int
 	httpConns   int
 	forwardRate int
+	floodSrc    netip.Addr // where the floods come from
 }
 
 // phaseSpec is one measured stretch of time, flooded or not.
@@ -49,6 +50,7 @@ func parsePressure(args []string) (pressureConfig, error) {
 	dnsConns := fs.Int("dns-conns", 2000, "TCP connections to the DNS port to hold (0: none)")
 	httpConns := fs.Int("http-conns", 1000, "idle HTTP connections to hold (0: none)")
 	fwdRate := fs.Int("forward-rate", 5000, "forwarded queries per second for names under example. (0: none)")
+	floodSrc := fs.String("flood-src", "127.0.0.2", "loopback address the floods come from; the probes come from 127.0.0.1, as a load balancer's probe comes from another host than an attacker (127.0.0.1: the same address)")
 	if err := fs.Parse(args); err != nil {
 		return pressureConfig{}, err
 	}
@@ -57,6 +59,10 @@ func parsePressure(args []string) (pressureConfig, error) {
 	errs = append(errs, err)
 	http, err := loopbackAddr("http", *httpAddr, false)
 	errs = append(errs, err)
+	src, err := netip.ParseAddr(*floodSrc)
+	if err != nil || !src.IsLoopback() {
+		errs = append(errs, fmt.Errorf("-flood-src %q: want a loopback IP address", *floodSrc))
+	}
 	if *pid <= 0 {
 		errs = append(errs, fmt.Errorf("-pid %d: want the agent's process id", *pid))
 	}
@@ -79,7 +85,7 @@ func parsePressure(args []string) (pressureConfig, error) {
 	return pressureConfig{
 		dns: dns, http: http, pid: *pid, name: *name, phases: phases,
 		dnsRate: *dnsRate, healthRate: *healthRate, timeout: *timeout,
-		dnsConns: *dnsConns, httpConns: *httpConns, forwardRate: *fwdRate,
+		dnsConns: *dnsConns, httpConns: *httpConns, forwardRate: *fwdRate, floodSrc: src,
 	}, nil
 }
 
@@ -188,14 +194,14 @@ func runPhase(ctx context.Context, ph phaseSpec, cfg pressureConfig, dnsP, healt
 // startFlood starts the three floods the config asks for.
 func startFlood(ctx context.Context, wg *sync.WaitGroup, cfg pressureConfig, r *phaseResult) error {
 	if cfg.dnsConns > 0 {
-		hold(ctx, wg, cfg.dns.String(), cfg.dnsConns, nil, &r.dnsHold)
+		hold(ctx, wg, cfg.floodSrc, cfg.dns.String(), cfg.dnsConns, nil, &r.dnsHold)
 	}
 	if cfg.httpConns > 0 {
 		// A request line cut short: the server waits for the rest.
-		hold(ctx, wg, cfg.http.String(), cfg.httpConns, []byte("GET /v1/health HT"), &r.httpHold)
+		hold(ctx, wg, cfg.floodSrc, cfg.http.String(), cfg.httpConns, []byte("GET /v1/health HT"), &r.httpHold)
 	}
 	if cfg.forwardRate > 0 {
-		return forwardFlood(ctx, wg, cfg.dns, cfg.forwardRate, &r.fwd)
+		return forwardFlood(ctx, wg, cfg.floodSrc, cfg.dns, cfg.forwardRate, &r.fwd)
 	}
 	return nil
 }
