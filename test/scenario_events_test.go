@@ -50,8 +50,9 @@ func memberFailed(agents []*Agent) []string {
 	return out
 }
 
-// Scenario 4: 20% loss on every link: no member is marked failed, and a
-// user event still reaches every node. 60 s with SHOAL_TEST_LONG=1, 15 s
+// Scenario 4: 20% loss on every link: no member is marked failed (a
+// passing suspicion is allowed, and counted), and a user event still
+// reaches every node. 60 s with SHOAL_TEST_LONG=1, 15 s
 // otherwise. The agents run the shipped gossip timings: the claim is about
 // what users run, and FastGossip's 2.1 s suspicion floor trades exactly
 // this tolerance for fast detection in the other scenarios.
@@ -68,17 +69,39 @@ func TestScenario_PacketLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Watch the whole window: every poll must see everyone alive.
+	// Watch the whole window: every poll must see everyone alive or, for
+	// a moment, suspect (memberlist suspects a member whose probes are
+	// lost; the member refutes). Never failed, leaving or left. Count the
+	// suspicions seen: each is a drain of a healthy member on every lb.
 	end := time.Now().Add(window)
-	polls := 0
+	polls, suspectPolls := 0, 0
+	suspected := map[string]int{}
 	for time.Now().Before(end) {
-		if err := CheckStatus(c.All(), c.Names(), "alive"); err != nil {
-			t.Fatalf("under 20%% loss after %d polls: %v", polls, err)
+		for _, o := range c.All() {
+			st, err := o.Statuses()
+			if err != nil {
+				t.Fatalf("under 20%% loss after %d polls: %v", polls, err)
+			}
+			seen := false
+			for _, n := range c.Names() {
+				switch st[n] {
+				case "alive":
+				case "suspect":
+					suspected[n]++
+					seen = true
+				default:
+					t.Fatalf("under 20%% loss after %d polls: %s sees %s as %q, want alive or suspect (view %v)", polls, o.Name, n, st[n], st)
+				}
+			}
+			if seen {
+				suspectPolls++
+			}
 		}
 		polls++
 	}
 	d := c.fire(c.Web[0], "lossy", "x", 30*time.Second)
-	t.Logf("%s of 20%% loss, %d membership polls all alive; event reached every node in %s", window, polls, d)
+	t.Logf("%s of 20%% loss, %d membership polls of every agent, none failed; %d agent views showed a suspect (by member: %v); event reached every node in %s",
+		window, polls, suspectPolls, suspected, d)
 	if f := memberFailed(c.All()); len(f) > 0 {
 		t.Fatalf("members were marked failed under loss: %v", f)
 	}
