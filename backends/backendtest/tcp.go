@@ -18,22 +18,25 @@ import (
 // it, closing every connection, when the test ends.
 func NamedTCPServer(t testing.TB, name string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := ServeNamedTCP(name)
 	if err != nil {
 		t.Fatalf("listen for server %s: %v", name, err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// ServeNamedTCP is NamedTCPServer for programs outside tests (the
+// benchmarks under test/): stop closes the listener and every connection
+// and waits for them.
+func ServeNamedTCP(name string) (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -61,7 +64,16 @@ func NamedTCPServer(t testing.TB, name string) string {
 			}()
 		}
 	}()
-	return l.Addr().String()
+	stop = func() {
+		l.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+	return l.Addr().String(), stop, nil
 }
 
 // AskName opens a new connection to 127.0.0.1:port and returns the name

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/backends/backendtest"
 )
 
 type options struct {
@@ -117,7 +118,7 @@ func run(o options) error {
 		name := fmt.Sprintf("s%d", i)
 		m := &member{name: name, weight: 1, present: i < o.stable+o.churners-o.absent}
 		for j := range m.addrs {
-			addr, stop, err := serveNamed(name)
+			addr, stop, err := backendtest.ServeNamedTCP(name)
 			if err != nil {
 				return err
 			}
@@ -456,49 +457,6 @@ func cli(socket, command string) (string, error) {
 	return string(b), err
 }
 
-// serveNamed starts a TCP server that greets with name and echoes.
-func serveNamed(name string) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.WriteString(c, name+"\n")
-				io.Copy(c, c)
-				c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	stop := func() {
-		l.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
-	return l.Addr().String(), stop, nil
-}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
