@@ -457,7 +457,6 @@ func cli(socket, command string) (string, error) {
 	return string(b), err
 }
 
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
