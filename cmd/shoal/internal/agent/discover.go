@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,12 @@ const (
 	discoverPollInterval  = 60 * time.Second
 	discoverQuietInterval = 100 * time.Millisecond
 )
+
+// maxDiscoverBatch bounds the addresses one poll joins: mDNS answers come
+// from anyone on the link, so a flood of forged answers must not grow the
+// batch, keep postponing the join, or make the agent dial hundreds of
+// addresses; one reachable member is enough to join the cluster.
+const maxDiscoverBatch = 16
 
 // discoverer joins the agents one mDNS poll after another finds.
 type discoverer struct {
@@ -52,7 +59,7 @@ func (d *discoverer) run(ctx context.Context) {
 		select {
 		case e := <-entries:
 			addr := entryAddr(e)
-			if addr == "" || seen[addr] || contains(batch, addr) {
+			if addr == "" || seen[addr] || len(batch) >= maxDiscoverBatch || slices.Contains(batch, addr) {
 				continue
 			}
 			batch = append(batch, addr)
@@ -85,15 +92,6 @@ func (d *discoverer) run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // entryAddr is the gossip address an mDNS answer announces, IPv4 first.

@@ -91,3 +91,41 @@ func TestDiscoverer_JoinsWhatPollsFind(t *testing.T) {
 		}
 	}
 }
+
+// A flood of mDNS answers (anyone on the link can send them) joins at most
+// maxDiscoverBatch addresses per poll.
+func TestDiscoverer_ForgedAnswersAreBounded(t *testing.T) {
+	joined := make(chan []string, 1)
+	d := &discoverer{
+		self: "127.0.0.1:7000",
+		join: func(addrs []string) (int, error) {
+			joined <- slices.Clone(addrs)
+			return 0, errors.New("no agent there")
+		},
+		query: func(ctx context.Context, entries chan<- *mdns.ServiceEntry) error {
+			for i := range 1000 {
+				select {
+				case entries <- &mdns.ServiceEntry{AddrV4: net.ParseIP("127.0.0.1"), Port: 10000 + i}:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			return nil
+		},
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		poll:  time.Hour,
+		quiet: 10 * time.Millisecond,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case addrs := <-joined:
+		if len(addrs) != maxDiscoverBatch {
+			t.Errorf("1,000 answers: joined %d addresses in one batch, want %d", len(addrs), maxDiscoverBatch)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("1,000 answers: no join within 30 s")
+	}
+}
