@@ -37,7 +37,6 @@ type LimitedListener struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	open    int
 	perIP   map[netip.Addr]int
 	conns   []*limitedConn // open connections, oldest first
 	lastLog time.Time
@@ -93,7 +92,7 @@ func (l *LimitedListener) admit(c *limitedConn) (bool, *limitedConn) {
 	var reason string
 	var victim *limitedConn
 	switch {
-	case l.lim.Total > 0 && l.open >= l.lim.Total:
+	case l.lim.Total > 0 && len(l.conns) >= l.lim.Total:
 		if victim = l.oldestIdle(func(*limitedConn) bool { return true }); victim == nil {
 			l.refusedTotal.Add(1)
 			reason = "http_max_conns"
@@ -109,7 +108,6 @@ func (l *LimitedListener) admit(c *limitedConn) (bool, *limitedConn) {
 			victim.once.Do(func() { l.forget(victim) })
 			l.evicted.Add(1)
 		}
-		l.open++
 		l.perIP[c.ip]++
 		l.conns = append(l.conns, c)
 		return true, victim
@@ -117,7 +115,7 @@ func (l *LimitedListener) admit(c *limitedConn) (bool, *limitedConn) {
 	if now := time.Now(); now.Sub(l.lastLog) >= refusalLogEvery {
 		l.lastLog = now
 		l.log.Warn("HTTP API connection refused: cap reached and every connection busy (logged at most every "+refusalLogEvery.String()+")",
-			"cap", reason, "client", c.ip.String(), "open", l.open, "client_open", l.perIP[c.ip],
+			"cap", reason, "client", c.ip.String(), "open", len(l.conns), "client_open", l.perIP[c.ip],
 			"refused_total", l.refusedTotal.Load(), "refused_per_client", l.refusedClient.Load(), "evicted_idle", l.evicted.Load())
 	}
 	return false, nil
@@ -136,7 +134,6 @@ func (l *LimitedListener) oldestIdle(match func(*limitedConn) bool) *limitedConn
 
 // forget drops c from the counts. Called with l.mu held, once per c.
 func (l *LimitedListener) forget(c *limitedConn) {
-	l.open--
 	if l.perIP[c.ip]--; l.perIP[c.ip] <= 0 {
 		delete(l.perIP, c.ip)
 	}
@@ -187,7 +184,7 @@ type ConnStats struct {
 func (l *LimitedListener) Stats() ConnStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return ConnStats{Open: l.open, RefusedTotal: l.refusedTotal.Load(), RefusedClient: l.refusedClient.Load(), Evicted: l.evicted.Load()}
+	return ConnStats{Open: len(l.conns), RefusedTotal: l.refusedTotal.Load(), RefusedClient: l.refusedClient.Load(), Evicted: l.evicted.Load()}
 }
 
 // limitedConn gives its slot back once, on the first Close (or when it
