@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 )
 
 // Keyring changes travel as internal queries, so every member installs,
@@ -155,28 +156,10 @@ func writeKeyringFile(path string, kr *memberlist.Keyring) error {
 		}
 	}
 	data, _ := json.MarshalIndent(encoded, "", "  ")
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write keyring file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(append(data, '\n'))
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err == nil {
-			return nil
-		}
-	}
-	tmp.Close()
-	return fmt.Errorf("write keyring file %s: %w", path, err)
+	return nil
 }
 
 // InstallKey adds a base64 key to every member's keyring.

@@ -14,7 +14,7 @@ const module = "github.com/shoal-dev/shoal/"
 // allowed lists, per package (and its sub-packages), the non-standard
 // imports it may name directly, as in DESIGN.md's layout table.
 var allowed = map[string][]string{
-	"node":      {"github.com/hashicorp/memberlist", "github.com/hashicorp/serf/coordinate"},
+	"node":      {"github.com/hashicorp/memberlist", "github.com/hashicorp/serf/coordinate", module + "internal/atomicfile"},
 	"backends":  {module + "internal/procgroup"},
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},

@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
+
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 )
 
 // The tags file (-tags-file, Serf's) keeps the node's tags across
@@ -44,26 +45,8 @@ func writeTagsFile(path string, tags map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("tags file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("tags file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("tags file %s: %w", path, err)
 	}
 	return nil
 }
