@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
 // The agent flags and keys that carry Serf's names, run on the real binary.
@@ -106,7 +108,7 @@ func TestAgent_HostNames(t *testing.T) {
 // TestAgent_Iface: -iface picks the bind address from the interface.
 func TestAgent_Iface(t *testing.T) {
 	t.Parallel()
-	lo := loopbackIface(t)
+	lo := testutil.LoopbackInterface(t)
 	a := startAgent(t, "a", nil, "-bind", "0.0.0.0:0", "-iface", lo)
 	if host, _, _ := net.SplitHostPort(a.gossip); !net.ParseIP(host).IsLoopback() {
 		t.Errorf("-iface %s: gossip on %s, want its loopback address", lo, a.gossip)
@@ -115,20 +117,6 @@ func TestAgent_Iface(t *testing.T) {
 	if !strings.Contains(r.stderr, `interface (-iface): "no-such-if0"`) {
 		t.Errorf("an unknown interface: got %q", r.stderr)
 	}
-}
-
-func loopbackIface(t *testing.T) string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 {
-			return i.Name
-		}
-	}
-	t.Skip("no loopback interface")
-	return ""
 }
 
 // TestAgent_RetryMax: -retry-max bounds -retry-join, then the agent exits

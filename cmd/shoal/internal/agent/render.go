@@ -238,17 +238,23 @@ func (r *renderer) runUntilSwap(ctx context.Context, run *render.Runner) error {
 	return <-done
 }
 
+// addCounters adds from's counters to to's: the counters a template keeps
+// across the runners that SIGHUP replaces.
+func addCounters(to *render.TemplateStatus, from render.TemplateStatus) {
+	to.Renders += from.Renders
+	to.Installs += from.Installs
+	to.Failures += from.Failures
+	to.Reloads += from.Reloads
+	to.Applied += from.Applied
+}
+
 // carry keeps the counters of a runner being replaced, so the metrics of a
 // template that stays configured keep growing across reloads. The caller
 // holds r.mu.
 func (r *renderer) carry(st []render.TemplateStatus) {
 	for _, s := range st {
 		c := r.carried[s.Name]
-		c.Renders += s.Renders
-		c.Installs += s.Installs
-		c.Failures += s.Failures
-		c.Reloads += s.Reloads
-		c.Applied += s.Applied
+		addCounters(&c, s)
 		r.carried[s.Name] = c
 	}
 }
@@ -384,12 +390,7 @@ func (r *renderer) totals() []templateTotals {
 	out := make([]templateTotals, len(st))
 	seen := map[backends.Backend]bool{}
 	for i, s := range st {
-		c := r.carried[s.Name]
-		s.Renders += c.Renders
-		s.Installs += c.Installs
-		s.Failures += c.Failures
-		s.Reloads += c.Reloads
-		s.Applied += c.Applied
+		addCounters(&s, r.carried[s.Name])
 		out[i].TemplateStatus = s
 		b := lbs.byName[s.Name]
 		if rs, ok := b.(runtimeReporter); ok {

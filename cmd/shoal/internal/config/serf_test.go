@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
 func TestLoad_SerfOptions(t *testing.T) {
@@ -170,7 +172,7 @@ func TestResolveAddrs(t *testing.T) {
 }
 
 func TestResolveAddrs_Interface(t *testing.T) {
-	lo := loopbackName(t)
+	lo := testutil.LoopbackInterface(t)
 	c := Config{BindAddr: "0.0.0.0", Interface: lo}
 	if err := c.ResolveAddrs(context.Background(), hostsResolver{}); err != nil || !net.ParseIP(c.BindAddr).IsLoopback() {
 		t.Errorf("-iface %s: got bind %q (%v), want its loopback address", lo, c.BindAddr, err)
@@ -187,19 +189,4 @@ func TestResolveAddrs_Interface(t *testing.T) {
 	if err := c.ResolveAddrs(context.Background(), hostsResolver{}); err == nil || !strings.Contains(err.Error(), `interface (-iface): "no-such-if0"`) {
 		t.Errorf("unknown interface: got %v, want an error naming it", err)
 	}
-}
-
-// loopbackName finds the loopback interface ("lo" on Linux, "lo0" on BSDs).
-func loopbackName(t *testing.T) string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 {
-			return i.Name
-		}
-	}
-	t.Skip("no loopback interface")
-	return ""
 }
