@@ -60,13 +60,25 @@ func ParseStatus(s string) (Status, bool) {
 // failed nor announced a leave.
 func (s Status) AliveOrSuspect() bool { return s == StatusAlive || s == StatusSuspect }
 
-// Service is a named port that a member offers. Services travel in the
-// member's tags (see EncodeService) so every agent learns them by gossip.
+// Service is one service instance that a member offers. A member may run
+// several instances of one service (different IDs and ports).
 type Service struct {
-	Name   string
-	Port   uint16
-	Tags   []string
-	Weight int
+	// ID is unique among the member's instances; it defaults to Name.
+	ID   string
+	Name string
+	// Address is the instance's own address; nil means the member's.
+	Address net.IP
+	Port    uint16
+	Tags    []string
+	Weight  int
+	// Meta is free-form key/value data about the instance.
+	Meta map[string]string
+	// Health is the instance's effective health as its owner computed
+	// it: the worst of its own checks, the member's node-level checks and
+	// maintenance (see Worst).
+	Health Health
+	// Checks are the instance's own checks, maintenance included.
+	Checks []CheckState
 }
 
 // HasTag reports whether the service carries tag t.
@@ -84,6 +96,11 @@ type Member struct {
 	Tags     map[string]string
 	Services []Service
 	Status   Status
+	// Checks are the member's node-level checks, maintenance included;
+	// Health is their worst. A critical node check takes every service
+	// of the member out (the owner folds it into each Service.Health).
+	Checks []CheckState
+	Health Health
 
 	ProtocolMin, ProtocolMax, ProtocolCur uint8
 	DelegateMin, DelegateMax, DelegateCur uint8
