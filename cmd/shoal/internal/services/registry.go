@@ -120,6 +120,11 @@ func (r *Registry) commit(cfg []Registration, nodeChecks []checks.Definition, ne
 		return err
 	}
 	prune(&next, cfg, defs, r.configured)
+	for _, d := range defs {
+		if prev, had := r.lastDefs[d.ID]; had && !reflect.DeepEqual(prev, d) {
+			delete(next.TTL, d.ID) // a changed check starts over, after a restart too
+		}
+	}
 	if !reflect.DeepEqual(next, r.state) {
 		if err := saveState(r.path, next); err != nil {
 			return err
@@ -178,13 +183,15 @@ func prune(next *persisted, cfg []Registration, defs []checks.Definition, config
 	}
 }
 
-// restoreTTL gives each ttl check that (re)started its persisted status.
+// restoreTTL gives each ttl check that is new to this process (at start,
+// or when the config names it once the state is loaded) its persisted
+// status. A check whose definition changed starts over, as any other.
 func (r *Registry) restoreTTL(defs []checks.Definition) {
 	last := map[string]checks.Definition{}
 	for _, d := range defs {
 		last[d.ID] = d
 		saved, ok := r.state.TTL[d.ID]
-		if d.TTL == 0 || !ok || reflect.DeepEqual(r.lastDefs[d.ID], d) {
+		if _, had := r.lastDefs[d.ID]; d.TTL == 0 || !ok || had {
 			continue
 		}
 		status, _ := node.ParseHealth(saved.Status)
