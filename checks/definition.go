@@ -24,43 +24,43 @@ const MinInterval = 100 * time.Millisecond
 const MaxTimeout = 10 * time.Second
 
 // Definition is one check. Exactly one of HTTP, TCP, Args or TTL says its
-// kind.
+// kind. Its JSON form (json.go) writes durations as strings ("1s").
 type Definition struct {
 	// ID is unique among the checks of one agent; the registry fills it
 	// in when the operator leaves it out.
-	ID        string `json:"id"`
-	Name      string `json:"name,omitempty"`
-	ServiceID string `json:"service_id,omitempty"`
+	ID        string
+	Name      string
+	ServiceID string
 
 	// HTTP is a URL (http or https) fetched with Method (default GET):
 	// 2xx is passing, 429 warning, anything else critical.
-	HTTP   string              `json:"http,omitempty"`
-	Method string              `json:"method,omitempty"`
-	Header map[string][]string `json:"header,omitempty"`
+	HTTP   string
+	Method string
+	Header map[string][]string
 	// TCP is "host:port": passing when a connection opens within Timeout.
-	TCP string `json:"tcp,omitempty"`
+	TCP string
 	// Args is a command run without a shell: exit 0 is passing, 1
 	// warning, anything else critical.
-	Args []string `json:"args,omitempty"`
+	Args []string
 	// TTL makes a check whose status is pushed (UpdateTTL); without an
 	// update for TTL it turns critical.
-	TTL time.Duration `json:"ttl,omitempty"`
+	TTL time.Duration
 
 	// Interval is the period of http, tcp and script checks; Timeout
 	// defaults to min(MaxTimeout, Interval).
-	Interval time.Duration `json:"interval,omitempty"`
-	Timeout  time.Duration `json:"timeout,omitempty"`
+	Interval time.Duration
+	Timeout  time.Duration
 
 	// SuccessBeforePassing and FailuresBeforeCritical are Consul's
 	// thresholds; 0 and 1 both mean "at once". See threshold.
-	SuccessBeforePassing   int `json:"success_before_passing,omitempty"`
-	FailuresBeforeCritical int `json:"failures_before_critical,omitempty"`
+	SuccessBeforePassing   int
+	FailuresBeforeCritical int
 
 	// Initial is the status before the first result, used only when
 	// InitialSet: the zero Health is passing, and a check must start
 	// critical unless the operator says otherwise.
-	Initial    node.Health `json:"initial,omitempty"`
-	InitialSet bool        `json:"initial_set,omitempty"`
+	Initial    node.Health
+	InitialSet bool
 }
 
 // Kind names a check's kind: "http", "tcp", "script" or "ttl" ("" when
