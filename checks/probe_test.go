@@ -211,14 +211,14 @@ func TestScript_TimeoutKillsTheProcessGroup(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pid")
-			d := Definition{ID: "c", Args: []string{script(t, body), pidFile}, Interval: time.Second, Timeout: 500 * time.Millisecond}
+			d := Definition{ID: "c", Args: []string{script(t, body), pidFile}, Interval: time.Second, Timeout: 1500 * time.Millisecond}
 			p := scriptProber{d}.probe(t.Context())
 			b, err := os.ReadFile(pidFile)
 			if err != nil {
 				t.Fatalf("the script wrote no pid: %v (result %s %q)", err, p.status, p.note)
 			}
-			if p.status != node.HealthCritical || p.note != "timed out after 500ms" {
-				t.Errorf("got %s %q, want critical %q", p.status, p.note, "timed out after 500ms")
+			if p.status != node.HealthCritical || p.note != "timed out after 1.5s" {
+				t.Errorf("got %s %q, want critical %q", p.status, p.note, "timed out after 1.5s")
 			}
 			pid := strings.TrimSpace(string(b))
 			testutil.WaitFor(t, 20*time.Second, func() error { return gone(pid) })

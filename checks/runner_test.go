@@ -94,7 +94,7 @@ func TestRunner_Thresholds(t *testing.T) {
 func TestRunner_TTL(t *testing.T) {
 	r := NewRunner(nil, nil)
 	defs := []Definition{
-		{ID: "job", TTL: 300 * time.Millisecond},
+		{ID: "job", TTL: time.Second},
 		{ID: "tcp", TCP: "127.0.0.1:1", Interval: time.Hour, Initial: node.HealthWarning, InitialSet: true},
 	}
 	if err := r.Set(defs); err != nil {
