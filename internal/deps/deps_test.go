@@ -19,6 +19,10 @@ var allowed = map[string][]string{
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
+	"checks":    {module + "node", module + "internal/procgroup"},
+	// The agent's local service registry: checks and node types, one
+	// atomic write for its state file.
+	"cmd/shoal/internal/services": {module + "checks", module + "node", module + "internal/atomicfile"},
 	// Leaf helpers shared by the packages above: standard library only.
 	"internal/procgroup": {},
 	"internal/debounce":  {},
