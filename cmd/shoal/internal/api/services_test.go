@@ -123,6 +123,7 @@ func clusterFixture() []node.Member {
 		}},
 		{Name: "b", Addr: net.IPv4(127, 0, 0, 2), Status: node.StatusAlive, Checks: []node.CheckState{maint}, Health: node.HealthMaintenance,
 			Services: []node.Service{{ID: "web", Name: "web", Port: 80, Tags: []string{"v1"}, Health: node.HealthMaintenance}}},
+		{Name: "d", Addr: net.IPv4(127, 0, 0, 4), Status: node.StatusSuspect, Services: []node.Service{{Name: "db", Port: 5432}}},
 		{Name: "c", Addr: net.IPv4(127, 0, 0, 3), Status: node.StatusFailed,
 			Services: []node.Service{{ID: "web", Name: "web", Port: 80, Health: node.HealthPassing}}},
 	}
@@ -230,9 +231,13 @@ func TestServices_CatalogAndHealth(t *testing.T) {
 		t.Fatalf("got %d %s (%v)", code, body, err)
 	}
 	// c is failed: its instance is not counted.
-	if len(cat) != 1 || cat[0].Name != "web" || cat[0].Instances != 3 || cat[0].Passing != 1 || cat[0].Warning != 1 ||
-		strings.Join(cat[0].Tags, ",") != "v1,v2" {
-		t.Errorf("got catalog %+v, want web: 3 instances, 1 passing, 1 warning, tags v1,v2", cat)
+	if len(cat) != 2 || cat[0].Name != "db" || cat[0].Instances != 1 || cat[1].Name != "web" || cat[1].Instances != 3 || cat[1].Passing != 1 || cat[1].Warning != 1 ||
+		strings.Join(cat[1].Tags, ",") != "v1,v2" {
+		t.Errorf("got catalog %+v, want db: 1 instance; web: 3 instances, 1 passing, 1 warning, tags v1,v2", cat)
+	}
+	// An agent that gossips no instance ID has one instance per name: its ID is the name.
+	if _, body := do(t, ts, "GET", "/v1/health/service/db", ""); !strings.Contains(body, `"member":"d","member_status":"suspect","id":"db"`) {
+		t.Errorf("got %s, want d's db with id db", body)
 	}
 
 	for _, tc := range []struct {

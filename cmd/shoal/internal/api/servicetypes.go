@@ -209,9 +209,18 @@ type ServiceInstance struct {
 	Checks []CheckStatus `json:"checks"`
 }
 
+// instanceID is s's ID; an agent that gossips none has one instance per
+// name, whose ID is the name (node.Service).
+func instanceID(s node.Service) string {
+	if s.ID == "" {
+		return s.Name
+	}
+	return s.ID
+}
+
 // serviceFrom converts a member's instance for /v1/members and /v1/info.
 func serviceFrom(s node.Service) Service {
-	out := Service{ID: s.ID, Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight,
+	out := Service{ID: instanceID(s), Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight,
 		Meta: s.Meta, Health: s.Health.String(), Checks: checkStatuses(s.Checks)}
 	if s.Address != nil {
 		out.Address = s.Address.String()
@@ -225,7 +234,7 @@ func instanceFrom(m node.Member, s node.Service) ServiceInstance {
 	if addr == nil {
 		addr = m.Addr
 	}
-	out := ServiceInstance{Member: m.Name, MemberStatus: m.Status.String(), ID: s.ID, Name: s.Name,
+	out := ServiceInstance{Member: m.Name, MemberStatus: m.Status.String(), ID: instanceID(s), Name: s.Name,
 		Port: s.Port, Tags: s.Tags, Weight: s.Weight, Meta: s.Meta, Health: s.Health.String(),
 		Checks: append(checkStatuses(s.Checks), checkStatuses(m.Checks)...)}
 	if addr != nil {

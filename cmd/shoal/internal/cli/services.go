@@ -199,8 +199,11 @@ func defineRegisterFlags(fs *flag.FlagSet) *registerFlags {
 // (ServiceRegistration.Def), so a mistake is a usage error before the
 // agent is asked.
 func (f *registerFlags) request(script []string) (api.ServiceRegistration, error) {
-	if f.name == "" || f.port == 0 {
-		return api.ServiceRegistration{}, errors.New("-name and -port are required")
+	if f.name == "" {
+		return api.ServiceRegistration{}, errors.New("-name is required")
+	}
+	if f.port == 0 {
+		return api.ServiceRegistration{}, errors.New("-port is required (1-65535)")
 	}
 	id := f.id
 	if id == "" {

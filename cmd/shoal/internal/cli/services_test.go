@@ -62,8 +62,8 @@ func TestRegisterFlags_Errors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-port", "80"}, "-name and -port are required"},
-		{[]string{"-name", "web"}, "-name and -port are required"},
+		{[]string{"-port", "80"}, "-name is required"},
+		{[]string{"-name", "web"}, "-port is required"},
 		{[]string{"-name", "web", "-port", "70000"}, "service port 70000 must be from 1 to 65535"},
 		{[]string{"-name", "web", "-port", "80", "-address", "web.local"}, `address "web.local" is not an IP address`},
 		{[]string{"-name", "web", "-port", "80", "-meta", "novalue"}, `-meta: "novalue" is not KEY=VALUE`},
