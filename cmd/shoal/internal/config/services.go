@@ -223,18 +223,18 @@ func (c CheckDef) timingErrors() []error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.TTL != 0 {
 		if err := checkTTLRange.check(c.TTL); err != nil {
-			bad("ttl = %s: %w", c.TTL, err)
+			bad("ttl = %s: %w", fmtDuration(c.TTL), err)
 		}
 		if c.Interval != 0 || c.Timeout != 0 {
 			bad("interval and timeout have no meaning for a ttl check: it is updated by `shoal check` or the API")
 		}
 	} else {
 		if err := checkIntervalRange.check(c.Interval); err != nil {
-			bad("interval = %s: %w", c.Interval, err)
+			bad("interval = %s: %w", fmtDuration(c.Interval), err)
 		}
 		if c.Timeout != 0 {
 			if err := checkTimeoutRange.check(c.Timeout); err != nil {
-				bad("timeout = %s: %w", c.Timeout, err)
+				bad("timeout = %s: %w", fmtDuration(c.Timeout), err)
 			}
 		}
 	}

@@ -168,6 +168,11 @@ func TestLoad_ServiceErrorsNameFileBlockAndField(t *testing.T) {
 		{"method without http", "check {\ntcp = \"127.0.0.1:80\"\nmethod = \"GET\"\n}", `check[0]: method and header are options of an http check`},
 		{"reserved id", "check {\nid = \"_maintenance\"\nttl = \"5s\"\n}", `check[0]: id "_maintenance": IDs starting with '_' are reserved`},
 		{"negative count", "check {\nttl = \"5s\"\nfailures_before_critical = -1\n}", `failures_before_critical = -1: must be between 0 and 1000`},
+		{"weight", "service {\nname = \"web\"\nport = 80\nweight = 70000\n}", `service weight 70000 must be from 0 to 65535`},
+		{"bad header", "check {\nhttp = \"http://127.0.0.1/\"\nheader = { \"X A\" = [\"v\"] }\n}", `check[0]: header "X A" is not a header name`},
+		{"long timeout", "check {\ntcp = \"127.0.0.1:80\"\ntimeout = \"2h\"\n}", `check[0]: timeout = 2h: must be between 10ms and 1h`},
+		{"short ttl", "check {\nttl = \"1ms\"\n}", `check[0]: ttl = 1ms: must be between 100ms and 24h`},
+		{"tcp port", "check {\ntcp = \"127.0.0.1:0\"\n}", `tcp "127.0.0.1:0" is not HOST:PORT with a port from 1 to 65535`},
 		{"unknown key", "check {\nttl = \"5s\"\nintervall = \"1s\"\n}", `Unsupported argument`},
 	}
 	for _, tc := range cases {
