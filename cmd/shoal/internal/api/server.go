@@ -64,6 +64,7 @@ type Server struct {
 	token        string
 	allowedHosts map[string]bool
 	mux          *http.ServeMux
+	services     Services // nil: no registry (services.go)
 }
 
 // Options are the API's trust rules (guard.go).
@@ -73,13 +74,16 @@ type Options struct {
 	// AllowedHosts are the names, besides IP literals and localhost, that
 	// a request's Host may carry (config http_allowed_hosts), lower-case.
 	AllowedHosts []string
+	// Services is the agent's service registry; nil answers its routes
+	// with 501 (services.go).
+	Services Services
 }
 
 // NewServer builds the handler tree. /v1/health stays open so load
 // balancers and probes need no secret; it tells only that the agent is up
 // and how many members are alive.
 func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.Registry, opts Options) *Server {
-	s := &Server{agent: a, log: logger, hub: hub, token: opts.Token, allowedHosts: map[string]bool{}, mux: http.NewServeMux()}
+	s := &Server{agent: a, log: logger, hub: hub, token: opts.Token, allowedHosts: map[string]bool{}, mux: http.NewServeMux(), services: opts.Services}
 	for _, h := range opts.AllowedHosts {
 		s.allowedHosts[strings.ToLower(h)] = true
 	}
@@ -99,6 +103,7 @@ func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.R
 	s.mux.HandleFunc("GET /v1/render", s.renderStatus)
 	s.mux.HandleFunc("POST /v1/render", s.renderNow)
 	s.registerCoordinates()
+	s.registerServices()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
 	return s
 }

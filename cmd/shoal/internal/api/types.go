@@ -20,20 +20,30 @@ type Member struct {
 	Tags     map[string]string `json:"tags"`
 	Services []Service         `json:"services,omitempty"`
 	Protocol [3]uint8          `json:"protocol"` // min, max, current
+	// Health is the worst of the member's node checks, maintenance
+	// included; Checks are those checks (servicetypes.go).
+	Health string        `json:"health"`
+	Checks []CheckStatus `json:"checks,omitempty"`
 }
 
-// Service is a member's service.
+// Service is a member's service instance.
 type Service struct {
-	Name   string   `json:"name"`
-	Port   uint16   `json:"port"`
-	Tags   []string `json:"tags,omitempty"`
-	Weight int      `json:"weight"`
+	ID      string            `json:"id,omitempty"`
+	Name    string            `json:"name"`
+	Address string            `json:"address,omitempty"` // "" = the member's
+	Port    uint16            `json:"port"`
+	Tags    []string          `json:"tags,omitempty"`
+	Weight  int               `json:"weight"`
+	Meta    map[string]string `json:"meta,omitempty"`
+	Health  string            `json:"health,omitempty"`
+	Checks  []CheckStatus     `json:"checks,omitempty"`
 }
 
 // MemberFrom converts a node member.
 func MemberFrom(m node.Member) Member {
 	out := Member{Name: m.Name, Port: m.Port, Status: m.Status.String(), Tags: m.Tags,
-		Protocol: [3]uint8{m.ProtocolMin, m.ProtocolMax, m.ProtocolCur}}
+		Protocol: [3]uint8{m.ProtocolMin, m.ProtocolMax, m.ProtocolCur},
+		Health:   m.Health.String(), Checks: checkStatuses(m.Checks)}
 	if m.Addr != nil {
 		out.Addr = m.Addr.String()
 	}
@@ -41,7 +51,7 @@ func MemberFrom(m node.Member) Member {
 		out.Tags = map[string]string{}
 	}
 	for _, s := range m.Services {
-		out.Services = append(out.Services, Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
+		out.Services = append(out.Services, serviceFrom(s))
 	}
 	return out
 }

@@ -48,6 +48,11 @@ func init() {
 		"render":      {"show template status; -once renders now, -dry shows what would be written", runRender},
 		"version":     {"print the version", runVersion},
 
+		// Services, checks and maintenance (services.go, maint.go).
+		"services": {"list services, or register and deregister this agent's", runServices},
+		"check":    {"update a ttl check: pass, warn or fail", runCheck},
+		"maint":    {"put the node or a service in maintenance, or take it out", runMaint},
+
 		// Network coordinates and the ping query (coordinates.go).
 		"rtt":          {"estimate the round trip time between two nodes from network coordinates", runRTT},
 		"reachability": {"ping every member by query and list those that do not answer", runReachability},

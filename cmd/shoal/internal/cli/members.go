@@ -77,10 +77,58 @@ func printMembers(w io.Writer, members []api.Member, detailed bool) {
 			if len(m.Services) > 0 {
 				row = append(row, "Services: "+safe(serviceString(m.Services)))
 			}
+			if len(m.Checks) > 0 {
+				row = append(row, "Checks: "+safe(checkString(m.Checks)))
+			}
+		}
+		// Health, which Serf has not, comes last and only when it is not
+		// passing, so scripts reading Serf's columns are unaffected.
+		if h := healthCell(m); h != "" {
+			row = append(row, safe(h))
 		}
 		rows = append(rows, row)
 	}
 	fmt.Fprintln(w, strings.TrimSpace(columns(rows)))
+}
+
+// healthCell is "health=maintenance (reason)" for a member whose node
+// checks are not passing, "health=passing, 1 of 3 services critical" when
+// only instances fail, and "" when all is well.
+func healthCell(m api.Member) string {
+	h := orPassing(m.Health)
+	cell := "health=" + h
+	if h == "maintenance" {
+		for _, c := range m.Checks {
+			if c.Status == "maintenance" && c.Note != "" {
+				cell += " (" + c.Note + ")"
+				break
+			}
+		}
+	}
+	bad := 0
+	for _, s := range m.Services {
+		if sh := orPassing(s.Health); sh != "passing" && sh != "warning" {
+			bad++
+		}
+	}
+	if bad > 0 {
+		cell += fmt.Sprintf(", %d of %d services out", bad, len(m.Services))
+	} else if h == "passing" {
+		return ""
+	}
+	return cell
+}
+
+// checkString lists checks as ID=STATUS, with the note in parentheses.
+func checkString(cs []api.CheckStatus) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.ID + "=" + c.Status
+		if c.Note != "" {
+			parts[i] += "(" + c.Note + ")"
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // columns aligns rows as Serf's output library does: each cell trimmed,

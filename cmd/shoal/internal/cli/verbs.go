@@ -46,6 +46,12 @@ func serviceString(svcs []api.Service) string {
 		if len(s.Tags) > 0 {
 			parts[i] += ":" + strings.Join(s.Tags, ",")
 		}
+		if s.ID != "" && s.ID != s.Name {
+			parts[i] += "[" + s.ID + "]"
+		}
+		if h := orPassing(s.Health); h != "passing" {
+			parts[i] += "(" + h + ")"
+		}
 	}
 	return strings.Join(parts, " ")
 }

@@ -62,8 +62,17 @@ type Config struct {
 	// RetryMax bounds retry-join attempts; 0 retries until it succeeds.
 	RetryMax int
 
-	Tags     map[string]string
+	Tags map[string]string
+	// Services is what node gossips of ServiceDefs (NodeServices), kept
+	// for the agent until its registry publishes services and health.
 	Services []node.Service
+	// ServiceDefs are the service blocks and -service flags; NodeChecks
+	// the top-level check blocks (services.go).
+	ServiceDefs []ServiceDef
+	NodeChecks  []CheckDef
+	// DataDir keeps runtime registrations, maintenance and TTL state
+	// across restarts; see StateDir for -dev's default.
+	DataDir string
 	// TagsFile persists the node's tags: loaded at start, rewritten on
 	// every change through the API (Serf's -tags-file).
 	TagsFile string
@@ -268,6 +277,11 @@ func (c Config) clone() Config {
 		s.Tags = append([]string(nil), s.Tags...)
 		out.Services[i] = s
 	}
+	out.ServiceDefs = make([]ServiceDef, len(c.ServiceDefs))
+	for i, d := range c.ServiceDefs {
+		out.ServiceDefs[i] = d.clone()
+	}
+	out.NodeChecks = cloneChecks(c.NodeChecks)
 	return out
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
-	"github.com/shoal-dev/shoal/node"
 )
 
 // fileConfig is the schema of a config file, the same for HCL and JSON.
@@ -78,7 +77,11 @@ type fileConfig struct {
 	LogLevel  *string `hcl:"log_level,optional"`
 	LogFormat *string `hcl:"log_format,optional"`
 
-	Services  []fileService  `hcl:"service,block"`
+	// Services and node-level checks (servicesfile.go).
+	Services   []fileService `hcl:"service,block"`
+	NodeChecks []fileCheck   `hcl:"check,block"`
+	DataDir    *string       `hcl:"data_dir,optional"`
+
 	Templates []fileTemplate `hcl:"template,block"`
 	Gossip    *fileGossip    `hcl:"gossip,block"`
 	DNS       *fileDNS       `hcl:"dns,block"`
@@ -107,13 +110,6 @@ type fileDNS struct {
 	RecursorTimeout     *string `hcl:"recursor_timeout,optional"`
 
 	NearSort *bool `hcl:"near_sort,optional"`
-}
-
-type fileService struct {
-	Name   string   `hcl:"name"`
-	Port   int      `hcl:"port"`
-	Tags   []string `hcl:"tags,optional"`
-	Weight *int     `hcl:"weight,optional"`
 }
 
 // fileTemplate is a template block. The load balancer's options sit in the
@@ -301,17 +297,8 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	for k, v := range fc.Tags {
 		c.Tags[k] = v
 	}
-	for i, s := range fc.Services {
-		w := 1
-		if s.Weight != nil {
-			w = *s.Weight
-		}
-		if err := checkService(s.Name, s.Port, s.Tags, w); err != nil {
-			a.fail(fmt.Sprintf("service[%d]", i), err)
-			continue
-		}
-		c.Services = append(c.Services, node.Service{Name: s.Name, Port: uint16(s.Port), Tags: s.Tags, Weight: w})
-	}
+	a.services(c, fc)
+	setStr(&c.DataDir, fc.DataDir)
 
 	for key, pair := range map[string]struct{ dst, src *string }{
 		"http_addr": {&c.HTTPAddr, fc.HTTPAddr},

@@ -28,6 +28,7 @@ type Flags struct {
 	domain, altDomain, encrypt          string
 	keyringFile                         string
 	snapshot, profile, logLevel         string
+	dataDir                             string
 	join, retryJoin, tagArgs, handlers_ list
 	services                            []node.Service
 	serf                                serfFlags
@@ -145,6 +146,7 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(value{&f.encrypt, checkEncrypt}, "encrypt", "gossip encryption `key`, base64 (see shoal keygen); \"\" for none")
 	fs.StringVar(&f.keyringFile, "keyring-file", "", "gossip keyring `file` (a JSON list of base64 keys, primary first), loaded at start and kept up to date")
 	fs.BoolVar(&f.insecureGossip, "insecure-gossip", false, "let an agent with templates run without a gossip key (anyone on the network can then change what it renders)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "`dir` keeping runtime service registrations, maintenance and TTL state across restarts (-dev: ./"+DefaultDevDestDir+")")
 	fs.StringVar(&f.snapshot, "snapshot", "", "snapshot `path`, to rejoin the cluster after a restart")
 	fs.Var(checked{&f.handlers_, func(s string) error { _, err := handlers.ParseScript(s); return err }}, "event-handler", "run `[FILTER=]SCRIPT` on events (repeatable)")
 	fs.Var(value{&f.profile, func(s string) error { _, err := ParseProfile(s); return err }}, "profile", "gossip timings: lan, wan or local (default lan)")
@@ -199,6 +201,7 @@ func (f *Flags) Load() (Config, error) {
 		c.HTTPToken = tok
 	}
 	f.apply(&c)
+	c.Services = NodeServices(c.ServiceDefs)
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -233,16 +236,20 @@ func (f *Flags) apply(c *Config) {
 		k, v, _ := ParseTag(t)
 		c.Tags[k] = v
 	}
-	c.Services = append(c.Services, f.services...)
+	for _, s := range f.services {
+		c.ServiceDefs = append(c.ServiceDefs, ServiceDef{ID: s.Name, Name: s.Name, Port: int(s.Port), Tags: s.Tags, Weight: s.Weight})
+	}
 	strs := map[string]*string{
 		"http-addr": &c.HTTPAddr, "dns-addr": &c.DNSAddr, "domain": &c.Domain, "alt-domain": &c.AltDomain,
 		"encrypt": &c.EncryptKey, "keyring-file": &c.KeyringFile,
 		"snapshot": &c.SnapshotPath, "profile": &c.Profile, "http-token": &c.HTTPToken,
+		"data-dir": &c.DataDir,
 	}
 	vals := map[string]string{
 		"http-addr": f.httpAddr, "dns-addr": f.dnsAddr, "domain": f.domain, "alt-domain": f.altDomain,
 		"encrypt": f.encrypt, "keyring-file": f.keyringFile,
 		"snapshot": f.snapshot, "profile": f.profile, "http-token": f.httpToken,
+		"data-dir": f.dataDir,
 	}
 	for name, dst := range strs {
 		if f.set[name] {

@@ -36,13 +36,7 @@ func (c *Config) Validate() error {
 	if c.AltDomain != "" && strings.EqualFold(c.AltDomain, c.Domain) {
 		bad("alt_domain (-alt-domain) %q is the domain", c.AltDomain)
 	}
-	seen := map[string]bool{}
-	for _, s := range c.Services {
-		if seen[s.Name] {
-			bad("service %q is declared twice", s.Name)
-		}
-		seen[s.Name] = true
-	}
+	errs = append(errs, CheckIDs(c.ServiceDefs, c.NodeChecks)...)
 	for k := range c.Tags {
 		if k == "" || strings.ContainsAny(k, "=,\t\n") {
 			bad("tag key %q must be non-empty without '=', ',', tabs or newlines", k)
