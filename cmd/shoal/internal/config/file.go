@@ -106,7 +106,8 @@ type fileDNS struct {
 	MaxInflightForwards *int    `hcl:"max_inflight_forwards,optional"`
 	RecursorTimeout     *string `hcl:"recursor_timeout,optional"`
 
-	NearSort *bool `hcl:"near_sort,optional"`
+	NearSort    *bool `hcl:"near_sort,optional"`
+	OnlyPassing *bool `hcl:"only_passing,optional"`
 }
 
 type fileService struct {
@@ -568,6 +569,9 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsAnswerLimitRange)
 	if d.NearSort != nil {
 		c.DNS.NearSort = *d.NearSort
+	}
+	if d.OnlyPassing != nil {
+		c.DNS.OnlyPassing = *d.OnlyPassing
 	}
 	for i, r := range d.Recursors {
 		if _, _, err := ParseHostPort(r, 53); err != nil {
