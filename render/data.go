@@ -377,3 +377,37 @@ func clampWeight(w int) int {
 	}
 	return w
 }
+
+// healthLost reports whether an instance that was routable in prev (on an
+// alive or suspect member) is still offered in next but no longer
+// routable: its check turned critical, it or its node went into
+// maintenance, or its node check failed. Such a change should render
+// without waiting for quiet, as a failed member does: a load balancer
+// that waits keeps sending traffic to an instance that said it fails.
+// (A vanished instance or member is urgentChange's to report.)
+func healthLost(prev, next *node.Snapshot) bool {
+	if prev == nil || next == nil {
+		return false
+	}
+	for i := range prev.Members {
+		p := &prev.Members[i]
+		if !p.Status.AliveOrSuspect() || len(p.Services) == 0 {
+			continue
+		}
+		n, ok := next.Get(p.Name)
+		if !ok {
+			continue
+		}
+		for _, s := range p.Services {
+			if !node.Worst(s.Health, p.Health).Routable(false) {
+				continue
+			}
+			for _, ns := range n.Services {
+				if cmp.Or(ns.ID, ns.Name) == cmp.Or(s.ID, s.Name) && !node.Worst(ns.Health, n.Health).Routable(false) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

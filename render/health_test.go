@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -220,5 +221,44 @@ func TestBuiltin_HealthAndInstances(t *testing.T) {
 			}
 			validate(t, tc.name, append(tc.args, path)...)
 		})
+	}
+}
+
+// healthLost tells the runner to render at once when an instance stops
+// being routable, and not when one comes back or nothing changed.
+func TestHealthLost(t *testing.T) {
+	base := healthCluster()
+	with := func(change func(ms []node.Member)) *node.Snapshot {
+		ms := slices.Clone(base.Members)
+		for i := range ms {
+			ms[i].Services = slices.Clone(ms[i].Services)
+		}
+		change(ms)
+		return snapshot("lb1", 2, ms...)
+	}
+	find := func(ms []node.Member, name string) *node.Member {
+		for i := range ms {
+			if ms[i].Name == name {
+				return &ms[i]
+			}
+		}
+		t.Fatalf("no member %s", name)
+		return nil
+	}
+	for _, tc := range []struct {
+		name string
+		next *node.Snapshot
+		want bool
+	}{
+		{"nothing changed", with(func([]node.Member) {}), false},
+		{"web-2 critical", with(func(ms []node.Member) { find(ms, "web1").Services[1].Health = node.HealthCritical }), true},
+		{"warning to maintenance", with(func(ms []node.Member) { find(ms, "web2").Services[0].Health = node.HealthMaintenance }), true},
+		{"node check critical", with(func(ms []node.Member) { find(ms, "web2").Health = node.HealthCritical }), true},
+		{"passing to warning", with(func(ms []node.Member) { find(ms, "web2").Services[0].Health = node.HealthWarning }), false},
+		{"critical comes back", with(func(ms []node.Member) { find(ms, "web3").Services[0].Health = node.HealthPassing }), false},
+	} {
+		if got := healthLost(base, tc.next); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
