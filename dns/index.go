@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -389,7 +390,7 @@ func maintenanceStrings(m node.Member) []string {
 	}
 	for _, s := range m.Services {
 		for _, c := range s.Checks {
-			add("maintenance:"+s.ID, c)
+			add("maintenance:"+cmp.Or(s.ID, s.Name), c)
 		}
 	}
 	slices.Sort(out)

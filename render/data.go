@@ -341,10 +341,20 @@ const (
 
 func (hs healthSet) has(h node.Health) bool { return hs&(1<<h) != 0 }
 
-// filterInstances returns the instances whose health is in keep, in a
+// filterInstances returns the instances whose health is in keep: ins
+// itself when they all are (the common case, a healthy service), else a
 // new slice.
 func filterInstances(ins []Instance, keep healthSet) []Instance {
-	var out []Instance
+	n := 0
+	for _, in := range ins {
+		if keep.has(in.health) {
+			n++
+		}
+	}
+	if n == len(ins) {
+		return ins
+	}
+	out := make([]Instance, 0, n)
 	for _, in := range ins {
 		if keep.has(in.health) {
 			out = append(out, in)
