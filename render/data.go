@@ -278,7 +278,7 @@ func instance(m *node.Member, tm *Member, s node.Service) Instance {
 	}
 	meta := s.Meta
 	if meta == nil {
-		meta = map[string]string{}
+		meta = noMeta
 	}
 	// The owner folds node checks into s.Health; taking the worst again
 	// keeps a critical node's instances out even if it did not.
@@ -301,6 +301,11 @@ func instance(m *node.Member, tm *Member, s node.Service) Instance {
 		health:     health,
 	}
 }
+
+// noMeta is the Meta of every instance without any. Sharing it is safe:
+// a template cannot write to a map[string]string (sprig's set and merge
+// take map[string]any), as it cannot to the snapshot's Tags it is given.
+var noMeta = map[string]string{}
 
 // ownAddr returns an instance's own address, or nil when it has none
 // that differs from its member's: unset, unspecified (0.0.0.0 binds every
