@@ -53,6 +53,10 @@ type Config struct {
 	// trip estimated from network coordinates (near.go), when the view
 	// provides them, instead of shuffling them.
 	NearSort bool
+	// OnlyPassing answers service names with passing instances only;
+	// by default warning instances are answered too. Critical and
+	// maintenance instances are never answered (Consul's only_passing).
+	OnlyPassing bool
 	// MaxUDPSize is the largest UDP response sent to an EDNS0 client and
 	// the buffer size advertised in our OPT record. Clients without EDNS0
 	// get at most 512 bytes.

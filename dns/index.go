@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -119,8 +120,11 @@ func buildZone(snap *node.Snapshot, set *settings, domain string, logger *slog.L
 		}
 		b.addNode(target, m)
 		for _, s := range m.Services {
+			in, ok := b.serviceInstance(m, s, target)
+			if !ok {
+				continue
+			}
 			name := strings.ToLower(s.Name)
-			in := instance{target: target, addr: m.Addr, svc: s, suspect: m.Status == node.StatusSuspect}
 			for _, owner := range []string{name, "_" + name + "._tcp"} {
 				if fq, ok := b.fqdn(owner, "service"); ok {
 					addInstance(fq, in)
@@ -179,6 +183,29 @@ func (b *indexBuilder) set(name string) *rrset {
 	return s
 }
 
+// serviceInstance returns the instance s of member m as service names
+// answer it, and false when it takes no traffic: its health, the worst of
+// its own and its member's (the owner folds node checks into s.Health;
+// taking the worst again guards against an owner that did not), is
+// critical or maintenance, or warning under only_passing. Names of a
+// service none of whose instances is routable do not exist (NXDOMAIN, as
+// Consul answers), like names of a service offered only by failed members.
+//
+// An instance with an address of its own (other than its member's) is
+// served at that address: its SRV target is the .addr. name that spells
+// it, as Consul does, and A/AAAA answers give it.
+func (b *indexBuilder) serviceInstance(m node.Member, s node.Service, nodeTarget string) (instance, bool) {
+	if !node.Worst(s.Health, m.Health).Routable(b.cfg.OnlyPassing) {
+		return instance{}, false
+	}
+	in := instance{target: nodeTarget, addr: m.Addr, svc: s, suspect: m.Status == node.StatusSuspect}
+	if own := ownAddr(s.Address, m.Addr); own != nil {
+		in.addr = own
+		in.target = addrName(own, b.domain)
+	}
+	return in, true
+}
+
 // addNode adds the address, TXT and PTR records of an alive or suspect
 // member.
 func (b *indexBuilder) addNode(owner string, m node.Member) {
@@ -191,7 +218,7 @@ func (b *indexBuilder) addNode(owner string, m node.Member) {
 			ptr.ptr = append(ptr.ptr, &mdns.PTR{Hdr: header(rev, mdns.TypePTR, ttl), Ptr: owner})
 		}
 	}
-	if txt := tagStrings(m.Tags); len(txt) > 0 {
+	if txt := append(tagStrings(m.Tags), maintenanceStrings(m)...); len(txt) > 0 {
 		s.txt = append(s.txt, &mdns.TXT{Hdr: header(owner, mdns.TypeTXT, ttl), Txt: txt})
 	}
 }
@@ -210,7 +237,11 @@ func (b *indexBuilder) addNode(owner string, m node.Member) {
 // out as the HAProxy template drains them. Consul answers until a member
 // has failed; shoal does not wait for that. When every instance is suspect
 // the most likely fault is this node's own network, and an answer that may
-// fail beats one that surely does: they are all answered. Node names
+// fail beats one that surely does: they are all answered. Health comes
+// first: instances is the routable ones (serviceInstance), so a healthy
+// instance of an alive member is preferred, then healthy suspect ones;
+// a critical instance is never answered, even when every instance is
+// critical, since its own check says it fails. Node names
 // (<node>.node) keep answering suspect members: they name one machine,
 // whose address has not changed.
 func withoutSuspects(instances []instance) []instance {
@@ -334,6 +365,32 @@ func tagStrings(tags map[string]string) []string {
 	for k, v := range tags {
 		if kv := k + "=" + v; len(kv) <= 255 {
 			out = append(out, escapeTXT(kv))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// maintenanceStrings renders the member's maintenance (shoal maint) for
+// its TXT record: "maintenance=<reason>" for the whole node and
+// "maintenance:<service id>=<reason>" for one instance, sorted, after the
+// tags. A reason is cut to fit a TXT string: unlike a tag value, a cut
+// reason still says the state, and leaving it out would hide it.
+func maintenanceStrings(m node.Member) []string {
+	var out []string
+	add := func(key string, c node.CheckState) {
+		if c.ID != node.MaintenanceCheckID || c.Status != node.HealthMaintenance || len(key) > 254 {
+			return
+		}
+		kv := key + "=" + c.Note
+		out = append(out, escapeTXT(kv[:min(len(kv), 255)]))
+	}
+	for _, c := range m.Checks {
+		add("maintenance", c)
+	}
+	for _, s := range m.Services {
+		for _, c := range s.Checks {
+			add("maintenance:"+cmp.Or(s.ID, s.Name), c)
 		}
 	}
 	slices.Sort(out)

@@ -60,6 +60,17 @@ func (s *nearSorter) memberByAddr(ip netip.Addr) (string, bool) {
 				idx.names[a.Unmap()] = m.Name
 			}
 		}
+		// An instance at its own address is as near as its member; a
+		// member's own address wins over another member's instance.
+		for _, m := range snap.Members {
+			for _, svc := range m.Services {
+				if a, ok := netip.AddrFromSlice(ownAddr(svc.Address, m.Addr)); ok {
+					if _, taken := idx.names[a.Unmap()]; !taken {
+						idx.names[a.Unmap()] = m.Name
+					}
+				}
+			}
+		}
 		s.byAddr.Store(idx)
 	}
 	name, ok := idx.names[ip.Unmap()]
@@ -67,7 +78,8 @@ func (s *nearSorter) memberByAddr(ip netip.Addr) (string, bool) {
 }
 
 // memberOf names the member a record points at: the owner of an A or AAAA
-// record's address, or the node of an SRV target "<node>.node.<domain>".
+// record's address (a member's or one of its instances'), or the node of
+// an SRV target "<node>.node.<domain>" or "<hex>.addr.<domain>".
 func (s *nearSorter) memberOf(rr mdns.RR) (string, bool) {
 	switch r := rr.(type) {
 	case *mdns.A:
@@ -83,6 +95,9 @@ func (s *nearSorter) memberOf(rr mdns.RR) (string, bool) {
 		}
 		return s.memberByAddr(a)
 	case *mdns.SRV:
+		if rr, ok := addrTarget(r.Target); ok {
+			return s.memberOf(rr) // an instance at its own address
+		}
 		i := strings.LastIndex(r.Target, ".node.")
 		if i <= 0 {
 			return "", false

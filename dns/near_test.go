@@ -2,6 +2,7 @@ package dns
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -120,5 +121,25 @@ func TestNearSort_OffByDefaultOnByReload(t *testing.T) {
 		if got := fmt.Sprint(rdata(resp.Answer)); got != nearest {
 			t.Fatalf("after the reload: got %s, want the two nearest %s", got, nearest)
 		}
+	}
+}
+
+// An instance at its own address sorts as near as its member, by its A
+// record and by its .addr. SRV target.
+func TestNearSort_OwnAddress(t *testing.T) {
+	v := nearCluster()
+	snap := bigSnapshot(6)
+	snap.Members[2].Services[0].Address = net.ParseIP("10.9.0.2") // node-002, the nearest after the agent
+	v.set(snap)
+	cfg := testConfig()
+	cfg.NearSort = true
+	srv := startServer(t, cfg, v)
+	a := exchange(t, "udp", srv.Addr(), query("big.service.shoal.", mdns.TypeA, 0))
+	if len(a.Answer) < 2 || a.Answer[1].(*mdns.A).A.String() != "10.9.0.2" {
+		t.Errorf("A: got %q, want 10.9.0.2 second", rdata(a.Answer))
+	}
+	s := exchange(t, "udp", srv.Addr(), query("big.service.shoal.", mdns.TypeSRV, 0))
+	if len(s.Answer) < 2 || s.Answer[1].(*mdns.SRV).Target != "0a090002.addr.shoal." {
+		t.Errorf("SRV: got %v, want 0a090002.addr.shoal. second", s.Answer)
 	}
 }

@@ -11,33 +11,51 @@
 //
 //	.Self       the local Member
 //	.Members    every Member (all statuses), sorted by name
-//	.Services   map service name -> Instances of alive and suspect members,
-//	            sorted by node name
+//	.Services   map service name -> routable Instances (health passing or
+//	            warning) of alive and suspect members, sorted by node
+//	            name, then ID
 //	.Vars       the template's vars from the agent config (trusted)
 //
 // A Member has Name, Addr, Port, Status ("alive", "suspect", "leaving",
-// "left", "failed"), Tags and Services. An Instance has Service, Node,
-// Address, Port, HostPort ("10.0.0.5:8080", "[fd00::5]:8080"), Weight
-// (1..256), Status ("alive" or "suspect"), Drain, Tags (the service's) and
-// NodeTags (the member's), and .HasTag.
+// "left", "failed"), Health and Checks (its node-level checks), Tags and
+// Services (every instance, whatever its health). An Instance has
+// Service, ID (unique on its member; the service name unless the member
+// runs several instances), Node, Address (its own, else its member's),
+// Port, HostPort ("10.0.0.5:8080", "[fd00::5]:8080"), ServerName (unique
+// among a service's instances: "web1", "web1:web-2"), Weight (1..256),
+// Status (its health: "passing", "warning", "critical", "maintenance"),
+// NodeStatus ("alive" or "suspect"), Drain, Tags (the service's), Meta,
+// Checks (the member's node checks, then its own: ID, Name, Status, Note)
+// and NodeTags (the member's), and .HasTag.
+//
+// Health is the worst of the instance's checks, its member's node-level
+// checks and maintenance (shoal maint). Passing and warning instances are
+// routable: the service and services functions and .Services give only
+// those unless a template asks for others, so a load balancer rendered
+// from them stops routing to an instance whose check fails at the next
+// render.
 //
 // Suspect members (memberlist could not reach them; they fail within
 // seconds unless they refute) stay in the data, marked. Drain is true for
 // an instance of a suspect member when the template drains suspects
 // (TemplateConfig.ServeSuspects false, drain_on_suspect = true, the
-// default) and another instance of the service is not suspect: the load
-// balancer should send it no new connections but let its sessions finish.
-// The built-in HAProxy template writes weight 0, which the runtime path
-// applies without a reload; nginx has no equivalent short of a reload, so
-// the built-in nginx template ignores it.
+// default) and a routable instance of the service on an alive member
+// serves: the load balancer should send it no new connections but let
+// its sessions finish. The built-in HAProxy template writes weight 0,
+// which the runtime path applies without a reload; nginx has no
+// equivalent short of a reload, so the built-in nginx template ignores it.
 //
 // Functions:
 //
-//	service "web"        instances of web on alive and suspect members,
-//	                     sorted by node name
+//	service "web"        the routable instances of web on alive and
+//	                     suspect members, sorted by node name, then ID
 //	service "v2.web"     the same, only those whose service carries tag v2
-//	services             every service with such instances, sorted by
-//	                     name: ServiceGroup{Name, Port (lowest), Instances}
+//	service "web|any"    every instance of web, whatever its health; after
+//	                     "|" (as in consul-template) a comma list selects
+//	                     by health: "web|passing", "web|critical,maintenance"
+//	services [FILTER]    every service with such instances, sorted by
+//	                     name: ServiceGroup{Name, Port (lowest), Instances};
+//	                     FILTER as after "|": services "any"
 //	members [STATUS] [FILTER...]
 //	                     members sorted by name; STATUS is alive, suspect,
 //	                     leaving, left, failed or any (default any); each FILTER is
@@ -64,10 +82,13 @@
 //
 // # Untrusted values
 //
-// Node names, tags and services come from other machines. A member with a
-// value outside a strict character set (letters, digits, "-", "_", "." and,
-// in values, ":", "/", "=", "+"; no whitespace, quotes, braces, ";" or "#")
-// is left out of the data entirely, logged once, and listed in the status.
+// Node names, tags and services (names, ids, tags, meta) come from other
+// machines. A member with a value outside a strict character set (letters,
+// digits, "-", "_", "." and, in values, ":", "/", "=", "+"; no whitespace,
+// quotes, braces, ";" or "#") is left out of the data entirely, logged
+// once, and listed in the status. Check ids, names and notes are free
+// text ("HTTP 503"): every character outside that set becomes "_"
+// ("HTTP_503") rather than taking the member out.
 //
 // # When a template renders
 //

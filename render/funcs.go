@@ -8,6 +8,8 @@ import (
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
+
+	"github.com/shoal-dev/shoal/node"
 )
 
 // A service's frontend port, when no tag or var names one, is
@@ -46,35 +48,48 @@ func funcMap(cur **execState) template.FuncMap {
 	fm := sprig.HermeticTxtFuncMap()
 	state := func() *execState { return *cur }
 
-	// service "web" | service "v2.web": instances of a service on alive and
-	// suspect members (see Instance.Drain), sorted by node name; with
-	// "tag." in front, only those carrying the tag. An unknown service
-	// gives an empty list, not an error: services come and go.
-	fm["service"] = func(name string) []Instance {
-		st := state()
-		ins, ok := st.data.Services[name]
-		if !ok {
-			if i := strings.LastIndexByte(name, '.'); i > 0 {
-				tag, svc := name[:i], name[i+1:]
-				for _, in := range st.data.Services[svc] {
-					if in.HasTag(tag) {
-						ins = append(ins, in)
-					}
-				}
-			}
+	// service "web" | service "v2.web" | service "web|any": the routable
+	// instances (health passing or warning) of a service on alive and
+	// suspect members (see Instance.Drain), sorted by node name, then ID;
+	// with "tag." in front, only those carrying the tag. After "|", as in
+	// consul-template, "any" gives every instance whatever its health, and
+	// a comma list of passing, warning, critical and maintenance gives
+	// those. An unknown service gives an empty list, not an error:
+	// services come and go.
+	fm["service"] = func(query string) ([]Instance, error) {
+		name, keep, err := parseServiceQuery(query)
+		if err != nil {
+			return nil, err
 		}
-		st.use(ins)
-		return ins
+		ins := selectInstances(state().data, name, keep)
+		state().use(ins)
+		return ins, nil
 	}
 
-	// services: every service with at least one instance on an alive or
-	// suspect member, sorted by name, each with its instances.
-	fm["services"] = func() []ServiceGroup {
+	// services [FILTER]: every service with at least one routable
+	// instance on an alive or suspect member, sorted by name, each with
+	// those instances. FILTER is "any" or a comma list of health states,
+	// as after "|" in service.
+	fm["services"] = func(filter ...string) ([]ServiceGroup, error) {
+		if len(filter) > 1 {
+			return nil, fmt.Errorf("services: want at most one filter, got %q", filter)
+		}
+		keep := routable
+		if len(filter) == 1 {
+			var err error
+			if keep, err = parseHealthFilter(filter[0]); err != nil {
+				return nil, fmt.Errorf("services %q: %w", filter[0], err)
+			}
+		}
 		st := state()
-		for _, g := range st.data.services {
+		groups := st.data.services
+		if keep != routable {
+			groups = filterGroups(st.data.allServices, keep)
+		}
+		for _, g := range groups {
 			st.use(g.Instances)
 		}
-		return st.data.services
+		return groups, nil
 	}
 
 	// members [STATUS] [FILTER...]: members sorted by name.
@@ -122,6 +137,56 @@ func funcMap(cur **execState) template.FuncMap {
 		return state().claimPort(name)
 	}
 	return fm
+}
+
+// parseServiceQuery splits "[tag.]name[|filter]".
+func parseServiceQuery(q string) (name string, keep healthSet, err error) {
+	name, filter, hasFilter := strings.Cut(q, "|")
+	keep = routable
+	if hasFilter {
+		if keep, err = parseHealthFilter(filter); err != nil {
+			return "", 0, fmt.Errorf("service %q: %w", q, err)
+		}
+	}
+	return name, keep, nil
+}
+
+// parseHealthFilter reads "any" or a comma list of health states.
+func parseHealthFilter(f string) (healthSet, error) {
+	if f == "any" {
+		return anyHealth, nil
+	}
+	var keep healthSet
+	for _, word := range strings.Split(f, ",") {
+		h, ok := node.ParseHealth(strings.TrimSpace(word))
+		if !ok {
+			return 0, fmt.Errorf("health %q is not any, passing, warning, critical or maintenance", word)
+		}
+		keep |= 1 << h
+	}
+	return keep, nil
+}
+
+// selectInstances returns the instances of service name ("tag.svc"
+// selects by tag when no service is called name) whose health is in keep.
+func selectInstances(d *Data, name string, keep healthSet) []Instance {
+	ins, ok := d.all[name]
+	if !ok {
+		if i := strings.LastIndexByte(name, '.'); i > 0 {
+			tag, svc := name[:i], name[i+1:]
+			for _, in := range d.all[svc] {
+				if in.HasTag(tag) {
+					ins = append(ins, in)
+				}
+			}
+		}
+	} else if keep == routable {
+		return d.Services[name] // built once per render
+	}
+	if keep == anyHealth {
+		return ins
+	}
+	return filterInstances(ins, keep)
 }
 
 // claimPort resolves name's frontend port and records it for this render.

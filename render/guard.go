@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 
@@ -9,13 +10,16 @@ import (
 
 // Injection guard.
 //
-// Node names, tags and services come from other machines by gossip. A value
-// with a newline, a quote, a brace or a semicolon could end a line of
-// haproxy.cfg or nginx.conf and start one of its own ("server evil ..."), so
-// every such value must match a strict pattern before it reaches a template.
-// Escaping is not an option: HAProxy and nginx quote differently and a
-// template can put a value anywhere. A member with any unsafe value is left
-// out of the render data as a whole; rendering it partially would be a guess.
+// Node names, tags, services (names, ids, tags, meta) and checks come from
+// other machines by gossip. A value with a newline, a quote, a brace or a
+// semicolon could end a line of haproxy.cfg or nginx.conf and start one of
+// its own ("server evil ..."), so every such value must match a strict
+// pattern before it reaches a template. Escaping is not an option: HAProxy
+// and nginx quote differently and a template can put a value anywhere. A
+// member with any unsafe name, tag, id or meta is left out of the render
+// data as a whole; rendering it partially would be a guess. Check ids,
+// names and notes are free text for people to read ("HTTP 503"), not
+// identities, so they are made safe instead (safeText).
 
 // maxValueLen bounds a single value; gossip meta is 512 bytes anyway.
 const maxValueLen = 255
@@ -69,20 +73,67 @@ func checkMember(m *node.Member) string {
 			return fmt.Sprintf("tag %s value %s is not safe in a config file", k, quoteUnsafe(v))
 		}
 	}
+	ids := make(map[string]bool, len(m.Services))
 	for _, s := range m.Services {
-		if !matches(s.Name, serviceChars, false) {
-			return fmt.Sprintf("service name %s is not safe in a config file", quoteUnsafe(s.Name))
+		if reason := checkService(s); reason != "" {
+			return reason
 		}
-		if s.Port == 0 {
-			return fmt.Sprintf("service %s has port 0", s.Name)
+		id := cmp.Or(s.ID, s.Name)
+		if ids[id] {
+			// Two would share one server name.
+			return fmt.Sprintf("service %s: instance id %s is used twice", s.Name, id)
 		}
-		for _, t := range s.Tags {
-			if !matches(t, valueChars, false) {
-				return fmt.Sprintf("service %s tag %s is not safe in a config file", s.Name, quoteUnsafe(t))
-			}
+		ids[id] = true
+	}
+	return ""
+}
+
+// checkService returns why instance s is not safe, or "". Its ID goes
+// into server names (Instance.ServerName), so it takes the characters of
+// node names, and its meta those of tags. Its checks are free text and
+// are made safe instead (safeText): a note such as "HTTP 503" must not
+// take a member out of the load balancer.
+func checkService(s node.Service) string {
+	if !matches(s.Name, serviceChars, false) {
+		return fmt.Sprintf("service name %s is not safe in a config file", quoteUnsafe(s.Name))
+	}
+	if s.Port == 0 {
+		return fmt.Sprintf("service %s has port 0", s.Name)
+	}
+	if !matches(s.ID, nameChars, true) {
+		return fmt.Sprintf("service %s instance id %s is not safe in a config file", s.Name, quoteUnsafe(s.ID))
+	}
+	for _, t := range s.Tags {
+		if !matches(t, valueChars, false) {
+			return fmt.Sprintf("service %s tag %s is not safe in a config file", s.Name, quoteUnsafe(t))
+		}
+	}
+	for k, v := range s.Meta {
+		if !matches(k, nameChars, false) {
+			return fmt.Sprintf("service %s meta key %s is not safe in a config file", s.Name, quoteUnsafe(k))
+		}
+		if !matches(v, valueChars, true) {
+			return fmt.Sprintf("service %s meta %s value %s is not safe in a config file", s.Name, k, quoteUnsafe(v))
 		}
 	}
 	return ""
+}
+
+// safeText returns free text from another machine (a check's ID, name or
+// note) with every byte outside valueChars replaced by "_", cut to
+// maxValueLen: readable ("HTTP 503" reads "HTTP_503"), and unable to end
+// a line, start a comment or add a keyword.
+func safeText(s string) string {
+	if matches(s, valueChars, true) {
+		return s
+	}
+	b := []byte(s[:min(len(s), maxValueLen)])
+	for i, c := range b {
+		if !valueChars[c] {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // quoteUnsafe makes a hostile value safe to log: quoted, escaped, bounded.

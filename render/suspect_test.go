@@ -26,13 +26,13 @@ func TestData_SuspectInstancesDrained(t *testing.T) {
 	d := NewData(snap)
 	var web []string
 	for _, in := range d.Services["web"] {
-		web = append(web, in.Node+":"+in.Status+":"+map[bool]string{true: "drain", false: "serve"}[in.Drain])
+		web = append(web, in.Node+":"+in.NodeStatus+":"+map[bool]string{true: "drain", false: "serve"}[in.Drain])
 	}
 	if got, want := strings.Join(web, " "), "web1:alive:serve web2:suspect:drain"; got != want {
 		t.Errorf("web: got %q, want %q", got, want)
 	}
 	// web2 is api's only instance: draining it would leave none.
-	if api := d.Services["api"]; len(api) != 1 || api[0].Status != "suspect" || api[0].Drain {
+	if api := d.Services["api"]; len(api) != 1 || api[0].NodeStatus != "suspect" || api[0].Drain {
 		t.Errorf("api: got %+v, want web2, suspect, not drained", api)
 	}
 	for _, in := range newData(snap, false).Services["web"] {
@@ -69,7 +69,7 @@ func TestBuiltin_HAProxySuspectWeightZero(t *testing.T) {
 	}
 }
 
-const drainTmpl = `{{ range service "web" }}{{ .Node }} {{ .Status }} {{ if .Drain }}drain{{ else }}{{ .Weight }}{{ end }}
+const drainTmpl = `{{ range service "web" }}{{ .Node }} {{ .NodeStatus }} {{ if .Drain }}drain{{ else }}{{ .Weight }}{{ end }}
 {{ end }}`
 
 // Suspicion and its refutation render at once, not after wait.min: a

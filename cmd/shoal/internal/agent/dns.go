@@ -33,6 +33,7 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc.MaxAnswers = d.MaxAnswers
 	dc.UDPAnswerLimit = d.UDPAnswerLimit
 	dc.NearSort = d.NearSort
+	dc.OnlyPassing = d.OnlyPassing
 	dc.Recursors = d.Recursors
 	// Unset (zero) bounds keep package dns's defaults.
 	if d.TCPMaxConns > 0 {

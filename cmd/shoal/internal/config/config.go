@@ -184,6 +184,8 @@ type DNS struct {
 	Recursors      []string
 	// NearSort orders answers nearest first by network coordinates.
 	NearSort bool
+	// OnlyPassing answers passing service instances only, not warning.
+	OnlyPassing bool
 	// Bounds on what clients can hold (dnslimits.go has the ranges).
 	TCPMaxConns         int
 	TCPIdleTimeout      time.Duration

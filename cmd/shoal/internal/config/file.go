@@ -109,7 +109,8 @@ type fileDNS struct {
 	MaxInflightForwards *int    `hcl:"max_inflight_forwards,optional"`
 	RecursorTimeout     *string `hcl:"recursor_timeout,optional"`
 
-	NearSort *bool `hcl:"near_sort,optional"`
+	NearSort    *bool `hcl:"near_sort,optional"`
+	OnlyPassing *bool `hcl:"only_passing,optional"`
 }
 
 // fileTemplate is a template block. The load balancer's options sit in the
@@ -555,6 +556,9 @@ func (a *applier) dns(c *Config, d *fileDNS) {
 	a.count("dns.max_answers", d.MaxAnswers, &c.DNS.MaxAnswers, dnsAnswerLimitRange)
 	if d.NearSort != nil {
 		c.DNS.NearSort = *d.NearSort
+	}
+	if d.OnlyPassing != nil {
+		c.DNS.OnlyPassing = *d.OnlyPassing
 	}
 	for i, r := range d.Recursors {
 		if _, _, err := ParseHostPort(r, 53); err != nil {
