@@ -305,8 +305,9 @@ func (m *pushPullMsg) decode(d *decoder) {
 		m.Events = append(m.Events, ev)
 	}
 	m.QueryLTime = LamportTime(d.uvarint())
-	n = d.count(2)
-	m.Catalog = make(map[string]uint64, n)
+	if n = d.count(2); n > 0 {
+		m.Catalog = make(map[string]uint64, n)
+	}
 	for ; n > 0 && d.err == nil; n-- {
 		name := d.str()
 		m.Catalog[name] = d.uvarint()

@@ -27,7 +27,9 @@ func CheckTags(tags map[string]string) error {
 		if !ValidTagKey(k) {
 			return fmt.Errorf("tag key %q: must be 1-64 letters, digits, '_', '.' or '-'", k)
 		}
-		if err := checkText(v, memberlist.MetaMaxSize); err != nil {
+		// No length limit here: encodeMeta says by how much the whole
+		// set is over memberlist's.
+		if err := checkText(v, len(v)); err != nil {
 			return fmt.Errorf("tag %s: value %w", k, err)
 		}
 	}
