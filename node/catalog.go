@@ -194,16 +194,19 @@ func (n *Node) noteVersion(owner string, version uint64) bool {
 	return true
 }
 
-// refute answers news of a version of our own record at or past ours (we
-// restarted and the clock went back): jump past it and republish.
+// refute answers news of a version of our own record past ours (we
+// restarted and the clock went back): jump past it and republish. Our
+// own current version coming back to us is no news. Records are never
+// changed in place: the catalog loop may be sending this one.
 func (n *Node) refute(version uint64) {
 	n.mu.Lock()
-	if version < n.cat.local.Version {
+	if version <= n.cat.local.Version {
 		n.mu.Unlock()
 		return
 	}
-	n.cat.local.setVersion(nextVersion(version))
-	n.cat.dirty = true
+	r := *n.cat.local
+	r.setVersion(nextVersion(version))
+	n.cat.local, n.cat.dirty = &r, true
 	n.mu.Unlock()
 	n.logger.Info("catalog record of this node seen with a newer version; republishing", "seen", version)
 	n.kickCatalog()

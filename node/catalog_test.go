@@ -371,3 +371,53 @@ func TestCheckCatalog_NamesWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// rawMemberlist is a bare memberlist node that can send shoal messages.
+func rawMemberlist(t *testing.T, name string) *memberlist.Memberlist {
+	t.Helper()
+	mc := testMemberlist()
+	mc.Name, mc.BindAddr, mc.BindPort = name, "127.0.0.1", 0
+	mc.Logger, mc.LogOutput = nil, discard{}
+	raw, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Shutdown() })
+	return raw
+}
+
+// An owner that hears of a version of its own record past its own (its
+// clock went back across a restart) jumps past it, so the cluster ends
+// with the owner's catalog, not the stale one.
+func TestCatalog_OwnerRefutesAFutureVersion(t *testing.T) {
+	nodes := startCluster(t, "ref", 2, nil)
+	if err := nodes[1].SetServices([]Service{{Name: "real", Port: 4444}}); err != nil {
+		t.Fatal(err)
+	}
+	waitCatalog(t, nodes[:1], "ref1", hasPort(4444, 1))
+	raw := rawMemberlist(t, "ref-raw")
+	future := uint64(time.Now().Add(time.Hour).UnixNano())
+	stale := forgedRecord("ref1", future, []Service{{Name: "stale", Port: 5555}})
+	for _, n := range nodes {
+		if err := raw.SendReliable(n.list().LocalNode(), stale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 30*time.Second, func() error {
+		nodes[1].mu.Lock()
+		defer nodes[1].mu.Unlock()
+		if v := nodes[1].cat.local.Version; v <= future {
+			return fmt.Errorf("owner's version %d, want past the future %d", v, future)
+		}
+		return nil
+	})
+	waitCatalog(t, nodes, "ref1", func(m Member) error {
+		if err := hasPort(4444, 1)(m); err != nil {
+			return err
+		}
+		if m.Services[0].Name != "real" {
+			return fmt.Errorf("instance %+v, want the owner's", m.Services[0])
+		}
+		return nil
+	})
+}
