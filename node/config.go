@@ -17,7 +17,7 @@ type Config struct {
 	BindPort      int
 	AdvertiseAddr string
 	AdvertisePort int
-	// Tags are user tags; keys match [A-Za-z0-9_.-]+ and "s:" is reserved.
+	// Tags are user tags, carried in node meta; keys match [A-Za-z0-9_.-]+.
 	Tags map[string]string
 	// Services and NodeChecks are the initial catalog record (SetCatalog
 	// replaces it).
