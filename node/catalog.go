@@ -30,6 +30,7 @@ type catalogState struct {
 	fetched  map[string]time.Time      // last fetch per owner, for the rate limit
 	replies  map[string]bool           // members that asked for our record
 	dirty    bool                      // local record changed since it was last sent
+	sending  bool                      // a batch of fetches and replies is out
 	lastSent time.Time
 	kick     chan struct{}
 }
@@ -272,6 +273,15 @@ func (n *Node) catalogWork(now time.Time) {
 	if n.cat.dirty && now.Sub(n.cat.lastSent) >= n.cfg.CatalogInterval {
 		send, n.cat.dirty, n.cat.lastSent = n.cat.local, false, now
 	}
+	if n.cat.sending {
+		// The last batch of TCP sends is still out (a slow or dead
+		// peer): fetches and replies wait for it, broadcasts do not.
+		n.mu.Unlock()
+		if send != nil {
+			n.broadcastRecord(send)
+		}
+		return
+	}
 	var fetch []string
 	for owner, w := range n.cat.wants {
 		if r := n.cat.records[owner]; r != nil && r.Version >= w.version {
@@ -296,14 +306,23 @@ func (n *Node) catalogWork(now time.Time) {
 	}
 	clear(n.cat.replies)
 	local := n.cat.local.raw
+	busy := len(fetch) > 0 || len(replyTo) > 0
+	n.cat.sending = busy
 	n.mu.Unlock()
 
 	if send != nil {
 		n.broadcastRecord(send)
 	}
-	if len(fetch) == 0 && len(replyTo) == 0 {
-		return
+	if busy {
+		n.wg.Add(1)
+		go n.sendFetchesAndReplies(fetch, replyTo, local)
 	}
+}
+
+// sendFetchesAndReplies does one batch of the catalog's TCP sends, off
+// the catalog loop, so a peer that does not answer delays no broadcast.
+func (n *Node) sendFetchesAndReplies(fetch, replyTo []string, local []byte) {
+	defer n.wg.Done()
 	req := encodeMessage(msgCatalogFetch, &catalogFetch{From: n.cfg.Name})
 	for _, owner := range fetch {
 		n.stats.catalogFetches.Add(1)
@@ -312,6 +331,10 @@ func (n *Node) catalogWork(now time.Time) {
 	for _, name := range replyTo {
 		n.sendTo(name, local, "catalog reply")
 	}
+	n.mu.Lock()
+	n.cat.sending = false
+	n.mu.Unlock()
+	n.kickCatalog()
 }
 
 // broadcastRecord gossips the record itself when it fits in a gossip
