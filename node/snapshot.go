@@ -98,7 +98,7 @@ func (s *snapshotter) replay() error {
 		switch key {
 		case "alive":
 			name, addr, ok := strings.Cut(val, " ")
-			if !ok || !validName(name) || addr == "" {
+			if !ok || !ValidName(name) || addr == "" {
 				s.logger.Warn("skipping malformed snapshot line", "line", line, "text", text)
 				continue
 			}
@@ -195,7 +195,7 @@ func (s *snapshotter) run(n *Node) {
 }
 
 func (s *snapshotter) apply(r snapshotRecord) {
-	if r.kind != "leave" && !validName(r.name) {
+	if r.kind != "leave" && !ValidName(r.name) {
 		s.logger.Warn("not recording a member with an invalid name", "kind", r.kind, "member", clip(r.name))
 		return
 	}
