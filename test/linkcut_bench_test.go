@@ -228,15 +228,29 @@ func serving(hp *HAProxy, label string, names []string) error {
 // firstSuspicion reads the agents' logs for the first "member suspected"
 // line about name after start.
 func firstSuspicion(c *Cluster, name string, start time.Time) time.Duration {
-	var first time.Time
+	var logs []string
 	for _, a := range c.All() {
-		data, err := os.ReadFile(a.Proc.Log)
+		logs = append(logs, a.Proc.Log)
+	}
+	return firstLogLine(logs, start, `msg="member suspected"`, " member="+name+" ")
+}
+
+// firstLogLine returns how long after start the first agent log line
+// holding every one of needles was written, across the log files, or -1
+// when there is none.
+func firstLogLine(logs []string, start time.Time, needles ...string) time.Duration {
+	var first time.Time
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
 		if err != nil {
 			continue
 		}
+	lines:
 		for _, line := range strings.Split(string(data), "\n") {
-			if !strings.Contains(line, `msg="member suspected"`) || !strings.Contains(line, " member="+name+" ") {
-				continue
+			for _, n := range needles {
+				if !strings.Contains(line, n) {
+					continue lines
+				}
 			}
 			f := strings.Fields(line)
 			if len(f) == 0 || !strings.HasPrefix(f[0], "time=") {

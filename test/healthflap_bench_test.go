@@ -1,0 +1,207 @@
+//go:build linux
+
+package test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/test/internal/procstat"
+)
+
+// FlapHCL declares service web:8080 with an http check every 100 ms of a
+// path that answers 200 and 503 in turn while the host's flap file exists
+// (shoaltool serve -flap-path /flap -flap-file): the check flips on every
+// run, ten times a second.
+const FlapHCL = `
+service {
+  name = "web"
+  port = 8080
+  check {
+    http     = "http://127.0.0.1:8080/flap"
+    interval = "100ms"
+  }
+}
+`
+
+// TestBenchHealthFlap runs ten agents on the shipped LAN timings, each
+// with one http check every 100 ms, first passing steadily (the baseline
+// window, BASELINE seconds, default 20), then flipping on every run
+// (WINDOW seconds, default 60), and reports per node and second: check
+// transitions, catalog broadcasts (shoal_catalog_messages_total), catalog
+// records received, handler runs for health events, and the agent's CPU
+// (utime + stime from /proc). SHOAL_BENCH=1 runs it (test/health-flap.sh).
+func TestBenchHealthFlap(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH") != "1" {
+		t.Skip("skipping: set SHOAL_BENCH=1 (or run test/health-flap.sh) for the flapping-check benchmark")
+	}
+	needNetns(t)
+	baseline := time.Duration(envInt("BASELINE", 20)) * time.Second
+	window := time.Duration(envInt("WINDOW", 60)) * time.Second
+	c := NewCluster(t, bins, Options{Web: 10, Gossip: DefaultGossip, WebHCL: FlapHCL,
+		BackendArgs: []string{"-flap-path", "/flap", "-flap-file", "{{dir}}/flap"}})
+	c.WaitConverged(3 * time.Minute)
+	var all []string
+	for _, a := range c.Web {
+		all = append(all, a.IP)
+	}
+	slices.Sort(all)
+	WaitFor(t, time.Minute, func() error {
+		for _, a := range c.All() {
+			got, err := a.Dig(webName, "A")
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, all) {
+				return fmt.Errorf("%s's DNS answers %v, want all %d web hosts %v", a.Name, got, len(all), all)
+			}
+		}
+		return nil
+	})
+	steady := measureFlap(t, c, baseline)
+	for _, a := range c.Web {
+		if err := os.WriteFile(filepath.Join(a.Dir, "flap"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flapping := measureFlap(t, c, window)
+	fmt.Printf("\n10 agents, LAN timings, one http check each every 100 ms; per node, per second (min / median / max over the nodes)\n")
+	fmt.Printf("| phase | check transitions | catalog broadcasts | catalog records received | health handler runs | all handler runs | agent CPU (%% of a core) |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| steady, %s | %s |\n", baseline, steady)
+	fmt.Printf("| flapping, %s | %s |\n\n", window, flapping)
+	for _, a := range c.Web {
+		t.Logf("%s flapping: %s", a.Name, flapping.nodes[a.Name])
+	}
+}
+
+// flapCounters are one agent's counters at one instant.
+type flapCounters struct {
+	transitions, broadcasts, received, healthRuns, runs float64
+	cpu                                                 time.Duration
+}
+
+func (f flapCounters) String() string {
+	return fmt.Sprintf("transitions %.1f/s, broadcasts %.2f/s, received %.1f/s, health handler runs %.2f/s, handler runs %.2f/s, cpu %.1f%%",
+		f.transitions, f.broadcasts, f.received, f.healthRuns, f.runs, 100*f.cpu.Seconds())
+}
+
+// flapWindow holds every node's rates over one window: counters per
+// second, CPU in seconds per second.
+type flapWindow struct{ nodes map[string]flapCounters }
+
+// String is the row of the report: min / median / max over the nodes.
+func (w flapWindow) String() string {
+	cols := []func(flapCounters) float64{
+		func(f flapCounters) float64 { return f.transitions },
+		func(f flapCounters) float64 { return f.broadcasts },
+		func(f flapCounters) float64 { return f.received },
+		func(f flapCounters) float64 { return f.healthRuns },
+		func(f flapCounters) float64 { return f.runs },
+		func(f flapCounters) float64 { return 100 * f.cpu.Seconds() },
+	}
+	var out []string
+	for _, col := range cols {
+		var vs []float64
+		for _, f := range w.nodes {
+			vs = append(vs, col(f))
+		}
+		slices.Sort(vs)
+		out = append(out, fmt.Sprintf("%.2f / %.2f / %.2f", vs[0], vs[len(vs)/2], vs[len(vs)-1]))
+	}
+	return strings.Join(out, " | ")
+}
+
+// measureFlap reads every agent's counters, lets window pass, reads them
+// again and returns the rates.
+func measureFlap(t *testing.T, c *Cluster, window time.Duration) flapWindow {
+	t.Helper()
+	before := readAllFlap(t, c)
+	start := time.Now()
+	time.Sleep(window) // the measurement window, not synchronisation
+	after := readAllFlap(t, c)
+	took := time.Since(start).Seconds()
+	w := flapWindow{nodes: map[string]flapCounters{}}
+	for name, a := range after {
+		b := before[name]
+		w.nodes[name] = flapCounters{
+			transitions: (a.transitions - b.transitions) / took,
+			broadcasts:  (a.broadcasts - b.broadcasts) / took,
+			received:    (a.received - b.received) / took,
+			healthRuns:  (a.healthRuns - b.healthRuns) / took,
+			runs:        (a.runs - b.runs) / took,
+			cpu:         time.Duration(float64(a.cpu-b.cpu) / took),
+		}
+	}
+	return w
+}
+
+func readAllFlap(t *testing.T, c *Cluster) map[string]flapCounters {
+	t.Helper()
+	out := map[string]flapCounters{}
+	for _, a := range c.All() {
+		f, err := readFlap(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[a.Name] = f
+	}
+	return out
+}
+
+// readFlap reads one agent's counters: its check transitions (the "check
+// status changed" lines of its log), its catalog counters (/metrics), its
+// handler runs (lines of its handler's file, one per run, the first word
+// the event type) and its CPU time.
+func readFlap(a *Agent) (flapCounters, error) {
+	var f flapCounters
+	cpu, err := procstat.CPUTime(a.Proc.Pid())
+	if err != nil {
+		return f, err
+	}
+	f.cpu = cpu
+	log, err := os.ReadFile(a.Proc.Log)
+	if err != nil {
+		return f, err
+	}
+	f.transitions = float64(strings.Count(string(log), `msg="check status changed"`))
+	for _, line := range a.Events() {
+		if line == "" {
+			continue
+		}
+		f.runs++
+		if strings.HasPrefix(line, "health ") {
+			f.healthRuns++
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	metrics, err := a.Exec(ctx, nil, "curl", "-sS", "-m", "5", "http://"+HTTPAddr+"/metrics")
+	if err != nil {
+		return f, fmt.Errorf("%s /metrics: %w", a.Name, err)
+	}
+	if f.broadcasts, err = metricValue(metrics, `shoal_catalog_messages_total{kind="broadcast"}`); err != nil {
+		return f, fmt.Errorf("%s: %w", a.Name, err)
+	}
+	if f.received, err = metricValue(metrics, `shoal_catalog_messages_total{kind="received"}`); err != nil {
+		return f, fmt.Errorf("%s: %w", a.Name, err)
+	}
+	return f, nil
+}
+
+// metricValue finds one sample (name with its labels) in a Prometheus text
+// exposition.
+func metricValue(text, series string) (float64, error) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("/metrics has no %s", series)
+}
