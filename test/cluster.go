@@ -183,8 +183,10 @@ func (c *Cluster) newAgent(name string, index int) *Agent {
 	}
 	a := &Agent{Host: h, c: c, EventLog: filepath.Join(h.Dir, "events.log")}
 	script := filepath.Join(h.Dir, "handler.sh")
-	// One line per event: type, user event name, ltime, payload.
-	body := fmt.Sprintf("#!/bin/sh\nprintf '%%s %%s %%s %%s\\n' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_USER_LTIME\" \"$(head -c 200)\" >> %s\n", a.EventLog)
+	// One line per event: type, user event name, ltime, payload (its first
+	// 200 bytes, trailing newlines cut, inner ones turned into ';': a
+	// member event has one line per member).
+	body := fmt.Sprintf("#!/bin/sh\np=$(head -c 200)\nprintf '%%s %%s %%s %%s\\n' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_USER_LTIME\" \"$(printf '%%s' \"$p\" | tr '\\n' ';')\" >> %s\n", a.EventLog)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}

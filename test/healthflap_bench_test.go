@@ -5,6 +5,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,7 @@ service {
 // window, BASELINE seconds, default 20), then flipping on every run
 // (WINDOW seconds, default 60), and reports per node and second: check
 // transitions, catalog broadcasts (shoal_catalog_messages_total), catalog
-// records received, handler runs for health events, and the agent's CPU
+// records received, handler runs by event type (health and the others), and the agent's CPU
 // (utime + stime from /proc). SHOAL_BENCH=1 runs it (test/health-flap.sh).
 func TestBenchHealthFlap(t *testing.T) {
 	if os.Getenv("SHOAL_BENCH") != "1" {
@@ -73,23 +74,41 @@ func TestBenchHealthFlap(t *testing.T) {
 	}
 	flapping := measureFlap(t, c, window)
 	fmt.Printf("\n10 agents, LAN timings, one http check each every 100 ms; per node, per second (min / median / max over the nodes)\n")
-	fmt.Printf("| phase | check transitions | catalog broadcasts | catalog records received | health handler runs | all handler runs | agent CPU (%% of a core) |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| phase | check transitions | catalog broadcasts | catalog records received | health handler runs | other handler runs | agent CPU (%% of a core) |\n|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| steady, %s | %s |\n", baseline, steady)
 	fmt.Printf("| flapping, %s | %s |\n\n", window, flapping)
 	for _, a := range c.Web {
+		t.Logf("%s steady: %s", a.Name, steady.nodes[a.Name])
 		t.Logf("%s flapping: %s", a.Name, flapping.nodes[a.Name])
 	}
 }
 
 // flapCounters are one agent's counters at one instant.
 type flapCounters struct {
-	transitions, broadcasts, received, healthRuns, runs float64
-	cpu                                                 time.Duration
+	transitions, broadcasts, received float64
+	runs                              map[string]float64 // handler runs by event type
+	cpu                               time.Duration
 }
 
 func (f flapCounters) String() string {
-	return fmt.Sprintf("transitions %.1f/s, broadcasts %.2f/s, received %.1f/s, health handler runs %.2f/s, handler runs %.2f/s, cpu %.1f%%",
-		f.transitions, f.broadcasts, f.received, f.healthRuns, f.runs, 100*f.cpu.Seconds())
+	types := slices.Sorted(maps.Keys(f.runs))
+	var runs []string
+	for _, typ := range types {
+		runs = append(runs, fmt.Sprintf("%s %.2f/s", typ, f.runs[typ]))
+	}
+	return fmt.Sprintf("transitions %.1f/s, broadcasts %.2f/s, received %.1f/s, handler runs [%s], cpu %.1f%%",
+		f.transitions, f.broadcasts, f.received, strings.Join(runs, ", "), 100*f.cpu.Seconds())
+}
+
+// otherRuns counts the handler runs of events other than health.
+func (f flapCounters) otherRuns() float64 {
+	var n float64
+	for typ, v := range f.runs {
+		if typ != "health" {
+			n += v
+		}
+	}
+	return n
 }
 
 // flapWindow holds every node's rates over one window: counters per
@@ -102,8 +121,8 @@ func (w flapWindow) String() string {
 		func(f flapCounters) float64 { return f.transitions },
 		func(f flapCounters) float64 { return f.broadcasts },
 		func(f flapCounters) float64 { return f.received },
-		func(f flapCounters) float64 { return f.healthRuns },
-		func(f flapCounters) float64 { return f.runs },
+		func(f flapCounters) float64 { return f.runs["health"] },
+		func(f flapCounters) float64 { return f.otherRuns() },
 		func(f flapCounters) float64 { return 100 * f.cpu.Seconds() },
 	}
 	var out []string
@@ -130,12 +149,17 @@ func measureFlap(t *testing.T, c *Cluster, window time.Duration) flapWindow {
 	w := flapWindow{nodes: map[string]flapCounters{}}
 	for name, a := range after {
 		b := before[name]
+		runs := map[string]float64{}
+		for typ, n := range a.runs {
+			if d := n - b.runs[typ]; d > 0 {
+				runs[typ] = d / took
+			}
+		}
 		w.nodes[name] = flapCounters{
 			transitions: (a.transitions - b.transitions) / took,
 			broadcasts:  (a.broadcasts - b.broadcasts) / took,
 			received:    (a.received - b.received) / took,
-			healthRuns:  (a.healthRuns - b.healthRuns) / took,
-			runs:        (a.runs - b.runs) / took,
+			runs:        runs,
 			cpu:         time.Duration(float64(a.cpu-b.cpu) / took),
 		}
 	}
@@ -160,7 +184,7 @@ func readAllFlap(t *testing.T, c *Cluster) map[string]flapCounters {
 // handler runs (lines of its handler's file, one per run, the first word
 // the event type) and its CPU time.
 func readFlap(a *Agent) (flapCounters, error) {
-	var f flapCounters
+	f := flapCounters{runs: map[string]float64{}}
 	cpu, err := procstat.CPUTime(a.Proc.Pid())
 	if err != nil {
 		return f, err
@@ -172,12 +196,8 @@ func readFlap(a *Agent) (flapCounters, error) {
 	}
 	f.transitions = float64(strings.Count(string(log), `msg="check status changed"`))
 	for _, line := range a.Events() {
-		if line == "" {
-			continue
-		}
-		f.runs++
-		if strings.HasPrefix(line, "health ") {
-			f.healthRuns++
+		if typ, _, _ := strings.Cut(line, " "); typ != "" {
+			f.runs[typ]++
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -143,7 +143,7 @@ func killRound(t *testing.T, c *Cluster, ref *HAProxy, watches map[string]*Proc,
 	r.critical = firstLogLine([]string{victim.Proc.Log}, start, `msg="check status changed"`, "to=critical")
 	if t.Failed() {
 		// A measurement timed out: every later round would too.
-		t.FailNow()
+		t.Fatalf("stopping after a measurement timed out: %s", r)
 	}
 	victim.StartBackend()
 	waitAllHealthy(t, c, ref, watches)
