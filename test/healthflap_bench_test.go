@@ -66,6 +66,9 @@ func TestBenchHealthFlap(t *testing.T) {
 		}
 		return nil
 	})
+	// Member joins reach handlers in batches (up to 3 s late): let them
+	// all run before the windows open.
+	WaitFor(t, time.Minute, func() error { return checkJoinsHandled(c) })
 	steady := measureFlap(t, c, baseline)
 	for _, a := range c.Web {
 		if err := os.WriteFile(filepath.Join(a.Dir, "flap"), nil, 0o644); err != nil {
@@ -81,6 +84,25 @@ func TestBenchHealthFlap(t *testing.T) {
 		t.Logf("%s steady: %s", a.Name, steady.nodes[a.Name])
 		t.Logf("%s flapping: %s", a.Name, flapping.nodes[a.Name])
 	}
+}
+
+// checkJoinsHandled returns nil once every agent's handler ran for the
+// join of every member.
+func checkJoinsHandled(c *Cluster) error {
+	for _, a := range c.All() {
+		var joins strings.Builder
+		for _, l := range a.Events() {
+			if strings.HasPrefix(l, "member-join ") {
+				joins.WriteString(l + ";")
+			}
+		}
+		for _, name := range c.Names() {
+			if !strings.Contains(joins.String(), name+"\t") {
+				return fmt.Errorf("%s's handler has not run for %s's join yet (joins seen: %q)", a.Name, name, joins.String())
+			}
+		}
+	}
+	return nil
 }
 
 // flapCounters are one agent's counters at one instant.
