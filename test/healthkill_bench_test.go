@@ -5,6 +5,7 @@ package test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,6 +97,9 @@ func killRound(t *testing.T, c *Cluster, ref *HAProxy, watches map[string]*Proc,
 	r := killResult{victim: victim.Name, dns: -1, lb: -1, ref: -1}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	// Rounds take about the same time, so without this the kills would
+	// fall at about the same phase of the checks' timers every round.
+	time.Sleep(rand.N(2 * time.Second)) // a random phase, not synchronisation
 	start := time.Now()
 	victim.Backend.Kill()
 	for _, lb := range c.LBs {
@@ -292,6 +296,7 @@ func killReport(rs []killResult) string {
 		{"every agent's DNS stops answering it", func(r killResult) time.Duration { return r.dns }},
 		{"every lb stops sending it new connections", func(r killResult) time.Duration { return r.lb }},
 		{"haproxy's own check (inter 2s fall 3) marks it DOWN", func(r killResult) time.Duration { return r.ref }},
+		{"(from the check's critical to every DNS and lb: shoal's share)", func(r killResult) time.Duration { return max(r.dns, r.lb) - r.critical }},
 	}
 	for _, row := range rows {
 		var ds []time.Duration
