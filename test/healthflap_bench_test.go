@@ -37,8 +37,9 @@ service {
 // window, BASELINE seconds, default 20), then flipping on every run
 // (WINDOW seconds, default 60), and reports per node and second: check
 // transitions, catalog broadcasts (shoal_catalog_messages_total), catalog
-// records received, handler runs by event type (health and the others), and the agent's CPU
-// (utime + stime from /proc). SHOAL_BENCH=1 runs it (test/health-flap.sh).
+// records received, handler runs by event type (health and the others),
+// the agent's CPU (utime + stime from /proc) and its handler scripts'
+// (cutime + cstime). SHOAL_BENCH=1 runs it (test/health-flap.sh).
 func TestBenchHealthFlap(t *testing.T) {
 	if os.Getenv("SHOAL_BENCH") != "1" {
 		t.Skip("skipping: set SHOAL_BENCH=1 (or run test/health-flap.sh) for the flapping-check benchmark")
@@ -77,7 +78,7 @@ func TestBenchHealthFlap(t *testing.T) {
 	}
 	flapping := measureFlap(t, c, window)
 	fmt.Printf("\n10 agents, LAN timings, one http check each every 100 ms; per node, per second (min / median / max over the nodes)\n")
-	fmt.Printf("| phase | check transitions | catalog broadcasts | catalog records received | health handler runs | other handler runs | agent CPU (%% of a core) |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| phase | check transitions | catalog broadcasts | catalog records received | health handler runs | other handler runs | agent CPU (%% of a core) | handler scripts' CPU (%%) |\n|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| steady, %s | %s |\n", baseline, steady)
 	fmt.Printf("| flapping, %s | %s |\n\n", window, flapping)
 	for _, a := range c.Web {
@@ -109,7 +110,7 @@ func checkJoinsHandled(c *Cluster) error {
 type flapCounters struct {
 	transitions, broadcasts, received float64
 	runs                              map[string]float64 // handler runs by event type
-	cpu                               time.Duration
+	cpu, children                     time.Duration      // the agent's, its handler scripts'
 }
 
 func (f flapCounters) String() string {
@@ -118,8 +119,8 @@ func (f flapCounters) String() string {
 	for _, typ := range types {
 		runs = append(runs, fmt.Sprintf("%s %.2f/s", typ, f.runs[typ]))
 	}
-	return fmt.Sprintf("transitions %.1f/s, broadcasts %.2f/s, received %.1f/s, handler runs [%s], cpu %.1f%%",
-		f.transitions, f.broadcasts, f.received, strings.Join(runs, ", "), 100*f.cpu.Seconds())
+	return fmt.Sprintf("transitions %.1f/s, broadcasts %.2f/s, received %.1f/s, handler runs [%s], cpu %.1f%%, handlers' cpu %.1f%%",
+		f.transitions, f.broadcasts, f.received, strings.Join(runs, ", "), 100*f.cpu.Seconds(), 100*f.children.Seconds())
 }
 
 // otherRuns counts the handler runs of events other than health.
@@ -146,6 +147,7 @@ func (w flapWindow) String() string {
 		func(f flapCounters) float64 { return f.runs["health"] },
 		func(f flapCounters) float64 { return f.otherRuns() },
 		func(f flapCounters) float64 { return 100 * f.cpu.Seconds() },
+		func(f flapCounters) float64 { return 100 * f.children.Seconds() },
 	}
 	var out []string
 	for _, col := range cols {
@@ -183,6 +185,7 @@ func measureFlap(t *testing.T, c *Cluster, window time.Duration) flapWindow {
 			received:    (a.received - b.received) / took,
 			runs:        runs,
 			cpu:         time.Duration(float64(a.cpu-b.cpu) / took),
+			children:    time.Duration(float64(a.children-b.children) / took),
 		}
 	}
 	return w
@@ -212,6 +215,9 @@ func readFlap(a *Agent) (flapCounters, error) {
 		return f, err
 	}
 	f.cpu = cpu
+	if f.children, err = procstat.ChildrenCPUTime(a.Proc.Pid()); err != nil {
+		return f, err
+	}
 	log, err := os.ReadFile(a.Proc.Log)
 	if err != nil {
 		return f, err
