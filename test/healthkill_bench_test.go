@@ -296,12 +296,23 @@ func killReport(rs []killResult) string {
 		{"every agent's DNS stops answering it", func(r killResult) time.Duration { return r.dns }},
 		{"every lb stops sending it new connections", func(r killResult) time.Duration { return r.lb }},
 		{"haproxy's own check (inter 2s fall 3) marks it DOWN", func(r killResult) time.Duration { return r.ref }},
-		{"(from the check's critical to every DNS and lb: shoal's share)", func(r killResult) time.Duration { return max(r.dns, r.lb) - r.critical }},
+		{"(from the check's critical to every DNS and lb: shoal's share)", func(r killResult) time.Duration {
+			if r.critical < 0 {
+				return -1
+			}
+			return max(r.dns, r.lb) - r.critical
+		}},
 	}
 	for _, row := range rows {
 		var ds []time.Duration
 		for _, r := range rs {
-			ds = append(ds, row.get(r))
+			if d := row.get(r); d >= 0 {
+				ds = append(ds, d)
+			}
+		}
+		if len(ds) == 0 {
+			fmt.Fprintf(&b, "| %s | not measured | | | | |\n", row.name)
+			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", row.name,
 			secs(slices.Min(ds)), secs(median(ds)), secs(percentile(ds, 90)), secs(slices.Max(ds)), secsList(ds))
