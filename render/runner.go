@@ -92,7 +92,7 @@ type Runner struct {
 	forceCh   chan struct{} // capacity 1: RenderNow
 	forceMu   sync.Mutex
 	forced    map[string]bool
-	waiters   []chan error // RenderWait callers, told when the forced render is done
+	waiters   []chan error       // RenderWait callers, told when the forced render is done
 	idleCh    chan chan struct{} // tests: closed once due renders are done
 	running   atomic.Bool
 	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
