@@ -93,6 +93,7 @@ type Runner struct {
 	forceMu   sync.Mutex
 	forced    map[string]bool
 	waiters   []chan error       // RenderWait callers, told when the forced render is done
+	stopped   bool               // Run has returned: RenderWait fails at once
 	idleCh    chan chan struct{} // tests: closed once due renders are done
 	running   atomic.Bool
 	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
@@ -242,7 +243,7 @@ func (r *Runner) RenderNow(name string) error {
 
 // RenderWait is RenderNow, then waits until that render is done (rendered,
 // installed, reloaded, or failed: Status tells which), ctx ends, or Run
-// returns. It is how shoal render -once waits: on a signal from the
+// returns. Called before Run starts, it waits for Run's first loop. It is how shoal render -once waits: on a signal from the
 // runner's loop, not by polling Status.
 func (r *Runner) RenderWait(ctx context.Context, name string) error {
 	if name != "" && r.find(name) == nil {
@@ -250,9 +251,9 @@ func (r *Runner) RenderWait(ctx context.Context, name string) error {
 	}
 	done := make(chan error, 1)
 	r.forceMu.Lock()
-	if !r.running.Load() {
+	if r.stopped {
 		r.forceMu.Unlock()
-		return errors.New("render: runner is not running")
+		return errors.New("render: runner stopped")
 	}
 	r.forced[name] = true
 	r.waiters = append(r.waiters, done)
@@ -288,7 +289,7 @@ func (r *Runner) stopWaiters(pending []chan error) {
 	}
 	r.waiters = nil
 	// Under forceMu, so that RenderWait never queues a waiter nobody answers.
-	r.running.Store(false)
+	r.stopped = true
 }
 
 // Status returns the state of every template, sorted by name.
@@ -333,6 +334,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.running.Store(false)
 
+	r.forceMu.Lock()
+	r.stopped = false
+	r.forceMu.Unlock()
 	changes, stop := r.cfg.Source.Watch()
 	defer stop()
 	fw, err := newFileWatcher(r.tmpl)
