@@ -29,6 +29,8 @@ type job struct {
 	// which the load balancer runs unless a reload is pending.
 	running []byte
 	applied bool // the backend applied the change without a reload
+	// excluded lists the members left out of this template's data.
+	excluded []Exclusion
 }
 
 func (j *job) fail(stage string, err error) {
@@ -45,23 +47,14 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	r.batchMu.Lock()
 	defer r.batchMu.Unlock()
 
-	data := NewData(snap)
-	var served *Data // built once, if a template serves suspects
-	for _, ts := range tmpls {
-		if ts.cfg.ServeSuspects && served == nil {
-			served = newData(snap, false)
-		}
-	}
+	data := newBatchData(snap)
 	hints := applyHints(snap)
-	r.logExclusions(data.Excluded())
 	jobs := make([]*job, len(tmpls))
 	for i, ts := range tmpls {
-		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}}
-		if ts.cfg.ServeSuspects {
-			r.prepare(ctx, served, jobs[i])
-		} else {
-			r.prepare(ctx, data, jobs[i])
-		}
+		d := data.forTemplate(ts)
+		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}, excluded: d.Excluded()}
+		r.logExclusions(ts, jobs[i].excluded)
+		r.prepare(ctx, d, jobs[i])
 	}
 	for _, j := range jobs {
 		if j.tmp == "" {
@@ -82,7 +75,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	results := make([]Result, len(jobs))
 	var installed []Installed
 	for i, j := range jobs {
-		r.record(j, data.Excluded())
+		r.record(j, j.excluded)
 		results[i] = j.res
 		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
 			installed = append(installed, Installed{

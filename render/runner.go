@@ -97,7 +97,6 @@ type Runner struct {
 	idleCh    chan chan struct{} // tests: closed once due renders are done
 	running   atomic.Bool
 	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
-	lastExcl  string     // exclusions last logged, to log changes only
 	statusMu  sync.Mutex
 }
 
@@ -119,6 +118,7 @@ type tmplState struct {
 	// balancer with the installed file; zero: never (not a
 	// backends.RuntimeApplier).
 	reconcileAt time.Time
+	lastExcl    string // exclusions last logged, to log changes only
 
 	st TemplateStatus // guarded by Runner.statusMu
 }
@@ -567,16 +567,16 @@ func sameBackend(a, b backends.Backend) bool {
 	return a == b
 }
 
-// logExclusions logs the members left out of the data when that set changes,
-// not at every render.
-func (r *Runner) logExclusions(ex []Exclusion) {
+// logExclusions logs the members left out of a template's data when that
+// set changes, not at every render.
+func (r *Runner) logExclusions(ts *tmplState, ex []Exclusion) {
 	key := fmt.Sprint(ex)
-	if key == r.lastExcl {
+	if key == ts.lastExcl {
 		return
 	}
-	r.lastExcl = key
+	ts.lastExcl = key
 	for _, e := range ex {
-		r.log.Warn("member left out of rendering: unsafe value", "member", e.Member, "reason", e.Reason)
+		r.log.Warn("member left out of rendering: unsafe value", "template", ts.cfg.Name, "member", e.Member, "reason", e.Reason)
 	}
 }
 
