@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -18,9 +19,9 @@ import (
 type job struct {
 	ts       *tmplState
 	res      Result
-	tmp      string // staged, validated candidate waiting to be installed
-	stage    string // what failed: "render", "floor guard", "validate", ...
-	reload   bool   // the backend must reload for this template
+	tmp      *atomicfile.Pending // staged, validated candidate waiting to be installed
+	stage    string              // what failed: "render", "floor guard", "validate", ...
+	reload   bool                // the backend must reload for this template
 	reloaded bool
 	// wasPending: this reload made live a file whose earlier reload failed.
 	wasPending bool
@@ -57,7 +58,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 		r.prepare(ctx, d, jobs[i])
 	}
 	for _, j := range jobs {
-		if j.tmp == "" {
+		if j.tmp == nil {
 			continue
 		}
 		if err := install(j.tmp, j.ts.cfg.Destination, j.ts.cfg.Backup); err != nil {
@@ -140,8 +141,8 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 	}
 	if b := ts.cfg.Backend; b != nil {
 		// The backend bounds the call with its own timeout.
-		if err := b.Validate(ctx, tmp); err != nil {
-			os.Remove(tmp)
+		if err := b.Validate(ctx, tmp.Name()); err != nil {
+			tmp.Discard()
 			// The backend's error names it and carries its own message.
 			j.fail("validate", err)
 			return

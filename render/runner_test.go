@@ -131,7 +131,7 @@ func TestRunner_ValidationFailureKeepsLastGood(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(f.dir)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".shoal-") {
+		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temp file left behind: %s", e.Name())
 		}
 	}
