@@ -149,7 +149,7 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 		if tc.Name == "" {
 			tc.Name = tc.Destination
 		}
-		if err := checkTemplateConfig(tc); err != nil {
+		if err := CheckTemplate(tc); err != nil {
 			errs = append(errs, fmt.Errorf("render: template %d (%s): %w", i+1, tc.Name, err))
 			continue
 		}
@@ -188,25 +188,30 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 	return r, nil
 }
 
-func checkTemplateConfig(tc TemplateConfig) error {
+// CheckTemplate reports every problem of one template's settings at once,
+// each naming its setting as the agent's config file spells it
+// ("wait.max 1s is below wait.min 5s"). It is the one home of these rules:
+// New applies it, and the agent's config loading calls it for each
+// template block.
+func CheckTemplate(tc TemplateConfig) error {
 	var errs []error
 	if tc.Source == "" {
-		errs = append(errs, errors.New("no source"))
+		errs = append(errs, errors.New("source is empty"))
 	}
 	if tc.Destination == "" {
-		errs = append(errs, errors.New("no destination"))
+		errs = append(errs, errors.New("destination is empty"))
 	}
 	if tc.Wait.Min < 0 || tc.Wait.Max < 0 {
-		errs = append(errs, errors.New("negative wait"))
+		errs = append(errs, fmt.Errorf("wait.min %s or wait.max %s is negative", tc.Wait.Min, tc.Wait.Max))
 	}
 	if tc.Wait.Max > 0 && tc.Wait.Max < tc.Wait.Min {
-		errs = append(errs, fmt.Errorf("wait max %s is below min %s", tc.Wait.Max, tc.Wait.Min))
+		errs = append(errs, fmt.Errorf("wait.max %s is below wait.min %s", tc.Wait.Max, tc.Wait.Min))
 	}
 	if tc.MinBackends < 0 {
-		errs = append(errs, errors.New("negative min_backends"))
+		errs = append(errs, fmt.Errorf("min_backends %d is negative", tc.MinBackends))
 	}
 	if tc.MaxDropFraction < 0 || tc.MaxDropFraction > 1 {
-		errs = append(errs, fmt.Errorf("max drop fraction %v is not within 0..1", tc.MaxDropFraction))
+		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", tc.MaxDropFraction))
 	}
 	return errors.Join(errs...)
 }

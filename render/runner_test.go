@@ -410,7 +410,7 @@ func TestNew_ReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("got no error")
 	}
-	for _, want := range []string{"no membership source", "no destination", "below min", "no built-in template"} {
+	for _, want := range []string{"no membership source", "destination is empty", "below wait.min", "no built-in template"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -102,17 +102,7 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, lbS
 				errs = append(errs, fmt.Errorf("template %d: %w", i+1, err))
 			}
 		}
-		tcs = append(tcs, render.TemplateConfig{
-			Name: t.Name, Source: t.Source, Destination: t.Destination, Backend: b,
-			Wait:            render.Wait{Min: t.WaitMin, Max: t.WaitMax},
-			MinBackends:     t.MinBackends,
-			MaxDropFraction: t.MaxDropFraction,
-			Perms:           t.Perms,
-			Backup:          t.Backup,
-			Vars:            t.Vars,
-			NoReload:        t.NoReload,
-			ServeSuspects:   t.ServeSuspects,
-		})
+		tcs = append(tcs, t.RenderConfig(b))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, set, err
