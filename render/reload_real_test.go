@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/backends/backendtest"
 	"github.com/shoal-dev/shoal/internal/debounce/debouncetest"
 	"github.com/shoal-dev/shoal/internal/testutil"
+	"github.com/shoal-dev/shoal/node"
 )
 
 // syncBuffer is a log sink the test reads while the runner writes.
@@ -48,45 +49,8 @@ func TestRunner_FailedReloadRetriedWithRealHAProxy(t *testing.T) {
 	}
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	lb := localMember(t, "lb1", 1, nil)
-	first := snapshot("lb1", 1, lb, localMember(t, "web1", 11, map[string]string{"web": one}))
-	port := backendtest.FreePort(t)
-	vars := map[string]string{"bind": "127.0.0.1", "listen.web": strconv.Itoa(port)}
-	dir := t.TempDir()
-	dest, gate := filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "reload-allowed")
-
-	tmpl, err := ParseTemplate("builtin:haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := NewData(first)
-	d.Vars = vars
-	content, _, err := tmpl.Execute(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dest, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hx := backendtest.StartHAProxy(t, dest)
-	be, err := backends.NewHAProxy(backends.HAProxyConfig{
-		NoRuntime: true,
-		ReloadCommand: []string{"sh", "-c", `test -e "$1" || { echo "reload refused: $1 is missing" >&2; exit 1; }; kill -USR2 "$2"`,
-			"sh", gate, strconv.Itoa(hx.PID)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	clk := debouncetest.NewFakeClock()
-	src := newFakeSource(first)
-	r, err := New(Config{
-		Source: src, Clock: clk,
-		Templates: []TemplateConfig{{Name: "lb", Source: "builtin:haproxy", Destination: dest, Backend: be, Vars: vars}},
-	}, slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	startRunner(t, r)
+	g := startGatedHAProxy(t, snapshot("lb1", 1, lb, localMember(t, "web1", 11, map[string]string{"web": one})))
+	r, src, clk, logs, dest, gate, port, hx := g.r, g.src, g.clk, g.logs, g.dest, g.gate, g.port, g.hx
 	servedBy := func(want string) {
 		t.Helper()
 		testutil.WaitFor(t, time.Minute, func() error {
@@ -131,4 +95,57 @@ func TestRunner_FailedReloadRetriedWithRealHAProxy(t *testing.T) {
 	if err := hx.Running(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gatedHAProxy is a real haproxy driven by a runner whose reload command
+// refuses until the gate file exists.
+type gatedHAProxy struct {
+	r          *Runner
+	src        *fakeSource
+	clk        *debouncetest.FakeClock
+	logs       *syncBuffer
+	dest, gate string
+	port       int
+	hx         *backendtest.HAProxyProcess
+}
+
+func startGatedHAProxy(t *testing.T, first *node.Snapshot) *gatedHAProxy {
+	t.Helper()
+	g := &gatedHAProxy{logs: &syncBuffer{}, clk: debouncetest.NewFakeClock(), src: newFakeSource(first), port: backendtest.FreePort(t)}
+	vars := map[string]string{"bind": "127.0.0.1", "listen.web": strconv.Itoa(g.port)}
+	dir := t.TempDir()
+	g.dest, g.gate = filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "reload-allowed")
+
+	// haproxy starts with what the runner renders first.
+	tmpl, err := ParseTemplate("builtin:haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewData(first)
+	d.Vars = vars
+	content, _, err := tmpl.Execute(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(g.dest, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.hx = backendtest.StartHAProxy(t, g.dest)
+	be, err := backends.NewHAProxy(backends.HAProxyConfig{
+		NoRuntime: true,
+		ReloadCommand: []string{"sh", "-c", `test -e "$1" || { echo "reload refused: $1 is missing" >&2; exit 1; }; kill -USR2 "$2"`,
+			"sh", g.gate, strconv.Itoa(g.hx.PID)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.r, err = New(Config{
+		Source: g.src, Clock: g.clk,
+		Templates: []TemplateConfig{{Name: "lb", Source: "builtin:haproxy", Destination: g.dest, Backend: be, Vars: vars}},
+	}, slog.New(slog.NewTextHandler(g.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, g.r)
+	return g
 }
