@@ -105,13 +105,19 @@ func apiError(resp *http.Response) error {
 	if len(body.Messages) == 0 {
 		return fmt.Errorf("the agent answered %s", resp.Status)
 	}
-	lines := make([]string, 0, len(body.Messages)+1)
-	if body.NumNodes > 0 {
-		lines = append(lines, fmt.Sprintf("%d of %d nodes failed:", body.NumErr, body.NumNodes))
+	// The "error" entry is the agent's summary ("1 of 3 nodes reported
+	// an error"); the others are keyed by node name.
+	lines := make([]string, 0, len(body.Messages))
+	if summary := body.Messages["error"]; summary != "" {
+		lines = append(lines, summary)
+	} else if body.NumNodes > 0 {
+		lines = append(lines, fmt.Sprintf("%d of %d nodes reported an error", body.NumErr, body.NumNodes))
 	}
 	nodes := make([]string, 0, len(body.Messages))
 	for n := range body.Messages {
-		nodes = append(nodes, n)
+		if n != "error" {
+			nodes = append(nodes, n)
+		}
 	}
 	sort.Strings(nodes)
 	for _, n := range nodes {
