@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,11 @@ func TestExamples_ConfigsValidate(t *testing.T) {
 	}
 	backends := map[string]bool{}
 	for _, f := range files {
+		// builtin:nginx is a whole nginx.conf: in conf.d/ it would sit
+		// inside nginx's http block and break it.
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "builtin:nginx") && strings.Contains(string(b), "conf.d") {
+			t.Errorf("%s: renders builtin:nginx (a complete nginx.conf) into conf.d/", f)
+		}
 		r := shoal(t, nil, "validate", "-config-file", f)
 		if r.code != 0 {
 			t.Errorf("%s: shoal validate exit %d\nstdout:\n%s\nstderr:\n%s", f, r.code, r.stdout, r.stderr)
