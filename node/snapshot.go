@@ -68,6 +68,12 @@ func openSnapshot(path string, logger *slog.Logger) (*snapshotter, error) {
 	if err := s.replay(); err != nil {
 		return nil, err
 	}
+	// A snapshot_path in a directory that does not exist yet (a fresh
+	// machine's /var/lib/shoal) is made, private like the file: it names
+	// every peer.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open snapshot: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot: %w", err)
