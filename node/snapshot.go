@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 )
 
 // The snapshot file lets a restarted node rejoin without -join and keep
@@ -66,6 +68,12 @@ func openSnapshot(path string, logger *slog.Logger) (*snapshotter, error) {
 	}
 	if err := s.replay(); err != nil {
 		return nil, err
+	}
+	// A snapshot_path in a directory that does not exist yet (a fresh
+	// machine's /var/lib/shoal) is made, private like the file: it names
+	// every peer.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open snapshot: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -266,14 +274,16 @@ func (s *snapshotter) compact() {
 	if s.left {
 		b.WriteString("leave\n")
 	}
-	tmp := s.path + ".compact"
-	if err := writeFileSync(tmp, []byte(b.String())); err != nil {
+	// atomicfile: after a crash the log is the old one or the compacted
+	// one, never half of either.
+	next, err := atomicfile.Create(s.path, []byte(b.String()), 0o600)
+	if err != nil {
 		s.logger.Warn("snapshot compaction failed", "err", err)
 		return
 	}
 	s.w.Flush()
 	s.f.Close()
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := next.Commit(); err != nil {
 		s.logger.Warn("snapshot compaction failed", "err", err)
 	}
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -282,25 +292,6 @@ func (s *snapshotter) compact() {
 		f, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	}
 	s.f, s.w, s.size = f, bufio.NewWriter(f), int64(b.Len())
-}
-
-func writeFileSync(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func (s *snapshotter) close() {
