@@ -96,6 +96,7 @@ func (h *HAProxy) apply(ctx context.Context, running, candidate []byte, hints Ap
 	if err != nil {
 		return fallback(FallbackParse, "candidate configuration: %w", err)
 	}
+	h.next = cand // what a fallback reload loads
 	if err := sameStructure(old, cand); err != nil {
 		return &FallbackError{Reason: FallbackStructure, Err: err}
 	}
@@ -285,7 +286,9 @@ func updateServer(proxy string, s *hapServer, l *liveServer, kind stepKind) ([]s
 	switch {
 	case s.disabled && (l.admin&admFMaint == 0 || l.drain()):
 		steps = append(steps, step{cmd: setCmd("set server %s state maint", key)})
-	case !s.disabled && (l.admin&admFMaint != 0 || l.drain()):
+	case !s.disabled && (l.admin&admFMaint != 0 || (kind == stepRevive && l.drain())):
+		// An operator's drain of a server shoal keeps is left alone; one
+		// coming back from its own drain is made ready.
 		steps = append(steps, step{cmd: setCmd("set server %s state ready", key)})
 	}
 	if kind == stepRevive {
@@ -430,9 +433,9 @@ func serverMismatch(key string, s *hapServer, l *liveServer) []string {
 	if maint := l.admin&admFMaint != 0; maint != s.disabled {
 		out = append(out, fmt.Sprintf("%s: maintenance is %t, the file says disabled=%t", key, maint, s.disabled))
 	}
-	if l.drain() && !s.disabled && !agent {
-		out = append(out, key+" drains but the file lists it")
-	}
+	// A drain of a listed server is an operator's: a server line cannot
+	// say it, so it is not drift (the server state file keeps it across
+	// reloads). shoal's own drains are of servers the file no longer lists.
 	return out
 }
 
