@@ -67,8 +67,8 @@ const refusedForReferences = "other configuration elements pointing to it"
 // the caller installs candidate and reloads. A failed apply may have left
 // part of the change made: the reload makes the running state whole.
 //
-// A removed server at an address hints.Failed names is shut at once (see
-// ApplyHints); any other drains, unless it has no sessions or its health
+// A removed server at an address hints.Failed or hints.Critical names is
+// shut at once (see ApplyHints); any other drains, unless it has no sessions or its health
 // check already finds it down.
 func (h *HAProxy) Apply(ctx context.Context, running, candidate []byte, hints ApplyHints) (bool, error) {
 	h.opMu.Lock()
@@ -227,8 +227,8 @@ func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavi
 			if ns.server(o.name) != nil || leaving[key] != nil || live[key] == nil {
 				continue
 			}
-			failed := o.hasAddr && hints.failed(o.addr, o.port)
-			removes = append(removes, planRemoval(ns.name, o, live[key], failed, drainUntil)...)
+			shut := o.hasAddr && hints.shutAtOnce(o.addr, o.port)
+			removes = append(removes, planRemoval(ns.name, o, live[key], shut, drainUntil)...)
 		}
 	}
 	return append(adds, removes...), nil
@@ -317,16 +317,17 @@ func addServer(proxy string, s *hapServer) []step {
 }
 
 // planRemoval removes a server the candidate no longer lists: at once when
-// its member failed (the renderer says so), when there is nothing to drain
+// shut is set (its member failed or its check is critical, the renderer
+// says), when there is nothing to drain
 // (no sessions) or when its health check found it down; its sessions are
 // then shut. Otherwise it drains until drainUntil, or until its sessions
 // end. A server already in maintenance takes no new connections, so it
 // only waits for its sessions.
-func planRemoval(proxy string, o *hapServer, l *liveServer, failed bool, drainUntil time.Time) []step {
+func planRemoval(proxy string, o *hapServer, l *liveServer, shut bool, drainUntil time.Time) []step {
 	key := srvKey(proxy, o.name)
 	ls := &leavingServer{proxy: proxy, srv: o, deadline: drainUntil}
 	switch {
-	case failed || l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
+	case shut || l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
 		return deleteServer(key, l, ls)
 	case l.admin&admFMaint != 0:
 		return []step{{kind: stepDrain, key: key, ls: ls}} // bookkeeping only
