@@ -168,21 +168,35 @@ func (r *Runner) applyRuntime(ctx context.Context, j *job, hints backends.ApplyH
 }
 
 // applyHints tells the backend what the files cannot: which instances are
-// gone because their member failed (their servers are shut at once), as
-// opposed to left, or stopped offering the service (they drain).
+// gone because their member failed, or because their health check is
+// critical (their servers are shut at once), as opposed to left, in
+// maintenance or no longer offered (they drain). It reads the current
+// snapshot alone: the backend consults it only for servers the new file
+// drops, so a listed instance is one that was routable and no longer is.
 func applyHints(snap *node.Snapshot) backends.ApplyHints {
 	var h backends.ApplyHints
 	for i := range snap.Members {
 		m := &snap.Members[i]
-		if m.Status != node.StatusFailed {
-			continue
-		}
-		addr, ok := netip.AddrFromSlice(m.Addr)
-		if !ok {
+		failed := m.Status == node.StatusFailed
+		if !failed && !m.Status.AliveOrSuspect() {
 			continue
 		}
 		for _, s := range m.Services {
-			h.Failed = append(h.Failed, netip.AddrPortFrom(addr.Unmap(), s.Port))
+			ip := s.Address
+			if ip == nil {
+				ip = m.Addr
+			}
+			addr, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			ap := netip.AddrPortFrom(addr.Unmap(), s.Port)
+			switch {
+			case failed:
+				h.Failed = append(h.Failed, ap)
+			case s.Health == node.HealthCritical || m.Health == node.HealthCritical:
+				h.Critical = append(h.Critical, ap)
+			}
 		}
 	}
 	return h

@@ -15,7 +15,7 @@ const module = "github.com/shoal-dev/shoal/"
 // imports it may name directly, as in DESIGN.md's layout table.
 var allowed = map[string][]string{
 	"node":      {"github.com/hashicorp/memberlist", "github.com/hashicorp/serf/coordinate", module + "internal/atomicfile", module + "internal/debounce"},
-	"backends":  {module + "internal/procgroup"},
+	"backends":  {module + "internal/procgroup", module + "internal/atomicfile"},
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", module + "internal/atomicfile", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
