@@ -27,6 +27,9 @@ type job struct {
 	// which the load balancer runs unless a reload is pending.
 	running []byte
 	applied bool // the backend applied the change without a reload
+	// interrupted: the step failed because ctx ended (the agent is
+	// shutting down), not because of the file.
+	interrupted bool
 }
 
 func (j *job) fail(stage string, err error) {
@@ -80,6 +83,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	results := make([]Result, len(jobs))
 	var installed []Installed
 	for i, j := range jobs {
+		j.interrupted = j.stage != "" && ctx.Err() != nil
 		r.record(j, data.Excluded())
 		results[i] = j.res
 		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
@@ -307,8 +311,10 @@ func (r *Runner) record(j *job, excluded []Exclusion) {
 
 	log := r.log.With("template", ts.cfg.Name, "destination", ts.cfg.Destination)
 	switch {
+	case j.interrupted:
+		log.Info("render cut short by shutdown", "stage", j.stage, "err", j.res.Err)
 	case j.stage != "":
-		log.Error("render failed; the last good file stays", "stage", j.stage, "error", j.res.Err)
+		log.Error("render failed; the last good file stays", "stage", j.stage, "err", j.res.Err)
 	case r.cfg.Dry:
 		log.Info("dry run", "changed", j.res.Changed, "hash", j.res.Hash, "backends", j.res.Backends)
 	case j.res.Changed:

@@ -347,7 +347,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				ts.q.Change(clock.Now(), true)
 			}
 		case err := <-fw.errors():
-			r.log.Warn("template watch error", "error", err)
+			r.log.Warn("template watch error", "err", err)
 		case idle = <-r.idleCh:
 		case <-timerC:
 		}
@@ -428,7 +428,7 @@ func (r *Runner) reloadTemplate(ts *tmplState) {
 	}
 	r.statusMu.Unlock()
 	if err != nil {
-		r.log.Error("template does not parse; keeping the last good one", "template", ts.cfg.Name, "error", err)
+		r.log.Error("template does not parse; keeping the last good one", "template", ts.cfg.Name, "err", err)
 		return
 	}
 	r.log.Info("template reloaded", "template", ts.cfg.Name, "source", ts.cfg.Source)
