@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -505,5 +506,93 @@ func TestAgent_HandlerWithHTTPTest(t *testing.T) {
 	}
 	if len(ms) != 1 || ms[0].Name != "h" || ms[0].Status != "alive" {
 		t.Errorf("members through httptest: %+v, want h alive", ms)
+	}
+}
+
+// An agent rendering a template validated by the real haproxy stops
+// without logging an ERROR: a check cut short by shutdown is not a
+// rejected file (issue 10).
+func TestAgent_ShutdownWithTemplateLogsNoError(t *testing.T) {
+	if !onPath("haproxy") {
+		t.Skip("haproxy not installed")
+	}
+	dir := t.TempDir()
+	fc := loadConfig(t, fmt.Sprintf(`
+template {
+  name           = "edge"
+  source         = "builtin:haproxy"
+  destination    = %q
+  reload_command = ["true"]
+  wait { 
+    min = "10ms"
+    max = "50ms"
+  }
+}
+`, dir+"/haproxy.cfg"))
+	key, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("tmpl")
+	cfg.Templates, cfg.EncryptKey = fc.Templates, key
+	cfg.Services = []node.Service{{Name: "web", Port: 8080, Weight: 1}}
+	ta := startAgent(t, cfg)
+	testutil.WaitFor(t, waitLong, func() error {
+		var rr api.RenderResponse
+		if err := ta.call(http.MethodGet, "/v1/render", nil, &rr); err != nil {
+			return err
+		}
+		st := rr.Templates
+		if len(st) != 1 || !st[0].OK || st[0].Hash == "" {
+			return fmt.Errorf("render status %+v, want edge rendered ok", st)
+		}
+		return nil
+	})
+	// A service change makes a render start; stop while it may run.
+	next := ta.config()
+	next.Services = []node.Service{{Name: "web", Port: 8081, Weight: 1}}
+	if err := ta.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkLogs(t, "tmpl", ta.logs.String())
+}
+
+// A shutdown while a template's check runs cuts the check short: that is
+// logged at info, never as a rejected file at ERROR.
+func TestAgent_ShutdownDuringCheckLogsNoError(t *testing.T) {
+	dir := t.TempDir()
+	started := dir + "/check-started"
+	fc := loadConfig(t, fmt.Sprintf(`
+template {
+  name        = "slow"
+  source      = "builtin:haproxy"
+  destination = %q
+  backend     = "command"
+  check       = ["sh", "-c", "touch %s; sleep 60", "{{path}}"]
+  reload      = ["true"]
+}
+`, dir+"/out.cfg", started))
+	key, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("slow")
+	cfg.Templates, cfg.EncryptKey = fc.Templates, key
+	ta := startAgent(t, cfg)
+	testutil.WaitFor(t, waitLong, func() error {
+		if _, err := os.Stat(started); err != nil {
+			return fmt.Errorf("check not started yet: %v", err)
+		}
+		return nil
+	})
+	if err := ta.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkLogs(t, "slow", ta.logs.String())
+	if !strings.Contains(ta.logs.String(), "render cut short by shutdown") {
+		t.Errorf("no 'render cut short by shutdown' line in:\n%s", ta.logs.String())
 	}
 }
