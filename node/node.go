@@ -323,15 +323,8 @@ func (n *Node) Leave() error {
 			n.logger.Warn("timed out spreading leave intent", "timeout", n.cfg.LeaveTimeout)
 		}
 	}
-	if err := n.list().Leave(n.cfg.LeaveTimeout); err != nil {
-		// memberlist waits for its dead message to go out while any peer
-		// looks alive; when the last peers leave at the same time, each
-		// sees the other go and nobody is left to tell. As in Serf, that
-		// leave is clean: only a peer still alive makes it a failure.
-		if n.list().NumMembers() > 1 {
-			return fmt.Errorf("leave: %w", err)
-		}
-		n.logger.Info("no live peer left to tell of the leave", "waited", n.cfg.LeaveTimeout)
+	if err := n.leaveGossip(); err != nil {
+		return err
 	}
 	n.lifeMu.Lock()
 	n.life = stateLeft

@@ -288,6 +288,9 @@ func (a *Agent) wait(ctx context.Context, fatal <-chan error) error {
 // and the API's /v1/leave). It returns when the leave is done or ctx
 // ends; a leave that fails makes Run return its error.
 func (a *Agent) Leave(ctx context.Context) error {
+	if !a.started.Load() {
+		return errors.New("leave: the agent is not running")
+	}
 	done := make(chan error, 1)
 	// node.Leave is bounded by its leave timeout; this goroutine ends
 	// then even if ctx ends first.
