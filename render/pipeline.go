@@ -32,6 +32,9 @@ type job struct {
 	applied bool // the backend applied the change without a reload
 	// excluded lists the members left out of this template's data.
 	excluded []Exclusion
+	// interrupted: the step failed because ctx ended (the agent is
+	// shutting down), not because of the file.
+	interrupted bool
 }
 
 func (j *job) fail(stage string, err error) {
@@ -76,6 +79,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	results := make([]Result, len(jobs))
 	var installed []Installed
 	for i, j := range jobs {
+		j.interrupted = j.stage != "" && ctx.Err() != nil
 		r.record(j, j.excluded)
 		results[i] = j.res
 		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
@@ -329,6 +333,8 @@ func (r *Runner) logOutcome(j *job) {
 	ts := j.ts
 	log := r.log.With("template", ts.cfg.Name, "destination", ts.cfg.Destination)
 	switch {
+	case j.interrupted:
+		log.Info("render cut short by shutdown", "stage", j.stage, "err", j.res.Err)
 	case j.stage == "reload":
 		log.Error("installed, but the reload failed: the load balancer still runs the previous config; retrying",
 			"hash", j.res.Hash, "retry_in", ts.backoff, "err", j.res.Err)
