@@ -21,7 +21,8 @@
 # cluster alone on the machine while it is measured. BEFORE names a git
 # ref (or a shoal binary) to measure as a third column. The last column,
 # floor, is three test/rssfloor processes joined by memberlist: the
-# libraries every agent needs, in a cluster, doing nothing else. One table
+# libraries every agent needs, in a cluster, doing nothing else, at the
+# agent's GOGC of 50 (FLOOR_GOGC). One table
 # of medians (over every agent of every round) comes out:
 #
 #   SERF=1 ROUNDS=5 BEFORE=main bash test/idle-rss.sh
@@ -95,8 +96,9 @@ measure_cluster() {
 	for i in 0 1 2; do
 		local log=$work/$sys-r$round-$i.log
 		if [ "$sys" = floor ]; then
-			# The floor joins by memberlist; a failed join exits it.
-			"$bin" -encrypt "$key" ${first:+-join "$first"} >"$log" 2>&1 &
+			# The floor joins by memberlist; a failed join exits it. It
+			# collects garbage at the agent's GOGC (cli.agentGCPercent).
+			GOGC=${FLOOR_GOGC:-50} "$bin" -encrypt "$key" ${first:+-join "$first"} >"$log" 2>&1 &
 			pids+=($!)
 			wait_log "$log" '^ready ' || { cat "$log" >&2; exit 1; }
 			[ -z "$first" ] && first=$(awk '/^ready / {print $2}' "$log")
