@@ -37,7 +37,6 @@ func runAgent(e env, args []string) int {
 		logger = slog.New(teeHandler{logger.Handler(), sh})
 	}
 	setGCPercent()
-	defer releaseStartupPagesLater(logger)()
 	if cfg.Dev {
 		logger.Info("dev mode: one node on the defaults; templates render into ./" + config.DefaultDevDestDir)
 	}
