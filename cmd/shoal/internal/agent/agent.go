@@ -53,6 +53,7 @@ type Agent struct {
 	tagDel     map[string]bool   // tags deleted through the API
 	components []component
 	dns        *dnsComponent
+	svc        *localServices // the service registry (services.go)
 }
 
 // New validates what it can and binds the HTTP listener, so a busy port is
@@ -76,10 +77,14 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 		return nil, err
 	}
 	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
+	if a.svc, err = newServices(cfg, logger, a.publishCatalog); err != nil {
+		return nil, err
+	}
 	nc, err := nodeConfig(cfg, a.effectiveTags())
 	if err != nil {
 		return nil, err
 	}
+	nc.Services, _ = a.svc.initialCatalog()
 	if a.Node, err = node.New(nc, logger); err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
@@ -91,6 +96,7 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
 	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
 	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
+	reg.MustRegister(a.svc.metrics)
 	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
 		Timeout:               cfg.HandlerTimeout,
 		Queue:                 cfg.HandlerQueue,
@@ -158,6 +164,7 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 			a.log.Warn("node shutdown", "err", err)
 		}
 	}()
+	defer a.svc.start(ctx)() // stopped before the node shuts down
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -39,7 +39,7 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 	ln := api.LimitListener(a.httpLn, api.ConnLimits{Total: cfg.HTTP.MaxConns, PerClient: cfg.HTTP.MaxConnsPerClient}, log)
 	a.reg.MustRegister(newConnCollector(ln.Stats))
 	srv := &http.Server{
-		Handler:           api.Track(api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts})),
+		Handler:           api.Track(api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts, Services: a.svc})),
 		ConnContext:       ln.ConnContext,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,

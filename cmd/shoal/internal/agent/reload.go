@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
-	"github.com/shoal-dev/shoal/node"
 )
 
 // Reload re-reads the configuration (SIGHUP) and applies what can change
@@ -55,13 +54,7 @@ func (a *Agent) Reload() {
 			a.log.Error("reload: tags not applied", "err", err)
 		}
 	}
-	if !slices.EqualFunc(prev.Services, next.Services, func(x, y node.Service) bool {
-		return x.Name == y.Name && x.Port == y.Port && x.Weight == y.Weight && slices.Equal(x.Tags, y.Tags)
-	}) {
-		if err := a.Node.SetServices(next.Services); err != nil {
-			a.log.Error("reload: services not applied", "err", err)
-		}
-	}
+	a.svc.reload(next)
 	for _, c := range comps {
 		if err := c.Reload(next); err != nil {
 			a.log.Error("reload: component kept its previous config", "err", err)
