@@ -220,3 +220,68 @@ func BenchmarkUserEventOwnSubscriber(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/own-delivered")
 }
+
+// BenchmarkHealthPropagation measures how long a health change made on one
+// of 10 nodes (LAN timings) takes to reach every other node's Snapshot:
+// "small" fits one gossip packet and is broadcast whole, "64x4" (64
+// instances, 4 tags each) goes as a notice and a TCP fetch. Changes are
+// spaced past CatalogInterval, so each is the first after a quiet spell.
+func BenchmarkHealthPropagation(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		count int
+	}{{"small", 2}, {"64x4", 64}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfgs := make([]Config, 10)
+			for j := range cfgs {
+				cfgs[j] = lanConfig(fmt.Sprintf("hp-%s-%d", c.name, j))
+			}
+			nodes := startQuiet(b, cfgs)
+			for _, n := range nodes[1:] {
+				if _, err := n.Join([]string{addrOf(nodes[0])}, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			waitAll(b, nodes, 60*time.Second, func(n *Node) bool { return n.Stats().Alive == 10 })
+			owner := nodes[0]
+			svcs := manyInstances(c.count, 10000)
+			seen := func(h Health) func(*Node) bool {
+				return func(n *Node) bool {
+					m, _ := n.Snapshot().Get(owner.Name())
+					return len(m.Services) == c.count && m.Services[0].Health == h
+				}
+			}
+			if err := owner.SetCatalog(svcs, nil); err != nil {
+				b.Fatal(err)
+			}
+			waitAll(b, nodes, 60*time.Second, seen(HealthPassing))
+			var total, worst time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				time.Sleep(owner.cfg.CatalogInterval + 50*time.Millisecond) // pacing: a quiet spell before each change
+				h := HealthCritical
+				if i%2 == 1 {
+					h = HealthPassing
+				}
+				svcs[0].Checks = []CheckState{{ID: "http", Status: h}}
+				b.StartTimer()
+				if err := owner.SetCatalog(svcs, nil); err != nil {
+					b.Fatal(err)
+				}
+				d := waitAll(b, nodes[1:], 60*time.Second, seen(h))
+				total += d
+				worst = max(worst, d)
+			}
+			b.StopTimer()
+			var fetches uint64
+			for _, n := range nodes[1:] {
+				fetches += n.Stats().CatalogFetches
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/propagate")
+			b.ReportMetric(float64(worst.Milliseconds()), "ms-worst")
+			b.ReportMetric(float64(owner.Stats().CatalogBroadcasts)/float64(b.N), "broadcasts/op")
+			b.ReportMetric(float64(fetches)/float64(b.N), "fetches/op")
+		})
+	}
+}

@@ -42,25 +42,21 @@ func TestCodec_RoundTrip(t *testing.T) {
 
 func TestMeta_RoundTripAndLimit(t *testing.T) {
 	tags := map[string]string{"role": "web", "dc": "east"}
-	svcs := []Service{{Name: "web", Port: 8080, Weight: 10, Tags: []string{"v2"}}, {Name: "api", Port: 9000, Weight: 1}}
-	buf, err := encodeMeta(tags, svcs)
+	buf, err := encodeMeta(tags)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotTags, gotSvcs, err := decodeMeta(buf)
+	gotTags, err := decodeMeta(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(gotTags, tags) || len(gotSvcs) != 2 || gotSvcs[0].Name != "api" || gotSvcs[1].Tags[0] != "v2" {
-		t.Errorf("round trip: got %v %+v", gotTags, gotSvcs)
+	if !reflect.DeepEqual(gotTags, tags) {
+		t.Errorf("round trip: got %v", gotTags)
 	}
 	for _, bad := range []map[string]string{{"": "x"}, {"a b": "x"}, {"k": "line\nbreak"}} {
-		if _, err := encodeMeta(bad, nil); err == nil {
+		if _, err := encodeMeta(bad); err == nil {
 			t.Errorf("tags %q accepted", bad)
 		}
-	}
-	if _, err := encodeMeta(nil, []Service{{Name: "web"}}); err == nil {
-		t.Error("service without a port accepted")
 	}
 }
 
@@ -69,15 +65,15 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(encodeMessage(msgPushPull, &pushPullMsg{StatusLTimes: map[string]LamportTime{"a": 1}}))
 	f.Add(encodeMessage(msgRelay, &relayMsg{DestName: "a", Msg: []byte{5}}))
 	f.Add([]byte{1, 2, 3})
-	meta, _ := encodeMeta(map[string]string{"role": "web"}, []Service{{Name: "web", Port: 80, Tags: []string{"v1"}}})
+	meta, _ := encodeMeta(map[string]string{"role": "web"})
 	f.Add(meta)
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		for _, m := range []message{&joinIntent{}, &leaveIntent{}, &userEventMsg{}, &queryMsg{}, &queryResponseMsg{}, &pushPullMsg{}, &keyResult{}, &relayMsg{}} {
 			decodeMessage(buf, m)
 		}
 		// Remote meta is accepted only if this node could have sent it.
-		if tags, services, err := decodeMeta(buf); err == nil {
-			if _, err := encodeMeta(tags, services); err != nil {
+		if tags, err := decodeMeta(buf); err == nil {
+			if _, err := encodeMeta(tags); err != nil {
 				t.Errorf("decodeMeta accepted %q, which encodeMeta refuses: %v", buf, err)
 			}
 		}

@@ -17,9 +17,17 @@ type Config struct {
 	BindPort      int
 	AdvertiseAddr string
 	AdvertisePort int
-	// Tags are user tags; keys match [A-Za-z0-9_.-]+ and "s:" is reserved.
-	Tags     map[string]string
-	Services []Service
+	// Tags are user tags, carried in node meta; keys match [A-Za-z0-9_.-]+.
+	Tags map[string]string
+	// Services and NodeChecks are the initial catalog record (SetCatalog
+	// replaces it).
+	Services   []Service
+	NodeChecks []CheckState
+	// CatalogInterval spaces this node's catalog broadcasts: the first
+	// change after a quiet interval goes out at once, later ones are
+	// coalesced into at most one per interval. It is also the least time
+	// between two fetches of one owner's record.
+	CatalogInterval time.Duration
 	// Profile picks memberlist timings: "lan", "wan" or "local".
 	Profile string
 
@@ -132,6 +140,7 @@ func DefaultConfig() Config {
 		MaxQueueDepth:          4096,
 		QueueDepthWarning:      128,
 		QueueWarnInterval:      30 * time.Second,
+		CatalogInterval:        200 * time.Millisecond,
 	}
 }
 
@@ -143,13 +152,13 @@ const MaxNameLen = 128
 
 // validName reports whether s is a node name: 1-128 letters, digits, '_',
 // '.' or '-', starting with a letter or digit.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	return len(s) <= MaxNameLen && s != "" && isAlnum(s[0]) && allNameChars(s)
 }
 
 // validTagKey reports whether s is a tag key, service name or service tag:
 // 1-64 letters, digits, '_', '.' or '-'.
-func validTagKey(s string) bool {
+func ValidTagKey(s string) bool {
 	return len(s) <= 64 && s != "" && allNameChars(s)
 }
 
@@ -173,7 +182,7 @@ func isAlnum(c byte) bool {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !validName(c.Name) {
+	if !ValidName(c.Name) {
 		bad("node name %q: must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit", c.Name)
 	}
 	if c.BindPort < 0 || c.BindPort > 65535 {
@@ -187,7 +196,12 @@ func (c *Config) Validate() error {
 	default:
 		bad("profile %q: must be lan, wan or local", c.Profile)
 	}
-	if _, err := encodeMeta(c.Tags, c.Services); err != nil {
+	if _, err := encodeMeta(c.Tags); err != nil {
+		errs = append(errs, err)
+	}
+	if err := CheckCatalog(c.Services, c.NodeChecks); err != nil {
+		errs = append(errs, err)
+	} else if _, err := newRecord(c.Name, 0, c.Services, c.NodeChecks); err != nil {
 		errs = append(errs, err)
 	}
 	for name, d := range map[string]time.Duration{
@@ -195,6 +209,7 @@ func (c *Config) Validate() error {
 		"tombstone timeout": c.TombstoneTimeout, "reap interval": c.ReapInterval,
 		"leave timeout": c.LeaveTimeout, "event order window": c.EventOrderWindow,
 		"queue warn interval": c.QueueWarnInterval, "max query timeout": c.MaxQueryTimeout,
+		"catalog interval": c.CatalogInterval,
 	} {
 		if d <= 0 {
 			bad("%s %s: must be positive", name, d)

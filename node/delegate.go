@@ -114,6 +114,8 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		n.handleQueryResponse(&m)
 	case msgRelay:
 		n.handleRelay(body)
+	case msgCatalog, msgCatalogNotice, msgCatalogFetch:
+		n.handleCatalogMsg(t, body, buf)
 	default:
 		n.dropMessage(t.String(), fmt.Errorf("unknown message type"))
 		return
@@ -125,14 +127,20 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 }
 
-// GetBroadcasts drains intents first, then events, then queries, so
-// membership changes are never starved by a chatty application.
+// GetBroadcasts drains intents first, then catalog records (health
+// latency matters), then events, then queries, so membership changes are
+// never starved by a chatty application.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	msgs := d.n.broadcasts.GetBroadcasts(overhead, limit)
 	used := 0
 	for _, m := range msgs {
 		used += len(m) + overhead
 	}
+	records := d.n.catalogBroadcasts.GetBroadcasts(overhead, limit-used)
+	for _, m := range records {
+		used += len(m) + overhead
+	}
+	msgs = append(msgs, records...)
 	events := d.n.eventBroadcasts.GetBroadcasts(overhead, limit-used)
 	for _, m := range events {
 		used += len(m) + overhead
@@ -151,6 +159,7 @@ func (d *delegate) LocalState(join bool) []byte {
 			pp.LeftMembers = append(pp.LeftMembers, name)
 		}
 	}
+	pp.Catalog = n.catalogVersionsLocked()
 	n.mu.Unlock()
 	pp.EventLTime = n.eventClock.Time()
 	pp.Events = n.events.recent()
@@ -190,6 +199,11 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	for i := range pp.Events {
 		n.handleUserEvent(&pp.Events[i])
 	}
+	for owner, v := range pp.Catalog {
+		if n.nameOrDrop(msgPushPull, owner) {
+			n.noteVersion(owner, v)
+		}
+	}
 }
 
 func (e *eventDelegate) NotifyJoin(mn *memberlist.Node)   { e.n.handleNodeJoin(mn) }
@@ -206,7 +220,7 @@ func (c *conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
 // nameOrDrop counts and drops a message whose node name breaks the rules:
 // it names no member this node could know.
 func (n *Node) nameOrDrop(t messageType, name string) bool {
-	if !validName(name) {
+	if !ValidName(name) {
 		n.dropMessage(t.String(), fmt.Errorf("invalid node name %q", clip(name)))
 		return false
 	}

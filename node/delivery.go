@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/debounce"
 )
 
 // The user-event contract, and why.
@@ -184,10 +186,13 @@ func (d *delivery) expire(now time.Time) time.Time {
 	return next
 }
 
-// coalescing holds the newest event of one name.
+// coalescing holds the newest event of one name, and when to publish it:
+// QuiescentPeriod after the last event of the name, at most CoalescePeriod
+// after the first (internal/debounce, the rule render and handler scripts
+// batch with too).
 type coalescing struct {
-	latest      *UserEvent
-	first, last time.Time
+	latest *UserEvent
+	q      debounce.State
 }
 
 // run releases held events at the end of their window and coalesces the
@@ -195,6 +200,7 @@ type coalescing struct {
 func (d *delivery) run() {
 	defer d.n.wg.Done()
 	cfg := d.n.cfg
+	window := debounce.Window{Min: cfg.QuiescentPeriod, Max: cfg.CoalescePeriod}
 	coalesced := map[string]*coalescing{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -205,10 +211,7 @@ func (d *delivery) run() {
 			next = due
 		}
 		for name, c := range coalesced {
-			due := c.last.Add(cfg.QuiescentPeriod)
-			if limit := c.first.Add(cfg.CoalescePeriod); limit.Before(due) {
-				due = limit
-			}
+			due, _ := c.q.Due()
 			if !due.After(now) {
 				d.n.publish(c.latest)
 				delete(coalesced, name)
@@ -225,13 +228,13 @@ func (d *delivery) run() {
 		case ev := <-d.coalesce:
 			c := coalesced[ev.Name]
 			if c == nil {
-				c = &coalescing{first: time.Now()}
+				c = &coalescing{q: debounce.State{Window: window}}
 				coalesced[ev.Name] = c
 			}
 			if c.latest == nil || ev.LTime > c.latest.LTime {
 				c.latest = ev
 			}
-			c.last = time.Now()
+			c.q.Change(time.Now(), false)
 		case <-d.wake:
 		case <-timer.C:
 		}

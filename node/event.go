@@ -17,6 +17,9 @@ const (
 	EventMemberReap
 	EventUser
 	EventQuery
+	// EventHealth is a *HealthEvent. It comes last so the older values
+	// keep their numbers.
+	EventHealth
 )
 
 func (t EventType) String() string {
@@ -35,12 +38,15 @@ func (t EventType) String() string {
 		return "user"
 	case EventQuery:
 		return "query"
+	case EventHealth:
+		return "health"
 	default:
 		return fmt.Sprintf("unknown-event-%d", uint8(t))
 	}
 }
 
-// Event is delivered to subscribers: *MemberEvent, *UserEvent or *Query.
+// Event is delivered to subscribers: *MemberEvent, *UserEvent, *Query or
+// *HealthEvent.
 type Event interface {
 	EventType() EventType
 	String() string
@@ -95,4 +101,47 @@ func (q *Query) Respond(payload []byte) error {
 		return fmt.Errorf("query %q: cannot respond to a query that was not received", q.Name)
 	}
 	return q.respond(q, payload)
+}
+
+// HealthEvent reports that a member's Health, or the Health of some of
+// its service instances, changed as this node sees it: from its own
+// SetCatalog for the local member, from the member's catalog record for
+// others. Member is the member as it is now. Changed lists the instances
+// whose Health differs from before; an instance this node did not hold
+// before counts as having been passing, so a new passing instance is no
+// health change, and a removed instance is none either (watchers see the
+// new Snapshot). One event per record applied, however many instances
+// changed, and at most one record per CatalogInterval per owner: a
+// flapping check cannot storm the handlers.
+type HealthEvent struct {
+	Member  Member
+	Changed []Service
+}
+
+func (e *HealthEvent) EventType() EventType { return EventHealth }
+func (e *HealthEvent) String() string       { return "health: " + e.Member.Name }
+
+// healthChange compares a member before and after a catalog change.
+func healthChange(prev, cur Member) *HealthEvent {
+	before := make(map[string]Health, len(prev.Services))
+	for _, s := range prev.Services {
+		before[s.ID] = s.Health
+	}
+	var changed []Service
+	for _, s := range cur.Services {
+		if before[s.ID] != s.Health {
+			changed = append(changed, s)
+		}
+	}
+	if len(changed) == 0 && prev.Health == cur.Health {
+		return nil
+	}
+	return &HealthEvent{Member: cur, Changed: changed}
+}
+
+// publishHealth publishes ev unless it is nil.
+func (n *Node) publishHealth(ev *HealthEvent) {
+	if ev != nil {
+		n.publish(ev)
+	}
 }

@@ -92,8 +92,10 @@ type Member struct {
 	Name string
 	Addr net.IP
 	Port uint16
-	// Tags are the user tags, without the reserved service keys.
-	Tags     map[string]string
+	// Tags are the user tags (node meta).
+	Tags map[string]string
+	// Services are the member's instances from its catalog record,
+	// sorted by name, then ID.
 	Services []Service
 	Status   Status
 	// Checks are the member's node-level checks, maintenance included;
@@ -109,7 +111,8 @@ type Member struct {
 // Role is the Serf-compatible role: the value of the "role" tag.
 func (m Member) Role() string { return m.Tags["role"] }
 
-// Service returns the member's service called name.
+// Service returns the member's first instance (by ID) of the service
+// called name; a member may run several.
 func (m Member) Service(name string) (Service, bool) {
 	for _, s := range m.Services {
 		if s.Name == name {

@@ -40,10 +40,10 @@ const (
 )
 
 func memberFromNode(mn *memberlist.Node) (Member, error) {
-	tags, services, err := decodeMeta(mn.Meta)
+	tags, err := decodeMeta(mn.Meta)
 	return Member{
 		Name: mn.Name, Addr: append(net.IP(nil), mn.Addr...), Port: mn.Port,
-		Tags: tags, Services: services, Status: StatusAlive,
+		Tags: tags, Status: StatusAlive,
 		ProtocolMin: mn.PMin, ProtocolMax: mn.PMax, ProtocolCur: mn.PCur,
 		DelegateMin: mn.DMin, DelegateMax: mn.DMax, DelegateCur: mn.DCur,
 	}, err
@@ -64,6 +64,7 @@ func (n *Node) handleNodeJoin(mn *memberlist.Node) {
 		n.dropMessage("node meta of "+mn.Name, err)
 	}
 	n.mu.Lock()
+	n.fillCatalogLocked(&m)
 	ms, exists := n.members[m.Name]
 	if !exists {
 		ms = &memberState{Member: m}
@@ -128,7 +129,7 @@ func (n *Node) handleNodeLeave(mn *memberlist.Node) {
 	n.publish(&MemberEvent{Type: typ, Members: []Member{gone}})
 }
 
-// handleNodeUpdate runs when a member's meta (tags, services) changes.
+// handleNodeUpdate runs when a member's meta (tags) changes.
 func (n *Node) handleNodeUpdate(mn *memberlist.Node) {
 	m, err := memberFromNode(mn)
 	if err != nil {
@@ -141,6 +142,7 @@ func (n *Node) handleNodeUpdate(mn *memberlist.Node) {
 		return
 	}
 	m.Status = ms.Status
+	n.fillCatalogLocked(&m)
 	ms.Member = m
 	n.rebuildLocked()
 	n.mu.Unlock()
@@ -212,6 +214,7 @@ func (n *Node) handleLeaveIntent(msg *leaveIntent) bool {
 	}
 	if msg.Prune && (ms.Status == StatusLeft || ms.Status == StatusFailed) {
 		delete(n.members, ms.Name)
+		n.forgetRecordLocked(ms.Name)
 		ev = &MemberEvent{Type: EventMemberReap, Members: []Member{ms.Member}}
 	}
 	n.rebuildLocked()
@@ -295,6 +298,7 @@ func (n *Node) reap(now time.Time) {
 		}
 		if now.Sub(ms.leaveTime) > limit {
 			delete(n.members, name)
+			n.forgetRecordLocked(name)
 			reaped = append(reaped, ms.Member)
 		}
 	}
@@ -303,6 +307,7 @@ func (n *Node) reap(now time.Time) {
 			delete(n.recentIntents, name)
 		}
 	}
+	n.reapRecordsLocked(now)
 	if len(reaped) > 0 {
 		n.rebuildLocked()
 	}

@@ -19,6 +19,9 @@ const (
 	msgPushPull
 	msgRelay
 	msgSuspicion
+	msgCatalog
+	msgCatalogNotice
+	msgCatalogFetch
 )
 
 func (t messageType) String() string {
@@ -39,6 +42,12 @@ func (t messageType) String() string {
 		return "relay"
 	case msgSuspicion:
 		return "suspicion"
+	case msgCatalog:
+		return "catalog"
+	case msgCatalogNotice:
+		return "catalog-notice"
+	case msgCatalogFetch:
+		return "catalog-fetch"
 	default:
 		return fmt.Sprintf("unknown(%d)", uint8(t))
 	}
@@ -231,8 +240,9 @@ func (m *relayMsg) decode(d *decoder) {
 }
 
 // pushPullMsg is exchanged on memberlist's periodic full-state sync: the
-// status times of every member, who has left, the clocks and the recent
-// user events, so a node that missed gossip catches up.
+// status times of every member, who has left, the clocks, the recent
+// user events and the version of every catalog record, so a node that
+// missed gossip catches up.
 type pushPullMsg struct {
 	LTime        LamportTime
 	StatusLTimes map[string]LamportTime
@@ -240,6 +250,7 @@ type pushPullMsg struct {
 	EventLTime   LamportTime
 	Events       []userEventMsg
 	QueryLTime   LamportTime
+	Catalog      map[string]uint64
 }
 
 func (m *pushPullMsg) encode(e *encoder) {
@@ -264,6 +275,16 @@ func (m *pushPullMsg) encode(e *encoder) {
 		m.Events[i].encode(e)
 	}
 	e.uvarint(uint64(m.QueryLTime))
+	owners := make([]string, 0, len(m.Catalog))
+	for n := range m.Catalog {
+		owners = append(owners, n)
+	}
+	sort.Strings(owners)
+	e.uvarint(uint64(len(owners)))
+	for _, n := range owners {
+		e.str(n)
+		e.uvarint(m.Catalog[n])
+	}
 }
 
 func (m *pushPullMsg) decode(d *decoder) {
@@ -284,4 +305,11 @@ func (m *pushPullMsg) decode(d *decoder) {
 		m.Events = append(m.Events, ev)
 	}
 	m.QueryLTime = LamportTime(d.uvarint())
+	if n = d.count(2); n > 0 {
+		m.Catalog = make(map[string]uint64, n)
+	}
+	for ; n > 0 && d.err == nil; n-- {
+		name := d.str()
+		m.Catalog[name] = d.uvarint()
+	}
 }

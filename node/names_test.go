@@ -26,14 +26,14 @@ func TestValidNamesAndTagKeys(t *testing.T) {
 		{strings.Repeat("a", 129), false, false},
 	}
 	for _, c := range cases {
-		if got := validName(c.s); got != c.name {
+		if got := ValidName(c.s); got != c.name {
 			t.Errorf("validName(%q) = %v, want %v", c.s, got, c.name)
 		}
-		if got := validTagKey(c.s); got != c.key {
+		if got := ValidTagKey(c.s); got != c.key {
 			t.Errorf("validTagKey(%q) = %v, want %v", c.s, got, c.key)
 		}
 	}
-	if err := checkTags(map[string]string{"bad key": "v"}); err == nil || !strings.Contains(err.Error(), `tag key "bad key"`) {
+	if err := CheckTags(map[string]string{"bad key": "v"}); err == nil || !strings.Contains(err.Error(), `tag key "bad key"`) {
 		t.Errorf("checkTags with a bad key: %v, want an error naming the key", err)
 	}
 }

@@ -47,18 +47,20 @@ type Node struct {
 	broadcasts      *broadcastQueue
 	eventBroadcasts *broadcastQueue
 	queryBroadcasts *broadcastQueue
+	// catalogBroadcasts holds at most one record or notice per owner.
+	catalogBroadcasts *broadcastQueue
 
 	lifeMu sync.Mutex
 	life   lifecycle
 
-	metaMu   sync.RWMutex
-	tags     map[string]string
-	services []Service
-	meta     []byte
+	metaMu sync.RWMutex
+	tags   map[string]string
+	meta   []byte
 
-	// mu guards the membership state below.
+	// mu guards the membership state and the catalog below.
 	mu            sync.Mutex
 	members       map[string]*memberState
+	cat           catalogState
 	recentIntents map[string]nodeIntent
 	version       uint64
 	snap          atomic.Pointer[Snapshot]
@@ -111,6 +113,11 @@ type counters struct {
 	// ack or response the querier already had.
 	relayedResponses   atomic.Uint64
 	duplicateResponses atomic.Uint64
+	// The catalog (catalog.go).
+	catalogBroadcasts atomic.Uint64
+	catalogReceived   atomic.Uint64
+	catalogFetches    atomic.Uint64
+	catalogRejected   atomic.Uint64
 }
 
 // Stats are counters and gauges for metrics and `shoal info`.
@@ -139,6 +146,14 @@ type Stats struct {
 	// RejectedCoordinates counts network coordinates from probe acks
 	// that were refused as malformed or out of bounds.
 	RejectedCoordinates uint64
+
+	// CatalogBroadcasts counts this node's own catalog records (or
+	// notices of them) queued for gossip: at most one per
+	// CatalogInterval. CatalogReceived counts newer records of other
+	// members taken in (by gossip, fetch or reply), CatalogFetches the
+	// fetches this node sent to owners, CatalogRejected the records
+	// dropped as invalid (also in DroppedMessages).
+	CatalogBroadcasts, CatalogReceived, CatalogFetches, CatalogRejected uint64
 }
 
 // New validates cfg and allocates a Node. It starts nothing: register
@@ -150,7 +165,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
-	meta, err := encodeMeta(cfg.Tags, cfg.Services)
+	meta, err := encodeMeta(cfg.Tags)
+	if err != nil {
+		return nil, err
+	}
+	local, err := newRecord(cfg.Name, nextVersion(0), cfg.Services, cfg.NodeChecks)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +177,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		cfg:           cfg,
 		logger:        logger.With("component", "node"),
 		tags:          copyTags(cfg.Tags),
-		services:      append([]Service(nil), cfg.Services...),
 		meta:          meta,
 		members:       map[string]*memberState{},
+		cat:           newCatalogState(),
 		recentIntents: map[string]nodeIntent{},
 		subs:          map[int]chan Event{},
 		watchers:      map[int]chan struct{}{},
@@ -173,6 +192,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n.events.seenRing = newSeenRing[userEventMsg](cfg.EventBuffer)
 	n.queries.seenRing = newSeenRing[uint32](cfg.QueryBuffer)
 	n.queries.responses = map[LamportTime]*QueryResponse{}
+	n.cat.local, n.cat.dirty = local, true
 	n.snap.Store(&Snapshot{Self: cfg.Name})
 	n.delivery = newDelivery(n)
 	if n.keyring, err = loadKeyring(cfg); err != nil {
@@ -227,6 +247,7 @@ func (n *Node) Start() error {
 	n.broadcasts = newBroadcastQueue(n, "intent", numNodes, mult)
 	n.eventBroadcasts = newBroadcastQueue(n, "event", numNodes, mult)
 	n.queryBroadcasts = newBroadcastQueue(n, "query", numNodes, mult)
+	n.catalogBroadcasts = newBroadcastQueue(n, "catalog", numNodes, mult)
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -241,7 +262,8 @@ func (n *Node) Start() error {
 	n.logger.Info("gossip started", "name", n.cfg.Name, "addr", net.JoinHostPort(ip.String(), fmt.Sprint(port)),
 		"encrypted", n.Encrypted(), "profile", n.cfg.Profile)
 
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.catalogLoop()
 	go n.delivery.run()
 	go n.reapLoop()
 	go n.reconnectLoop()
@@ -285,6 +307,12 @@ func (n *Node) Join(addrs []string, replay bool) (int, error) {
 	joined, err := n.list().Join(addrs)
 	if joined > 0 {
 		n.broadcastJoin(n.clock.Time())
+		// Push/pull told the contacted members our record's version;
+		// a broadcast tells the rest without waiting for theirs.
+		n.mu.Lock()
+		n.cat.dirty = true
+		n.mu.Unlock()
+		n.kickCatalog()
 	}
 	if err != nil {
 		return joined, fmt.Errorf("join %v: %w", addrs, err)
@@ -471,27 +499,12 @@ func (n *Node) signalWatchers() {
 // SetTags replaces the local user tags and gossips them. A set that does
 // not fit in node meta is refused and the old tags stay.
 func (n *Node) SetTags(tags map[string]string) error {
-	n.metaMu.RLock()
-	services := n.services
-	n.metaMu.RUnlock()
-	return n.updateMeta(tags, services)
-}
-
-// SetServices replaces the local services and gossips them.
-func (n *Node) SetServices(services []Service) error {
-	n.metaMu.RLock()
-	tags := n.tags
-	n.metaMu.RUnlock()
-	return n.updateMeta(tags, services)
-}
-
-func (n *Node) updateMeta(tags map[string]string, services []Service) error {
-	meta, err := encodeMeta(tags, services)
+	meta, err := encodeMeta(tags)
 	if err != nil {
 		return err
 	}
 	n.metaMu.Lock()
-	n.tags, n.services, n.meta = copyTags(tags), append([]Service(nil), services...), meta
+	n.tags, n.meta = copyTags(tags), meta
 	n.metaMu.Unlock()
 	if n.list() == nil {
 		return nil
@@ -537,6 +550,10 @@ func (n *Node) Stats() Stats {
 		Queries:           n.stats.queries.Load(),
 		PendingQueries:    n.queries.pending(),
 		Encrypted:         n.Encrypted(),
+		CatalogBroadcasts: n.stats.catalogBroadcasts.Load(),
+		CatalogReceived:   n.stats.catalogReceived.Load(),
+		CatalogFetches:    n.stats.catalogFetches.Load(),
+		CatalogRejected:   n.stats.catalogRejected.Load(),
 	}
 	for _, m := range n.Snapshot().Members {
 		s.Members++

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 )
 
 // The snapshot file lets a restarted node rejoin without -join and keep
@@ -67,6 +69,12 @@ func openSnapshot(path string, logger *slog.Logger) (*snapshotter, error) {
 	if err := s.replay(); err != nil {
 		return nil, err
 	}
+	// A snapshot_path in a directory that does not exist yet (a fresh
+	// machine's /var/lib/shoal) is made, private like the file: it names
+	// every peer.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open snapshot: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot: %w", err)
@@ -98,7 +106,7 @@ func (s *snapshotter) replay() error {
 		switch key {
 		case "alive":
 			name, addr, ok := strings.Cut(val, " ")
-			if !ok || !validName(name) || addr == "" {
+			if !ok || !ValidName(name) || addr == "" {
 				s.logger.Warn("skipping malformed snapshot line", "line", line, "text", text)
 				continue
 			}
@@ -195,7 +203,7 @@ func (s *snapshotter) run(n *Node) {
 }
 
 func (s *snapshotter) apply(r snapshotRecord) {
-	if r.kind != "leave" && !validName(r.name) {
+	if r.kind != "leave" && !ValidName(r.name) {
 		s.logger.Warn("not recording a member with an invalid name", "kind", r.kind, "member", clip(r.name))
 		return
 	}
@@ -266,14 +274,16 @@ func (s *snapshotter) compact() {
 	if s.left {
 		b.WriteString("leave\n")
 	}
-	tmp := s.path + ".compact"
-	if err := writeFileSync(tmp, []byte(b.String())); err != nil {
+	// atomicfile: after a crash the log is the old one or the compacted
+	// one, never half of either.
+	next, err := atomicfile.Create(s.path, []byte(b.String()), 0o600)
+	if err != nil {
 		s.logger.Warn("snapshot compaction failed", "err", err)
 		return
 	}
 	s.w.Flush()
 	s.f.Close()
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := next.Commit(); err != nil {
 		s.logger.Warn("snapshot compaction failed", "err", err)
 	}
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -282,25 +292,6 @@ func (s *snapshotter) compact() {
 		f, _ = os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	}
 	s.f, s.w, s.size = f, bufio.NewWriter(f), int64(b.Len())
-}
-
-func writeFileSync(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func (s *snapshotter) close() {

@@ -69,7 +69,7 @@ func parseSuspectLine(line string) (string, bool) {
 		return "", false
 	}
 	name := line[len(prefix) : len(line)-len(suffix)]
-	return name, validName(name)
+	return name, ValidName(name)
 }
 
 // suspicionMsg is a "suspect NAME" (Alive false) or "alive NAME" (Alive

@@ -10,64 +10,53 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// Node meta carries a member's tags and services. Layout (see codec.go):
+// Node meta carries a member's tags only, as in Serf. Services and health
+// travel in the member's catalog record (catalog.go), which has no 512-byte
+// limit. Layout (see codec.go):
 //
-//	version(1) | n | n x (key, value) | m | m x (name, port, weight, k, k x tag)
+//	version(1) | n | n x (key, value)
 //
-// Keys and services are sorted so equal sets encode to equal bytes, and
-// lengths are varints, so a typical member fits in a few dozen bytes of
-// memberlist's 512-byte limit.
-const metaVersion = 1
+// Keys are sorted so equal sets encode to equal bytes, and lengths are
+// varints. Version 2: version 1 also carried services.
+const metaVersion = 2
 
-func checkTags(tags map[string]string) error {
+// CheckTags reports the first tag that breaks the rules: keys as
+// ValidTagKey, values printable UTF-8.
+func CheckTags(tags map[string]string) error {
 	for k, v := range tags {
-		if !validTagKey(k) {
+		if !ValidTagKey(k) {
 			return fmt.Errorf("tag key %q: must be 1-64 letters, digits, '_', '.' or '-'", k)
 		}
-		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-			return fmt.Errorf("tag %s: value has a control character at byte %d", k, i)
-		}
-		if !utf8.ValidString(v) {
-			// A stray byte such as 0x9b is a terminal control sequence
-			// introducer on some terminals.
-			return fmt.Errorf("tag %s: value is not valid UTF-8", k)
+		// No length limit here: encodeMeta says by how much the whole
+		// set is over memberlist's.
+		if err := checkText(v, len(v)); err != nil {
+			return fmt.Errorf("tag %s: value %w", k, err)
 		}
 	}
 	return nil
 }
 
-func checkServices(services []Service) error {
-	seen := map[string]bool{}
-	for _, s := range services {
-		if !validTagKey(s.Name) {
-			return fmt.Errorf("service %q: name must be 1-64 letters, digits, '_', '.' or '-'", s.Name)
-		}
-		if seen[s.Name] {
-			return fmt.Errorf("service %q: declared twice", s.Name)
-		}
-		seen[s.Name] = true
-		if s.Port == 0 {
-			return fmt.Errorf("service %s: port must be 1-65535", s.Name)
-		}
-		if s.Weight < 0 || s.Weight > 65535 {
-			return fmt.Errorf("service %s: weight %d must be 0-65535", s.Name, s.Weight)
-		}
-		for _, t := range s.Tags {
-			if !validTagKey(t) {
-				return fmt.Errorf("service %s: tag %q must be 1-64 letters, digits, '_', '.' or '-'", s.Name, t)
-			}
-		}
+// checkText accepts valid UTF-8 of at most max bytes without control
+// characters: text that ends up in logs, terminals and config files.
+func checkText(s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("is %d bytes, over the %d-byte limit", len(s), max)
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("has a control character at byte %d", i)
+	}
+	if !utf8.ValidString(s) {
+		// A stray byte such as 0x9b is a terminal control sequence
+		// introducer on some terminals.
+		return fmt.Errorf("is not valid UTF-8")
 	}
 	return nil
 }
 
-// encodeMeta validates and encodes tags and services, refusing a set that
-// does not fit in memberlist's node meta.
-func encodeMeta(tags map[string]string, services []Service) ([]byte, error) {
-	if err := checkTags(tags); err != nil {
-		return nil, err
-	}
-	if err := checkServices(services); err != nil {
+// encodeMeta validates and encodes tags, refusing a set that does not fit
+// in memberlist's node meta.
+func encodeMeta(tags map[string]string) ([]byte, error) {
+	if err := CheckTags(tags); err != nil {
 		return nil, err
 	}
 	keys := make([]string, 0, len(tags))
@@ -75,9 +64,6 @@ func encodeMeta(tags map[string]string, services []Service) ([]byte, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	svcs := append([]Service(nil), services...)
-	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name < svcs[j].Name })
-
 	e := encoder{}
 	e.u8(metaVersion)
 	e.uvarint(uint64(len(keys)))
@@ -85,59 +71,37 @@ func encodeMeta(tags map[string]string, services []Service) ([]byte, error) {
 		e.str(k)
 		e.str(tags[k])
 	}
-	e.uvarint(uint64(len(svcs)))
-	for _, s := range svcs {
-		e.str(s.Name)
-		e.uvarint(uint64(s.Port))
-		e.uvarint(uint64(s.Weight))
-		e.uvarint(uint64(len(s.Tags)))
-		for _, t := range s.Tags {
-			e.str(t)
-		}
-	}
 	if len(e.buf) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("tags and services encode to %d bytes, %d over memberlist's %d-byte node meta limit",
+		return nil, fmt.Errorf("tags encode to %d bytes, %d over memberlist's %d-byte node meta limit",
 			len(e.buf), len(e.buf)-memberlist.MetaMaxSize, memberlist.MetaMaxSize)
 	}
 	return e.buf, nil
 }
 
 // decodeMeta reads another member's meta and applies the rules encodeMeta
-// applies to our own (checkTags, checkServices): remote meta that this
-// node would refuse to send is an error, so the member is kept out of the
-// view (see checkMember).
-func decodeMeta(buf []byte) (map[string]string, []Service, error) {
+// applies to our own: remote meta that this node would refuse to send is
+// an error, so the member is kept out of the view (see checkMember).
+func decodeMeta(buf []byte) (map[string]string, error) {
 	tags := map[string]string{}
 	if len(buf) == 0 {
-		return tags, nil, nil
+		return tags, nil
 	}
 	if len(buf) > memberlist.MetaMaxSize {
-		return tags, nil, fmt.Errorf("node meta of %d bytes: over memberlist's %d-byte limit", len(buf), memberlist.MetaMaxSize)
+		return tags, fmt.Errorf("node meta of %d bytes: over memberlist's %d-byte limit", len(buf), memberlist.MetaMaxSize)
 	}
 	d := decoder{buf: buf}
 	if v := d.u8(); v != metaVersion {
-		return tags, nil, fmt.Errorf("node meta version %d: this agent reads version %d", v, metaVersion)
+		return tags, fmt.Errorf("node meta version %d: this agent reads version %d", v, metaVersion)
 	}
 	for n := d.count(2); n > 0 && d.err == nil; n-- {
 		k := d.str()
 		tags[k] = d.str()
 	}
-	var services []Service
-	for n := d.count(4); n > 0 && d.err == nil; n-- {
-		s := Service{Name: d.str(), Port: uint16(d.uvarint()), Weight: int(d.uvarint())}
-		for t := d.count(1); t > 0 && d.err == nil; t-- {
-			s.Tags = append(s.Tags, d.str())
-		}
-		services = append(services, s)
-	}
 	if err := d.done(); err != nil {
-		return map[string]string{}, nil, fmt.Errorf("decode node meta: %w", err)
+		return map[string]string{}, fmt.Errorf("decode node meta: %w", err)
 	}
-	if err := checkTags(tags); err != nil {
-		return map[string]string{}, nil, fmt.Errorf("node meta: %w", err)
+	if err := CheckTags(tags); err != nil {
+		return map[string]string{}, fmt.Errorf("node meta: %w", err)
 	}
-	if err := checkServices(services); err != nil {
-		return map[string]string{}, nil, fmt.Errorf("node meta: %w", err)
-	}
-	return tags, services, nil
+	return tags, nil
 }

@@ -19,13 +19,13 @@ import (
 
 // checkMember reports why a remote member may not enter the view, or nil.
 func checkMember(mn *memberlist.Node) error {
-	if !validName(mn.Name) {
+	if !ValidName(mn.Name) {
 		return fmt.Errorf("name %q: must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit", clip(mn.Name))
 	}
 	if err := checkMemberAddr(mn.Addr, mn.Port); err != nil {
 		return err
 	}
-	if _, _, err := decodeMeta(mn.Meta); err != nil {
+	if _, err := decodeMeta(mn.Meta); err != nil {
 		return err
 	}
 	return nil

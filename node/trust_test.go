@@ -23,7 +23,6 @@ func badMeta(tags map[string]string) []byte {
 		e.str(k)
 		e.str(v)
 	}
-	e.uvarint(0)
 	return e.buf
 }
 

@@ -89,6 +89,29 @@
 // once, and listed in the status. Check ids, names and notes are free
 // text ("HTTP 503"): every character outside that set becomes "_"
 // ("HTTP_503") rather than taking the member out.
+// For tags this holds per template and only for the tags it reads
+// (reads.go): an unsafe tag a template never reads is removed from that
+// template's data and the member stays, so owner="team a" does not take a
+// node out of a load balancer whose template ignores owner.
+//
+// # Installing and reloading
+//
+// Each backend bounds its own calls with its configured timeout; the
+// runner adds none. A candidate that validates is installed atomically
+// (internal/atomicfile) and the backend reloaded once per batch. When the
+// reload fails the file is installed but not live: the status says
+// StateReloadFailed, the log says the load balancer still runs the
+// previous config, and the reload is retried with backoff (ReloadRetryMin
+// doubling to ReloadRetryMax) until it takes. RenderWait forces a render
+// and returns when the runner's loop has done it.
+//
+// # Who owns what
+//
+// render owns a template's settings (CheckTemplate; the agent's config
+// calls it), the data model, the injection and floor guards, and when to
+// render. backends owns the load balancer's options and commands.
+// internal/debounce owns the min/max wait, internal/atomicfile the atomic
+// write; render uses both and keeps no copy.
 //
 // # When a template renders
 //

@@ -66,11 +66,8 @@ func checkMember(m *node.Member) string {
 		return "no usable address"
 	}
 	for k, v := range m.Tags {
-		if !matches(k, nameChars, false) {
-			return fmt.Sprintf("tag key %s is not safe in a config file", quoteUnsafe(k))
-		}
-		if !matches(v, valueChars, true) {
-			return fmt.Sprintf("tag %s value %s is not safe in a config file", k, quoteUnsafe(v))
+		if reason := tagProblem(k, v); reason != "" {
+			return reason
 		}
 	}
 	ids := make(map[string]bool, len(m.Services))
@@ -134,6 +131,18 @@ func safeText(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// tagProblem returns why the tag k=v is not safe in a config file, or "".
+// Only the tags a template reads are checked (reads.go).
+func tagProblem(k, v string) string {
+	if !matches(k, nameChars, false) {
+		return fmt.Sprintf("tag key %s is not safe in a config file", quoteUnsafe(k))
+	}
+	if !matches(v, valueChars, true) {
+		return fmt.Sprintf("tag %s value %s is not safe in a config file", k, quoteUnsafe(v))
+	}
+	return ""
 }
 
 // quoteUnsafe makes a hostile value safe to log: quoted, escaped, bounded.

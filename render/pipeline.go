@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/atomicfile"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -18,15 +19,19 @@ import (
 type job struct {
 	ts       *tmplState
 	res      Result
-	tmp      string // staged, validated candidate waiting to be installed
-	stage    string // what failed: "render", "floor guard", "validate", ...
-	reload   bool   // the backend must reload for this template
+	tmp      *atomicfile.Pending // staged, validated candidate waiting to be installed
+	stage    string              // what failed: "render", "floor guard", "validate", ...
+	reload   bool                // the backend must reload for this template
 	reloaded bool
-	forced   bool // RenderNow asked for this render
+	// wasPending: this reload made live a file whose earlier reload failed.
+	wasPending bool
+	forced     bool // RenderNow asked for this render
 	// running is the installed file before this render (nil if none),
 	// which the load balancer runs unless a reload is pending.
 	running []byte
 	applied bool // the backend applied the change without a reload
+	// excluded lists the members left out of this template's data.
+	excluded []Exclusion
 }
 
 func (j *job) fail(stage string, err error) {
@@ -43,26 +48,17 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	r.batchMu.Lock()
 	defer r.batchMu.Unlock()
 
-	data := NewData(snap)
-	var served *Data // built once, if a template serves suspects
-	for _, ts := range tmpls {
-		if ts.cfg.ServeSuspects && served == nil {
-			served = newData(snap, false)
-		}
-	}
+	data := newBatchData(snap)
 	hints := applyHints(snap)
-	r.logExclusions(data.Excluded())
 	jobs := make([]*job, len(tmpls))
 	for i, ts := range tmpls {
-		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}}
-		if ts.cfg.ServeSuspects {
-			r.prepare(ctx, served, jobs[i])
-		} else {
-			r.prepare(ctx, data, jobs[i])
-		}
+		d := data.forTemplate(ts)
+		jobs[i] = &job{ts: ts, res: Result{Name: ts.cfg.Name, Destination: ts.cfg.Destination}, excluded: d.Excluded()}
+		r.logExclusions(ts, jobs[i].excluded)
+		r.prepare(ctx, d, jobs[i])
 	}
 	for _, j := range jobs {
-		if j.tmp == "" {
+		if j.tmp == nil {
 			continue
 		}
 		if err := install(j.tmp, j.ts.cfg.Destination, j.ts.cfg.Backup); err != nil {
@@ -80,7 +76,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	results := make([]Result, len(jobs))
 	var installed []Installed
 	for i, j := range jobs {
-		r.record(j, data.Excluded())
+		r.record(j, j.excluded)
 		results[i] = j.res
 		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
 			installed = append(installed, Installed{
@@ -144,11 +140,9 @@ func (r *Runner) prepare(ctx context.Context, data *Data, j *job) {
 		return
 	}
 	if b := ts.cfg.Backend; b != nil {
-		vctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
-		err := b.Validate(vctx, tmp)
-		cancel()
-		if err != nil {
-			os.Remove(tmp)
+		// The backend bounds the call with its own timeout.
+		if err := b.Validate(ctx, tmp.Name()); err != nil {
+			tmp.Discard()
 			// The backend's error names it and carries its own message.
 			j.fail("validate", err)
 			return
@@ -166,9 +160,7 @@ func (r *Runner) applyRuntime(ctx context.Context, j *job, hints backends.ApplyH
 	if !ok || j.running == nil || j.forced || j.ts.reloadPending {
 		return false
 	}
-	actx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
-	applied, err := ra.Apply(actx, j.running, j.res.Content, hints)
-	cancel()
+	applied, err := ra.Apply(ctx, j.running, j.res.Content, hints)
 	if !applied {
 		r.log.Info("change needs a reload", "template", j.ts.cfg.Name, "backend", ra.Name(), "reason", err)
 	}
@@ -213,9 +205,7 @@ func (r *Runner) reconcile(ctx context.Context, ts *tmplState) {
 	if err != nil {
 		return // nothing installed yet: nothing runs from it
 	}
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
-	drift, err := ra.Reconcile(rctx, installed)
-	cancel()
+	drift, err := ra.Reconcile(ctx, installed)
 	log := r.log.With("template", ts.cfg.Name, "backend", ra.Name())
 	switch {
 	case err != nil:
@@ -247,9 +237,7 @@ func (r *Runner) reloadBackends(ctx context.Context, jobs []*job) {
 			continue
 		}
 		b := j.ts.cfg.Backend
-		rctx, cancel := context.WithTimeout(ctx, r.cfg.CommandTimeout)
-		err := b.Reload(rctx)
-		cancel()
+		err := b.Reload(ctx) // bounded by the backend's own timeout
 		for k := i; k < len(jobs); k++ {
 			o := jobs[k]
 			if !o.reload || !(k == i || sameBackend(b, o.ts.cfg.Backend)) {
@@ -258,15 +246,25 @@ func (r *Runner) reloadBackends(ctx context.Context, jobs []*job) {
 			done[k] = true
 			if err != nil {
 				// The new file is installed but not in use: retry the
-				// reload with the next render even if nothing changes.
-				o.ts.reloadPending = true
+				// reload, backing off, even if nothing changes.
+				r.reloadFailed(o.ts)
 				o.fail("reload", fmt.Errorf("%s reload: %w", b.Name(), err))
 				continue
 			}
-			o.ts.reloadPending = false
+			o.wasPending = o.ts.reloadPending
+			o.ts.reloadPending, o.ts.retryAt, o.ts.backoff = false, time.Time{}, 0
 			o.reloaded = true
 		}
 	}
+}
+
+// reloadFailed marks ts's installed file as not live and schedules the next
+// reload retry: ReloadRetryMin after the first failure, twice the last
+// wait after each further one, at most ReloadRetryMax.
+func (r *Runner) reloadFailed(ts *tmplState) {
+	ts.reloadPending = true
+	ts.backoff = min(max(2*ts.backoff, ReloadRetryMin), ReloadRetryMax)
+	ts.retryAt = r.cfg.Clock.Now().Add(ts.backoff)
 }
 
 // record updates the template's status from the job and logs the outcome.
@@ -297,22 +295,41 @@ func (r *Runner) record(j *job, excluded []Exclusion) {
 	if j.forced {
 		st.Forced++
 	}
+	st.OK, st.Error, st.State = true, "", StateOK
 	if j.stage != "" {
-		st.OK, st.Error = false, fmt.Sprintf("%s: %v", j.stage, j.res.Err)
+		st.OK, st.Error, st.State = false, fmt.Sprintf("%s: %v", j.stage, j.res.Err), StateFailed
 		st.Failures++
-	} else {
-		st.OK, st.Error = true, ""
+	}
+	st.ReloadPending, st.NextReloadRetry = ts.reloadPending, time.Time{}
+	if ts.reloadPending {
+		// Whatever this attempt did, the installed file is not live.
+		st.OK, st.State, st.NextReloadRetry = false, StateReloadFailed, ts.retryAt
 	}
 	r.statusMu.Unlock()
+	r.logOutcome(j)
+}
 
+// logOutcome logs what a render did, saying whether the installed file is
+// live: after a failed reload it is not.
+func (r *Runner) logOutcome(j *job) {
+	ts := j.ts
 	log := r.log.With("template", ts.cfg.Name, "destination", ts.cfg.Destination)
 	switch {
+	case j.stage == "reload":
+		log.Error("installed, but the reload failed: the load balancer still runs the previous config; retrying",
+			"hash", j.res.Hash, "retry_in", ts.backoff, "err", j.res.Err)
+	case j.stage != "" && ts.reloadPending:
+		log.Error("render failed; the installed file stays, and it is not live until a reload takes",
+			"stage", j.stage, "err", j.res.Err)
 	case j.stage != "":
-		log.Error("render failed; the last good file stays", "stage", j.stage, "error", j.res.Err)
+		log.Error("render failed; the installed file stays and the load balancer keeps running it",
+			"stage", j.stage, "err", j.res.Err)
 	case r.cfg.Dry:
 		log.Info("dry run", "changed", j.res.Changed, "hash", j.res.Hash, "backends", j.res.Backends)
 	case j.res.Changed:
 		log.Info("installed", "hash", j.res.Hash, "backends", j.res.Backends, "reloaded", j.reloaded, "applied", j.applied)
+	case j.wasPending:
+		log.Info("reload took after earlier failures: the installed file is live", "hash", j.res.Hash)
 	case j.reloaded:
 		log.Info("reloaded unchanged file", "hash", j.res.Hash)
 	default:

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -68,8 +69,9 @@ type Config struct {
 	Source Source
 	// Clock drives quiescence; default SystemClock.
 	Clock Clock
-	// CommandTimeout bounds each Validate and Reload call; default 30s.
-	CommandTimeout time.Duration
+	// There is no timeout here: every backend bounds its own calls with
+	// its configured timeout (backends.Backend), so the runner adds no cap
+	// that would silently shorten a template's timeout = "60s".
 	// Dry renders and compares but never writes, validates or reloads;
 	// Once returns what would be written.
 	Dry bool
@@ -91,10 +93,11 @@ type Runner struct {
 	forceCh   chan struct{} // capacity 1: RenderNow
 	forceMu   sync.Mutex
 	forced    map[string]bool
+	waiters   []chan error       // RenderWait callers, told when the forced render is done
+	stopped   bool               // Run has returned: RenderWait fails at once
 	idleCh    chan chan struct{} // tests: closed once due renders are done
 	running   atomic.Bool
 	batchMu   sync.Mutex // one batch at a time: Run's loop or Once
-	lastExcl  string     // exclusions last logged, to log changes only
 	statusMu  sync.Mutex
 }
 
@@ -105,14 +108,18 @@ type tmplState struct {
 	q     debounce.State
 	// force re-installs and reloads even when the bytes are unchanged.
 	force bool
-	// reloadPending: the file changed but the reload failed; retry it with
-	// the next render even if the bytes are then unchanged.
+	// reloadPending: the file changed but the reload failed; retry it at
+	// retryAt (backoff doubles from ReloadRetryMin to ReloadRetryMax) and
+	// with every render meanwhile, even if the bytes are then unchanged.
 	reloadPending bool
+	retryAt       time.Time
+	backoff       time.Duration
 	installedN    int // backends in the installed file, -1 unknown
 	// reconcileAt is when the backend next compares the running load
 	// balancer with the installed file; zero: never (not a
 	// backends.RuntimeApplier).
 	reconcileAt time.Time
+	lastExcl    string // exclusions last logged, to log changes only
 
 	st TemplateStatus // guarded by Runner.statusMu
 }
@@ -125,9 +132,6 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
-	}
-	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = 30 * time.Second
 	}
 	var errs []error
 	if cfg.Source == nil {
@@ -146,7 +150,7 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 		if tc.Name == "" {
 			tc.Name = tc.Destination
 		}
-		if err := checkTemplateConfig(tc); err != nil {
+		if err := CheckTemplate(tc); err != nil {
 			errs = append(errs, fmt.Errorf("render: template %d (%s): %w", i+1, tc.Name, err))
 			continue
 		}
@@ -171,7 +175,7 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 		}
 		ts.st = TemplateStatus{
 			Name: tc.Name, Source: tc.Source, Destination: tc.Destination,
-			OK: true, Hash: installedHash(tc.Destination),
+			OK: true, State: StateOK, Hash: installedHash(tc.Destination),
 		}
 		if tc.Backend != nil {
 			ts.st.Backend = tc.Backend.Name()
@@ -185,25 +189,30 @@ func New(cfg Config, logger *slog.Logger) (*Runner, error) {
 	return r, nil
 }
 
-func checkTemplateConfig(tc TemplateConfig) error {
+// CheckTemplate reports every problem of one template's settings at once,
+// each naming its setting as the agent's config file spells it
+// ("wait.max 1s is below wait.min 5s"). It is the one home of these rules:
+// New applies it, and the agent's config loading calls it for each
+// template block.
+func CheckTemplate(tc TemplateConfig) error {
 	var errs []error
 	if tc.Source == "" {
-		errs = append(errs, errors.New("no source"))
+		errs = append(errs, errors.New("source is empty"))
 	}
 	if tc.Destination == "" {
-		errs = append(errs, errors.New("no destination"))
+		errs = append(errs, errors.New("destination is empty"))
 	}
 	if tc.Wait.Min < 0 || tc.Wait.Max < 0 {
-		errs = append(errs, errors.New("negative wait"))
+		errs = append(errs, fmt.Errorf("wait.min %s or wait.max %s is negative", tc.Wait.Min, tc.Wait.Max))
 	}
 	if tc.Wait.Max > 0 && tc.Wait.Max < tc.Wait.Min {
-		errs = append(errs, fmt.Errorf("wait max %s is below min %s", tc.Wait.Max, tc.Wait.Min))
+		errs = append(errs, fmt.Errorf("wait.max %s is below wait.min %s", tc.Wait.Max, tc.Wait.Min))
 	}
 	if tc.MinBackends < 0 {
-		errs = append(errs, errors.New("negative min_backends"))
+		errs = append(errs, fmt.Errorf("min_backends %d is negative", tc.MinBackends))
 	}
 	if tc.MaxDropFraction < 0 || tc.MaxDropFraction > 1 {
-		errs = append(errs, fmt.Errorf("max drop fraction %v is not within 0..1", tc.MaxDropFraction))
+		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", tc.MaxDropFraction))
 	}
 	return errors.Join(errs...)
 }
@@ -236,6 +245,57 @@ func (r *Runner) RenderNow(name string) error {
 	default:
 	}
 	return nil
+}
+
+// RenderWait is RenderNow, then waits until that render is done (rendered,
+// installed, reloaded, or failed: Status tells which), ctx ends, or Run
+// returns. Called before Run starts, it waits for Run's first loop. It is how shoal render -once waits: on a signal from the
+// runner's loop, not by polling Status.
+func (r *Runner) RenderWait(ctx context.Context, name string) error {
+	if name != "" && r.find(name) == nil {
+		return fmt.Errorf("render: no template %q", name)
+	}
+	done := make(chan error, 1)
+	r.forceMu.Lock()
+	if r.stopped {
+		r.forceMu.Unlock()
+		return errors.New("render: runner stopped")
+	}
+	r.forced[name] = true
+	r.waiters = append(r.waiters, done)
+	r.forceMu.Unlock()
+	select {
+	case r.forceCh <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// takeForced returns and clears the templates RenderNow and RenderWait
+// asked for, and the waiters to tell once they are rendered.
+func (r *Runner) takeForced() (map[string]bool, []chan error) {
+	r.forceMu.Lock()
+	defer r.forceMu.Unlock()
+	forced, waiters := r.forced, r.waiters
+	r.forced, r.waiters = map[string]bool{}, nil
+	return forced, waiters
+}
+
+// stopWaiters tells every RenderWait caller that Run has returned.
+func (r *Runner) stopWaiters(pending []chan error) {
+	r.forceMu.Lock()
+	defer r.forceMu.Unlock()
+	for _, w := range append(pending, r.waiters...) {
+		w <- errors.New("render: runner stopped before the render was done")
+	}
+	r.waiters = nil
+	// Under forceMu, so that RenderWait never queues a waiter nobody answers.
+	r.stopped = true
 }
 
 // Status returns the state of every template, sorted by name.
@@ -280,6 +340,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.running.Store(false)
 
+	r.forceMu.Lock()
+	r.stopped = false
+	r.forceMu.Unlock()
 	changes, stop := r.cfg.Source.Watch()
 	defer stop()
 	fw, err := newFileWatcher(r.tmpl)
@@ -288,81 +351,111 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer fw.close()
 
-	clock := r.cfg.Clock
-	prev := r.cfg.Source.Snapshot()
+	l := &loop{prev: r.cfg.Source.Snapshot()}
 	for _, ts := range r.tmpl {
-		ts.q.Change(clock.Now(), true) // first render: at once
+		ts.q.Change(r.cfg.Clock.Now(), true) // first render: at once
 	}
-	var timer Timer
-	var idle chan struct{}
 	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
+		l.stopTimer()
+		r.stopWaiters(l.waiters)
 	}()
 	for {
 		if snap := r.runDue(ctx); snap != nil {
-			prev = snap
+			l.prev = snap
 		}
-		if idle != nil {
-			close(idle)
-			idle = nil
+		// Everything forced before runDue was due at once, so it is done.
+		for _, w := range l.waiters {
+			w <- nil
 		}
-
-		// Arm one timer for the earliest pending template.
-		if timer != nil {
-			timer.Stop()
-			timer = nil
+		l.waiters = nil
+		if l.idle != nil {
+			close(l.idle)
+			l.idle = nil
 		}
-		var timerC <-chan time.Time
-		if next, ok := r.nextDue(); ok {
-			timer = clock.NewTimer(next.Sub(clock.Now()))
-			timerC = timer.C()
-		}
-
+		timerC := l.arm(r)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-changes:
 			snap := r.cfg.Source.Snapshot()
-			urgent := urgentChange(prev, snap)
-			prev = snap
-			r.changed(clock.Now(), urgent)
+			urgent := urgentChange(l.prev, snap) || healthLost(l.prev, snap)
+			l.prev = snap
+			r.changed(r.cfg.Clock.Now(), urgent)
 		case <-r.notifyCh:
-			r.changed(clock.Now(), r.notifyUrg.Swap(false))
+			r.changed(r.cfg.Clock.Now(), r.notifyUrg.Swap(false))
 		case <-r.forceCh:
-			r.forceMu.Lock()
-			forced := r.forced
-			r.forced = map[string]bool{}
-			r.forceMu.Unlock()
-			for _, ts := range r.tmpl {
-				if forced[""] || forced[ts.cfg.Name] {
-					ts.force = true
-					ts.q.Change(clock.Now(), true)
-				}
-			}
+			l.waiters = append(l.waiters, r.force()...)
 		case ev := <-fw.events():
 			for _, ts := range fw.match(ev) {
 				r.reloadTemplate(ts)
-				ts.q.Change(clock.Now(), true)
+				ts.q.Change(r.cfg.Clock.Now(), true)
 			}
 		case err := <-fw.errors():
-			r.log.Warn("template watch error", "error", err)
-		case idle = <-r.idleCh:
+			r.log.Warn("template watch error", "err", err)
+		case l.idle = <-r.idleCh:
 		case <-timerC:
 		}
 	}
 }
 
-// runDue renders the templates due now, in one batch, and then runs the
-// reconciles that are due. It returns the snapshot it rendered, nil if
+// loop is the state of Run's loop between iterations.
+type loop struct {
+	prev    *node.Snapshot // the snapshot last rendered or seen
+	timer   Timer
+	waiters []chan error  // RenderWait callers whose render is due now
+	idle    chan struct{} // tests: closed once due renders are done
+}
+
+// arm sets one timer for the earliest pending render, reconcile or reload
+// retry, and returns its channel (nil: nothing pending).
+func (l *loop) arm(r *Runner) <-chan time.Time {
+	l.stopTimer()
+	next, ok := r.nextDue()
+	if !ok {
+		return nil
+	}
+	l.timer = r.cfg.Clock.NewTimer(next.Sub(r.cfg.Clock.Now()))
+	return l.timer.C()
+}
+
+func (l *loop) stopTimer() {
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+}
+
+// force marks the templates RenderNow and RenderWait asked for as due at
+// once, and returns the waiters to tell when they are done.
+func (r *Runner) force() []chan error {
+	forced, waiters := r.takeForced()
+	now := r.cfg.Clock.Now()
+	for _, ts := range r.tmpl {
+		if forced[""] || forced[ts.cfg.Name] {
+			ts.force = true
+			ts.q.Change(now, true)
+		}
+	}
+	return waiters
+}
+
+// runDue renders the templates due now, in one batch (a template whose
+// reload failed is due at its retry time: the render retries the reload),
+// and then runs the reconciles that are due. It returns the snapshot it rendered, nil if
 // none.
 func (r *Runner) runDue(ctx context.Context) *node.Snapshot {
 	now := r.cfg.Clock.Now()
 	var due []*tmplState
 	for _, ts := range r.tmpl {
-		if at, ok := ts.q.Due(); ok && !at.After(now) {
+		at, ok := ts.q.Due()
+		retry := ts.reloadPending && !ts.retryAt.IsZero() && !ts.retryAt.After(now)
+		if retry || (ok && !at.After(now)) {
 			due = append(due, ts)
+		}
+		if retry {
+			// Not again at once should this render stop before its reload
+			// (a floor guard, a validation failure): at the same backoff.
+			ts.retryAt = now.Add(ts.backoff)
 		}
 	}
 	var snap *node.Snapshot
@@ -399,8 +492,8 @@ func (r *Runner) changed(now time.Time, urgent bool) {
 	}
 }
 
-// nextDue returns the earliest time a template is due to render or to
-// reconcile.
+// nextDue returns the earliest time a template is due to render, to
+// reconcile or to retry its reload.
 func (r *Runner) nextDue() (time.Time, bool) {
 	var next time.Time
 	found := false
@@ -409,6 +502,9 @@ func (r *Runner) nextDue() (time.Time, bool) {
 			next, found = at, true
 		}
 		if at := ts.reconcileAt; !at.IsZero() && (!found || at.Before(next)) {
+			next, found = at, true
+		}
+		if at := ts.retryAt; ts.reloadPending && !at.IsZero() && (!found || at.Before(next)) {
 			next, found = at, true
 		}
 	}
@@ -428,14 +524,15 @@ func (r *Runner) reloadTemplate(ts *tmplState) {
 	}
 	r.statusMu.Unlock()
 	if err != nil {
-		r.log.Error("template does not parse; keeping the last good one", "template", ts.cfg.Name, "error", err)
+		r.log.Error("template does not parse; keeping the last good one", "template", ts.cfg.Name, "err", err)
 		return
 	}
 	r.log.Info("template reloaded", "template", ts.cfg.Name, "source", ts.cfg.Source)
 }
 
 // urgentChange reports whether next differs from prev in a way that must
-// render without waiting for quiet: an instance served in prev is gone
+// render without waiting for quiet (healthLost covers an instance that
+// stops being routable): an instance served in prev is gone
 // (its member failed, left or was reaped, or it stopped offering the
 // service), or its member became suspect or stopped being suspect, which
 // drains it or brings it back (a suspicion lasts seconds; waiting for
@@ -454,8 +551,8 @@ func urgentChange(prev, next *node.Snapshot) bool {
 			return true
 		}
 		for _, s := range p.Services {
-			ns, ok := n.Service(s.Name)
-			if !ok || ns.Port != s.Port {
+			i := slices.IndexFunc(n.Services, func(ns node.Service) bool { return ns.ID == s.ID && ns.Name == s.Name })
+			if i < 0 || n.Services[i].Port != s.Port || !n.Services[i].Address.Equal(s.Address) {
 				return true
 			}
 		}
@@ -477,16 +574,16 @@ func sameBackend(a, b backends.Backend) bool {
 	return a == b
 }
 
-// logExclusions logs the members left out of the data when that set changes,
-// not at every render.
-func (r *Runner) logExclusions(ex []Exclusion) {
+// logExclusions logs the members left out of a template's data when that
+// set changes, not at every render.
+func (r *Runner) logExclusions(ts *tmplState, ex []Exclusion) {
 	key := fmt.Sprint(ex)
-	if key == r.lastExcl {
+	if key == ts.lastExcl {
 		return
 	}
-	r.lastExcl = key
+	ts.lastExcl = key
 	for _, e := range ex {
-		r.log.Warn("member left out of rendering: unsafe value", "member", e.Member, "reason", e.Reason)
+		r.log.Warn("member left out of rendering: unsafe value", "template", ts.cfg.Name, "member", e.Member, "reason", e.Reason)
 	}
 }
 

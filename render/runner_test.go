@@ -131,7 +131,7 @@ func TestRunner_ValidationFailureKeepsLastGood(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(f.dir)
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".shoal-") {
+		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temp file left behind: %s", e.Name())
 		}
 	}
@@ -410,38 +410,53 @@ func TestNew_ReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("got no error")
 	}
-	for _, want := range []string{"no membership source", "no destination", "below min", "no built-in template"} {
+	for _, want := range []string{"no membership source", "destination is empty", "below wait.min", "no built-in template"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
 }
 
-// The injection attempt from issue 5, through the whole pipeline with the
-// built-in HAProxy template: the evil member is left out and reported.
+// The injection attempt from issue 5, through the whole pipeline: the
+// built-in HAProxy template never reads zone, so the member stays, without
+// the value, and the injected line never appears; a template that reads
+// zone leaves the member out and reports it.
 func TestRunner_InjectedTagIsExcludedAndReported(t *testing.T) {
 	evil := member("evil", 66, svc("web", 8080, 1))
 	evil.Tags = map[string]string{"zone": "a\nserver evil 1.2.3.4:80"}
 	snap := snapshot("lb1", 1, append(webCluster().Members, evil)...)
-	dest := filepath.Join(t.TempDir(), "haproxy.cfg")
+	dir := t.TempDir()
+	dest, zoneDest, zoneSrc := filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "zone.cfg"), filepath.Join(dir, "zone.tmpl")
+	writeFile(t, zoneSrc, `{{ range members "alive" }}{{ .Name }} {{ tag "zone" . }}
+{{ end }}`)
 	r, err := New(Config{
-		Source:    newFakeSource(snap),
-		Clock:     debouncetest.NewFakeClock(),
-		Templates: []TemplateConfig{{Name: "lb", Source: "builtin:haproxy", Destination: dest}},
+		Source: newFakeSource(snap),
+		Clock:  debouncetest.NewFakeClock(),
+		Templates: []TemplateConfig{
+			{Name: "lb", Source: "builtin:haproxy", Destination: dest},
+			{Name: "zone", Source: zoneSrc, Destination: zoneDest},
+		},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	startRunner(t, r)
+	for _, path := range []string{dest, zoneDest} {
+		if got := readFile(t, path); strings.Contains(got, "1.2.3.4") {
+			t.Errorf("%s contains the injected line:\n%s", path, got)
+		}
+	}
 	got := readFile(t, dest)
-	if strings.Contains(got, "evil") || strings.Contains(got, "1.2.3.4") {
-		t.Errorf("rendered file contains the injected member:\n%s", got)
+	if !strings.Contains(got, "server web1 10.0.0.11:8080") || !strings.Contains(got, "server evil 10.0.0.66:8080") {
+		t.Errorf("built-in template: want every member, evil with its own address:\n%s", got)
 	}
-	if !strings.Contains(got, "server web1 10.0.0.11:8080") {
-		t.Errorf("rendered file lacks the honest members:\n%s", got)
+	if st := statusOf(t, r, "lb"); len(st.Excluded) != 0 {
+		t.Errorf("built-in template excluded %+v, want none: it reads no zone", st.Excluded)
 	}
-	st := statusOf(t, r, "lb")
-	if len(st.Excluded) != 1 || st.Excluded[0].Member != `"evil"` {
-		t.Errorf("status excluded: got %+v, want evil", st.Excluded)
+	if got := readFile(t, zoneDest); strings.Contains(got, "evil") || !strings.Contains(got, "web1") {
+		t.Errorf("zone template: got %q, want evil left out, web1 in", got)
+	}
+	if st := statusOf(t, r, "zone"); len(st.Excluded) != 1 || st.Excluded[0].Member != `"evil"` {
+		t.Errorf("zone template excluded: got %+v, want evil", st.Excluded)
 	}
 }

@@ -14,10 +14,19 @@ type TemplateStatus struct {
 	LastRender time.Time
 	// OK is false when the last attempt failed (template error, floor
 	// guard, validation, write, reload); Error then says why, with the load
-	// balancer's own message for validation and reload failures. The last
-	// good file stays installed.
+	// balancer's own message for validation and reload failures.
 	OK    bool
 	Error string
+	// State says what the load balancer runs: StateOK, StateFailed (the
+	// last attempt failed before installing; the installed file stays and
+	// is live) or StateReloadFailed (a new file is installed but its reload
+	// failed, so the load balancer still runs the previous one).
+	State string
+	// ReloadPending is true in StateReloadFailed: the reload is retried
+	// with exponential backoff (ReloadRetryMin doubling to ReloadRetryMax)
+	// until it takes; NextReloadRetry is when the next try is due.
+	ReloadPending   bool
+	NextReloadRetry time.Time
 	// TemplateError is set while the template source on disk does not parse;
 	// renders go on with the last good parse.
 	TemplateError string
@@ -39,10 +48,24 @@ type TemplateStatus struct {
 	// Applied counts installs the backend applied to the running load
 	// balancer without a reload (HAProxy's Runtime API).
 	Applied uint64
-	// Forced counts renders that RenderNow asked for, done: a caller of
-	// RenderNow waits for it to grow.
+	// Forced counts renders that RenderNow or RenderWait asked for, done.
 	Forced uint64
 }
+
+// The values of TemplateStatus.State.
+const (
+	StateOK           = "ok"
+	StateFailed       = "failed"
+	StateReloadFailed = "installed, reload failed"
+)
+
+// ReloadRetryMin and ReloadRetryMax bound the backoff between retries of a
+// failed reload: the first retry waits ReloadRetryMin, each next one twice
+// as long, up to ReloadRetryMax.
+const (
+	ReloadRetryMin = time.Second
+	ReloadRetryMax = 30 * time.Second
+)
 
 // Installed is passed to Config.OnInstall after a render changed a
 // destination file, so the agent can announce the new config hash.

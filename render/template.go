@@ -26,7 +26,9 @@ type Template struct {
 	mu   sync.Mutex
 	tmpl *template.Template
 	cur  *execState // set while executing; read by the template functions
-	size int        // last output size, to size the next buffer
+	// reads is which member tags tmpl can read (reads.go).
+	reads tagReads
+	size  int // last output size, to size the next buffer
 }
 
 // ParseTemplate loads and parses the template at source.
@@ -74,10 +76,18 @@ func (t *Template) Reload() error {
 	if err != nil {
 		return fmt.Errorf("template %s: parse: %w", t.source, err)
 	}
+	reads := tagReadsOf(tmpl)
 	t.mu.Lock()
-	t.tmpl = tmpl
+	t.tmpl, t.reads = tmpl, reads
 	t.mu.Unlock()
 	return nil
+}
+
+// tagReads returns which member tags the current parse can read.
+func (t *Template) tagReads() tagReads {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reads
 }
 
 // Execute renders the template with d and returns the output and the number

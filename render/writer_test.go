@@ -17,8 +17,8 @@ func TestWriter_StageInstallKeepsModeAndBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(tmp) != dir {
-		t.Errorf("temp file in %s, want the destination's directory %s", filepath.Dir(tmp), dir)
+	if filepath.Dir(tmp.Name()) != dir {
+		t.Errorf("temp file in %s, want the destination's directory %s", filepath.Dir(tmp.Name()), dir)
 	}
 	if got := readFile(t, dest); got != "old\n" {
 		t.Errorf("staging changed the destination: got %q", got)

@@ -3,7 +3,6 @@
 package test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -16,20 +15,7 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
 	testutil.WaitFor(t, timeout, cond)
 }
 
-// poll is WaitFor for code without a testing.TB: it returns the last error
-// cond gave once timeout passes.
+// poll is testutil.Poll, for code without a testing.TB.
 func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	interval := 5 * time.Millisecond
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout, err)
-		}
-		time.Sleep(interval) // polling back-off, not synchronisation
-		interval = min(2*interval, 100*time.Millisecond)
-	}
+	return testutil.Poll(timeout, cond)
 }

@@ -295,13 +295,25 @@ template {
 	writeFile(t, tmplPath, string(builtin))
 	lb.waitRender("good again", func(s api.TemplateStatus) bool { return s.OK && s.TemplateError == "" })
 
+	// A tag the template never reads does not exclude a member, unsafe
+	// or not: web-b keeps serving with owner="team a".
+	settled := lb.waitRender("settled", func(s api.TemplateStatus) bool { return s.OK })
+	mustShoal(t, webB, "tags", "-set", "owner=team a")
+	lb.waitRender("a render after owner was set", func(s api.TemplateStatus) bool {
+		return s.Renders > settled.Renders && s.OK && len(s.Excluded) == 0
+	})
+	if got := readFile(t, cfgPath); got != good {
+		t.Fatalf("an unread tag changed the file:\n%s", got)
+	}
+
 	// Injection: a control character is refused by the agent itself; a
-	// value with spaces is gossiped, and render leaves web-b out entirely,
-	// which the floor (min_backends = 1) refuses: the file does not change.
-	if r := shoal(t, webB, "tags", "-set", "evil=x\nserver evil 1.2.3.4:80"); r.code == 0 {
+	// value with spaces is gossiped, and in a tag the template reads
+	// (listenPort reads listen.*) render leaves web-b out entirely, which
+	// the floor (min_backends = 1) refuses: the file does not change.
+	if r := shoal(t, webB, "tags", "-set", "listen.evil=x\nserver evil 1.2.3.4:80"); r.code == 0 {
 		t.Errorf("tags -set with a newline: got exit 0, want a refusal")
 	}
-	mustShoal(t, webB, "tags", "-set", "evil=x server evil 1.2.3.4:80")
+	mustShoal(t, webB, "tags", "-set", "listen.evil=x server evil 1.2.3.4:80")
 	st = lb.waitRender("web-b excluded", func(s api.TemplateStatus) bool {
 		return len(s.Excluded) == 1 && strings.Contains(s.Excluded[0].Member, "web-b")
 	})

@@ -14,18 +14,19 @@ const module = "github.com/shoal-dev/shoal/"
 // allowed lists, per package (and its sub-packages), the non-standard
 // imports it may name directly, as in DESIGN.md's layout table.
 var allowed = map[string][]string{
-	"node":      {"github.com/hashicorp/memberlist", "github.com/hashicorp/serf/coordinate", module + "internal/atomicfile"},
+	"node":      {"github.com/hashicorp/memberlist", "github.com/hashicorp/serf/coordinate", module + "internal/atomicfile", module + "internal/debounce"},
 	"backends":  {module + "internal/procgroup"},
 	"templates": {},
 	"dns":       {module + "node", "github.com/miekg/dns", "golang.org/x/sys/unix"},
-	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
+	"render":    {module + "node", module + "backends", module + "templates", module + "internal/debounce", module + "internal/atomicfile", "github.com/Masterminds/sprig/v3", "github.com/fsnotify/fsnotify"},
 	"checks":    {module + "node", module + "internal/procgroup"},
 	// The agent's local service registry: checks and node types, one
 	// atomic write for its state file.
 	"cmd/shoal/internal/services": {module + "checks", module + "node", module + "internal/atomicfile"},
 	// Leaf helpers shared by the packages above: standard library only.
-	"internal/procgroup": {},
-	"internal/debounce":  {},
+	"internal/procgroup":  {},
+	"internal/debounce":   {},
+	"internal/atomicfile": {},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -1,7 +1,10 @@
-// Package testutil holds helpers shared by shoal's tests.
+// Package testutil holds helpers shared by shoal's tests. WaitFor and Poll
+// are shoal's one polling loop: every test that waits for a condition uses
+// them, never a sleep and never a loop of its own.
 package testutil
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -12,19 +15,26 @@ import (
 // synchronisation: the test proceeds as soon as the condition holds.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
+	if err := Poll(timeout, cond); err != nil {
+		t.Fatalf("condition not met %v", err)
+	}
+}
+
+// Poll is WaitFor for code without a testing.TB (a scenario runner that
+// reports instead of failing): it returns nil once cond does, or cond's
+// last error, wrapped, once timeout passes.
+func Poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	interval := 5 * time.Millisecond
 	for {
 		err := cond()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", timeout, err)
+			return fmt.Errorf("after %s: %w", timeout, err)
 		}
 		time.Sleep(interval) // polling back-off, not synchronisation
-		if interval < 100*time.Millisecond {
-			interval *= 2
-		}
+		interval = min(2*interval, 100*time.Millisecond)
 	}
 }

@@ -96,6 +96,7 @@ type renderCollector struct {
 	last     *prometheus.Desc
 	backends *prometheus.Desc
 	excluded *prometheus.Desc
+	pending  *prometheus.Desc
 	runtime  runtimeDescs
 }
 
@@ -115,6 +116,8 @@ func newRenderCollector(status func() []templateTotals) *renderCollector {
 		last:     prometheus.NewDesc("shoal_render_last_timestamp_seconds", "When the last render attempt finished.", lbl, nil),
 		backends: prometheus.NewDesc("shoal_render_backends", "Backends in the installed file.", lbl, nil),
 		excluded: prometheus.NewDesc("shoal_render_excluded_members", "Members left out of rendering for unsafe values.", lbl, nil),
+		pending: prometheus.NewDesc("shoal_render_reload_pending",
+			"1 while the installed file is not live: its reload failed and is being retried.", lbl, nil),
 	}
 }
 
@@ -126,6 +129,7 @@ func (c *renderCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.last
 	ch <- c.backends
 	ch <- c.excluded
+	ch <- c.pending
 	c.runtime.describe(ch)
 }
 
@@ -144,6 +148,11 @@ func (c *renderCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.backends, prometheus.GaugeValue, float64(s.Backends), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.excluded, prometheus.GaugeValue, float64(len(s.Excluded)), s.Name)
+		pending := 0.0
+		if s.ReloadPending {
+			pending = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, pending, s.Name)
 		c.runtime.collect(ch, s)
 	}
 }

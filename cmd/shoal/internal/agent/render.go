@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
@@ -103,17 +102,7 @@ func (r *renderer) build(tmpls []config.Template, dry bool) (*render.Runner, lbS
 				errs = append(errs, fmt.Errorf("template %d: %w", i+1, err))
 			}
 		}
-		tcs = append(tcs, render.TemplateConfig{
-			Name: t.Name, Source: t.Source, Destination: t.Destination, Backend: b,
-			Wait:            render.Wait{Min: t.WaitMin, Max: t.WaitMax},
-			MinBackends:     t.MinBackends,
-			MaxDropFraction: t.MaxDropFraction,
-			Perms:           t.Perms,
-			Backup:          t.Backup,
-			Vars:            t.Vars,
-			NoReload:        t.NoReload,
-			ServeSuspects:   t.ServeSuspects,
-		})
+		tcs = append(tcs, t.RenderConfig(b))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, set, err
@@ -325,42 +314,15 @@ func (r *renderer) renderNow(ctx context.Context, name string) ([]render.Templat
 	if !ok {
 		return nil, fmt.Errorf("no template named %q here", name)
 	}
-	before := forcedCounts(run.Status())
-	if err := run.RenderNow(target); err != nil {
-		return nil, err
-	}
-	// The runner reports a forced render's end only through its status;
-	// poll it, cheaply, until every forced template's count has grown.
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		st := run.Status()
-		done := true
-		for _, s := range st {
-			if (target == "" || s.Name == target) && s.Forced <= before[s.Name] {
-				done = false
-			}
-		}
-		if done {
-			return st, nil
-		}
+	// RenderWait returns when the runner's loop has done the render; a
+	// runner that SIGHUP replaces meanwhile stops, which ends the wait too.
+	if err := run.RenderWait(ctx, target); err != nil {
 		if r.current() != run {
 			return nil, errors.New("templates were reloaded meanwhile; run it again")
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+		return nil, err
 	}
-}
-
-func forcedCounts(st []render.TemplateStatus) map[string]uint64 {
-	m := make(map[string]uint64, len(st))
-	for _, s := range st {
-		m[s.Name] = s.Forced
-	}
-	return m
+	return run.Status(), nil
 }
 
 // dry renders every configured template from the live data, with a
@@ -411,6 +373,7 @@ func statusAPI(st []templateTotals) []api.TemplateStatus {
 		out[i] = api.TemplateStatus{
 			Name: s.Name, Source: s.Source, Destination: s.Destination, Backend: s.Backend,
 			LastRender: s.LastRender, OK: s.OK, Error: s.Error, TemplateError: s.TemplateError,
+			State: s.State, ReloadPending: s.ReloadPending, NextReloadRetry: s.NextReloadRetry,
 			Hash: s.Hash, Backends: s.Backends,
 			Renders: s.Renders, Installs: s.Installs, Failures: s.Failures, Reloads: s.Reloads,
 			Applied: s.Applied, Runtime: runtimeAPI(s.Runtime),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -193,5 +195,65 @@ template {
 	_, b := got[`shoal_haproxy_runtime_commands_total{template="b"}`]
 	if !a || b {
 		t.Errorf("shoal_haproxy_runtime_commands_total: got series for a %v, for b %v; want a only", a, b)
+	}
+}
+
+// A reload that fails leaves the installed file not live: /v1/render
+// (statusAPI) says "installed, reload failed" and the reload_pending
+// gauge is 1 until a reload takes. renderNow returns once the runner has
+// done the forced render, so its status is already the new one.
+func TestRenderer_FailedReloadShownInAPIAndMetrics(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy not installed")
+	}
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	cfg := loadConfig(t, fmt.Sprintf(`
+template {
+  name        = "edge"
+  source      = "builtin:haproxy"
+  destination = %q
+  backend     = "command"
+  check       = ["haproxy", "-c", "-f", "{{path}}"]
+  reload      = ["sh", "-c", "test -e %s || { echo gate closed >&2; exit 1; }"]
+  timeout     = "60s"
+}
+`, filepath.Join(dir, "haproxy.cfg"), gate))
+	r := testRenderer()
+	run, lbs, err := r.build(cfg.Templates, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tmpls, r.runner, r.lbs = cfg.Templates, run, lbs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	st, err := r.renderNow(ctx, "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := statusAPI(r.totals())
+	if len(st) != 1 || api[0].State != render.StateReloadFailed || !api[0].ReloadPending || api[0].OK ||
+		!strings.Contains(api[0].Error, "gate closed") || api[0].NextReloadRetry.IsZero() {
+		t.Fatalf("after a failed reload: got %+v, want state %q, pending, with the reload's message", api[0], render.StateReloadFailed)
+	}
+	if got := gather(t, r)[`shoal_render_reload_pending{template="edge"}`]; got != 1 {
+		t.Errorf("shoal_render_reload_pending: got %v, want 1", got)
+	}
+
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.renderNow(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	api = statusAPI(r.totals())
+	if api[0].State != render.StateOK || api[0].ReloadPending || !api[0].OK || api[0].Reloads == 0 {
+		t.Fatalf("after the reload took: got %+v, want state ok", api[0])
+	}
+	if got := gather(t, r)[`shoal_render_reload_pending{template="edge"}`]; got != 0 {
+		t.Errorf("shoal_render_reload_pending: got %v, want 0", got)
 	}
 }

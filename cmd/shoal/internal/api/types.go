@@ -187,18 +187,24 @@ type TemplateStatus struct {
 	Backend     string `json:"backend,omitempty"`
 	// LastRender is when the last attempt finished; zero before the first.
 	LastRender time.Time `json:"last_render,omitzero"`
-	// OK is false when the last attempt failed; Error says why. The last
-	// good file stays installed either way.
-	OK            bool        `json:"ok"`
-	Error         string      `json:"error,omitempty"`
-	TemplateError string      `json:"template_error,omitempty"`
-	Hash          string      `json:"hash,omitempty"` // sha256 of the installed file
-	Backends      int         `json:"backends"`
-	Excluded      []Exclusion `json:"excluded,omitempty"`
-	Renders       uint64      `json:"renders"`
-	Installs      uint64      `json:"installs"`
-	Failures      uint64      `json:"failures"`
-	Reloads       uint64      `json:"reloads"`
+	// OK is false when the last attempt failed; Error says why.
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// State is "ok", "failed" (nothing new installed; the installed file
+	// is live) or "installed, reload failed" (the installed file is not
+	// live: the load balancer runs the previous one until a reload takes;
+	// ReloadPending is then true and the next retry is at NextReloadRetry).
+	State           string      `json:"state"`
+	ReloadPending   bool        `json:"reload_pending"`
+	NextReloadRetry time.Time   `json:"next_reload_retry,omitzero"`
+	TemplateError   string      `json:"template_error,omitempty"`
+	Hash            string      `json:"hash,omitempty"` // sha256 of the installed file
+	Backends        int         `json:"backends"`
+	Excluded        []Exclusion `json:"excluded,omitempty"`
+	Renders         uint64      `json:"renders"`
+	Installs        uint64      `json:"installs"`
+	Failures        uint64      `json:"failures"`
+	Reloads         uint64      `json:"reloads"`
 	// Applied counts installs the load balancer took without a reload,
 	// through HAProxy's Runtime API.
 	Applied uint64 `json:"applied"`

@@ -46,7 +46,8 @@ func init() {
 		"keys":        {"manage the cluster's gossip keyring", runKeys},
 		"info":        {"describe the agent", runInfo},
 		"render":      {"show template status; -once renders now, -dry shows what would be written", runRender},
-		"version":     {"print the version", runVersion},
+		"version":     {"print the version (also shoal -v, shoal --version)", runVersion},
+		"validate":    {"check config files and validate their templates with the load balancer, changing nothing", runValidate},
 
 		// Services, checks and maintenance (services.go, maint.go).
 		"services": {"list services, or register and deregister this agent's", runServices},
@@ -69,6 +70,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "-v" || args[0] == "-version" || args[0] == "--version" {
+		return runVersion(e, args[1:])
 	}
 	v, ok := verbs[args[0]]
 	if !ok {
@@ -123,9 +127,28 @@ func usageErr(e env, fs *flag.FlagSet, format string, args ...any) int {
 // error from the agent can quote remote data, so each line is made safe.
 func fail(e env, name string, err error) int {
 	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintf(e.stderr, "shoal %s: %s\n", name, safe(line))
+		if line = withoutVerb(name, line); line != "" {
+			fmt.Fprintf(e.stderr, "shoal %s: %s\n", name, safe(line))
+		}
 	}
 	return exitFail
+}
+
+// withoutVerb drops the verb's name from the start of msg: the agent and
+// the packages under it name the operation in their errors too, and
+// "shoal force-leave: force-leave: force-leave "x": ..." says it three
+// times.
+func withoutVerb(verb, msg string) string {
+	for {
+		rest, ok := strings.CutPrefix(msg, verb+": ")
+		if !ok {
+			rest, ok = strings.CutPrefix(msg, verb+" ")
+		}
+		if !ok {
+			return strings.TrimSpace(msg)
+		}
+		msg = rest
+	}
 }
 
 // repeated is a repeatable string flag.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -80,16 +81,49 @@ func (c *client) request(method, path string, in any) (*http.Response, error) {
 	return resp, nil
 }
 
+// apiError turns an answer that is not 2xx into an error that reads as a
+// sentence: the message of an api.Error, or one line per node of a key
+// operation's per-node messages, never the raw JSON.
 func apiError(resp *http.Response) error {
-	var e api.Error
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if json.Unmarshal(b, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(b))
-	}
 	if resp.StatusCode == http.StatusForbidden {
 		return fmt.Errorf("the agent refused the request (403): pass its token with -http-token or %s", config.TokenEnv)
 	}
-	return fmt.Errorf("%s", e.Error)
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	var body struct {
+		api.Error
+		api.KeyResponse
+	}
+	if json.Unmarshal(b, &body) != nil {
+		if msg := strings.TrimSpace(string(b)); msg != "" {
+			return errors.New(msg)
+		}
+		return fmt.Errorf("the agent answered %s", resp.Status)
+	}
+	if body.Error.Error != "" {
+		return errors.New(body.Error.Error)
+	}
+	if len(body.Messages) == 0 {
+		return fmt.Errorf("the agent answered %s", resp.Status)
+	}
+	// The "error" entry is the agent's summary ("1 of 3 nodes reported
+	// an error"); the others are keyed by node name.
+	lines := make([]string, 0, len(body.Messages))
+	if summary := body.Messages["error"]; summary != "" {
+		lines = append(lines, summary)
+	} else if body.NumNodes > 0 {
+		lines = append(lines, fmt.Sprintf("%d of %d nodes reported an error", body.NumErr, body.NumNodes))
+	}
+	nodes := make([]string, 0, len(body.Messages))
+	for n := range body.Messages {
+		if n != "error" {
+			nodes = append(nodes, n)
+		}
+	}
+	sort.Strings(nodes)
+	for _, n := range nodes {
+		lines = append(lines, n+": "+body.Messages[n])
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // call sends in (nil: no body) and decodes the answer into out (nil: discard).

@@ -523,7 +523,11 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 		if !s.LastRender.IsZero() {
 			last = s.LastRender.Local().Format(time.DateTime)
 		}
-		if !s.OK || s.TemplateError != "" {
+		switch {
+		case s.ReloadPending:
+			// The file is installed but the load balancer does not run it.
+			result, code = "INSTALLED, RELOAD FAILED", exitFail
+		case !s.OK || s.TemplateError != "":
 			result, code = "FAILED", exitFail
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", safe(s.Name), safe(s.Destination), safe(orDash(s.Backend)), last, result,
@@ -533,6 +537,10 @@ func printRenderStatus(e env, st []api.TemplateStatus) int {
 	for _, s := range st {
 		if s.Error != "" {
 			fmt.Fprintf(e.stdout, "%s: %s\n", safe(s.Name), safe(s.Error))
+		}
+		if s.ReloadPending {
+			fmt.Fprintf(e.stdout, "%s: the installed file is not live: the load balancer runs the previous one; next reload try %s\n",
+				safe(s.Name), s.NextReloadRetry.Local().Format(time.DateTime))
 		}
 		if s.TemplateError != "" {
 			fmt.Fprintf(e.stdout, "%s: template: %s\n", safe(s.Name), safe(s.TemplateError))

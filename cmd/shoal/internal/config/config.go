@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
 	"github.com/shoal-dev/shoal/node"
+	"github.com/shoal-dev/shoal/render"
 )
 
 // Defaults of the agent interface (DESIGN.md).
@@ -158,6 +159,22 @@ type Template struct {
 	// ServeSuspects is drain_on_suspect = false: suspect members'
 	// instances keep their weight instead of draining.
 	ServeSuspects bool
+}
+
+// RenderConfig is the template as render runs it, with b as its load
+// balancer (nil: no validation, no reload).
+func (t Template) RenderConfig(b backends.Backend) render.TemplateConfig {
+	return render.TemplateConfig{
+		Name: t.Name, Source: t.Source, Destination: t.Destination, Backend: b,
+		Wait:            render.Wait{Min: t.WaitMin, Max: t.WaitMax},
+		MinBackends:     t.MinBackends,
+		MaxDropFraction: t.MaxDropFraction,
+		Perms:           t.Perms,
+		Backup:          t.Backup,
+		Vars:            t.Vars,
+		NoReload:        t.NoReload,
+		ServeSuspects:   t.ServeSuspects,
+	}
 }
 
 // DefaultWaitMin and DefaultWaitMax are a template's quiescence defaults.

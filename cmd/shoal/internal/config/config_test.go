@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-dev/shoal/render"
 )
 
 func write(t *testing.T, dir, name, body string) string {
@@ -622,5 +625,38 @@ dns {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want an error saying %q", err, want)
 		}
+	}
+}
+
+// config applies render's template rules (render.CheckTemplate), not a
+// copy: wait.max = 0 means "no bound beyond min" there, so it loads, and
+// render's message names the setting.
+func TestLoad_TemplateRulesAreRenders(t *testing.T) {
+	dir := t.TempDir()
+	block := func(wait string) string {
+		return fmt.Sprintf(`
+template {
+  source      = "builtin:haproxy"
+  destination = "/a"
+  master_socket = "/s"
+  wait {
+%s
+  }
+}
+`, wait)
+	}
+	c, err := load(t, "-config-file", write(t, dir, "ok.hcl", block(`min = "1s"
+max = "0s"`)))
+	if err != nil {
+		t.Fatalf("wait.max 0 (no bound): %v", err)
+	}
+	if got := c.Templates[0].RenderConfig(nil); render.CheckTemplate(got) != nil || got.Wait.Max != 0 || got.Wait.Min != time.Second {
+		t.Errorf("render config: got %+v, want wait 1s..unbounded and valid", got.Wait)
+	}
+	p := write(t, dir, "bad.hcl", block(`min = "5s"
+max = "1s"`))
+	_, err = load(t, "-config-file", p)
+	if want := p + ": template[0]: wait.max 1s is below wait.min 5s"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %q", err, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
+	"github.com/shoal-dev/shoal/render"
 )
 
 // fileConfig is the schema of a config file, the same for HCL and JSON.
@@ -445,7 +446,8 @@ func (a *applier) template(c *Config, i int, ft fileTemplate) {
 	a.duration(key+": timeout", ft.Timeout, &timeout, templateTimeoutRange)
 	a.haproxyRuntime(key, &t.Backend, ft)
 	a.backendOptions(key, &t.Backend, ft, timeout)
-	for _, err := range checkTemplate(t) {
+	// render owns a template's rules and backends its load balancer's.
+	for _, err := range flatten(render.CheckTemplate(t.RenderConfig(nil))) {
 		a.fail(key, err)
 	}
 	if len(a.errs) == n {
@@ -516,25 +518,6 @@ func flatten(err error) []error {
 		out = append(out, flatten(e)...)
 	}
 	return out
-}
-
-// checkTemplate holds a template's own rules; backends.Config checks the
-// load balancer's options and render owns what the fields mean.
-func checkTemplate(t Template) []error {
-	var errs []error
-	if t.Source == "" {
-		errs = append(errs, errors.New("source is empty"))
-	}
-	if t.Destination == "" {
-		errs = append(errs, errors.New("destination is empty"))
-	}
-	if t.WaitMin < 0 || t.WaitMax < t.WaitMin {
-		errs = append(errs, fmt.Errorf("wait.max %s is less than wait.min %s", t.WaitMax, t.WaitMin))
-	}
-	if t.MaxDropFraction < 0 || t.MaxDropFraction > 1 {
-		errs = append(errs, fmt.Errorf("max_drop_fraction %v is not within 0..1", t.MaxDropFraction))
-	}
-	return errs
 }
 
 func (a *applier) dns(c *Config, d *fileDNS) {

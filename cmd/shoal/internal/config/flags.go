@@ -119,16 +119,16 @@ func checkEncrypt(s string) error {
 	return err
 }
 
-// ParseFlags parses the agent's command line. Errors wrap ErrUsage; flag
-// prints the problem and the usage to out.
+// ParseFlags parses the agent's command line. Errors wrap ErrUsage. -h
+// prints the usage to out; a mistake prints one line naming it and a hint
+// to -h, not the 50 lines of usage that would bury it.
 func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	f := &Flags{set: map[string]bool{}}
 	fs := flag.NewFlagSet("shoal agent", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintln(out, "Usage: shoal agent [options]\n\nRuns a shoal agent until interrupted. Options:")
-		fs.PrintDefaults()
-	}
+	// flag prints a parse error and then calls Usage; the error is printed
+	// here instead, so flag's own output is discarded.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.Var(sourceFlag{f, false}, "config-file", "read config from this .hcl or .json `file` (repeatable)")
 	fs.Var(sourceFlag{f, true}, "config-dir", "read every *.hcl and *.json in this `dir`, in lexical order")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: one node on the defaults (gossip on 127.0.0.1), rendering the built-in HAProxy template into ./"+DefaultDevDestDir)
@@ -153,14 +153,19 @@ func ParseFlags(args []string, out io.Writer) (*Flags, error) {
 	fs.Var(value{&f.logLevel, func(s string) error { _, err := ParseLevel(s); return err }}, "log-level", "log `level`: debug, info, warn, error (default info)")
 	fs.StringVar(&f.httpToken, "http-token", "", "require this `token` on HTTP API requests (or "+TokenEnv+")")
 	f.serf.define(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(out)
+		fmt.Fprintln(out, "Usage: shoal agent [options]\n\nRuns a shoal agent until interrupted. Options:")
+		fs.PrintDefaults()
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q (flags only)", ErrUsage, fs.Arg(0))
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q: the agent takes flags only", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(out, "shoal agent: %v (run `shoal agent -h` for the options)\n", err)
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	return f, nil
