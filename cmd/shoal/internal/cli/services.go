@@ -154,7 +154,7 @@ func checkLine(c api.CheckStatus) string {
 	if c.Note != "" {
 		line += ", " + c.Note
 	}
-	if c.Output != "" {
+	if out := strings.TrimSpace(c.Output); out != "" && out != c.Note { // a ttl's note is its output
 		line += ": " + clipText(strings.ReplaceAll(strings.TrimSpace(c.Output), "\n", " "), 120)
 	}
 	return safe(line)
