@@ -185,10 +185,13 @@ template {
 		return s.OK && strings.Contains(string(cfg), "listen svc_web") && strings.Contains(string(cfg), "listen svc_static")
 	})
 
+	killed := time.Now()
 	srv.Close() // the web server dies; its agent keeps running
 	for _, a := range agents {
 		waitSRV(t, a, "web.service.shoal.")
 	}
+	// A measurement, not a bound: polling adds up to its own interval.
+	t.Logf("web server closed: out of DNS on all 3 agents after %s (check interval 200ms)", time.Since(killed).Round(time.Millisecond))
 	waitSRV(t, lb, "static.service.shoal.", "hc-other.node.shoal.:9999")
 	waitServicesLine(t, lb, "web", "hc-web", "critical")
 	lb.waitRender("web gone, static kept", func(s api.TemplateStatus) bool {
