@@ -69,9 +69,20 @@ type ApplyHints struct {
 	// offering the service) drains first: no new connections, while its
 	// sessions finish, up to the drain timeout.
 	Failed []netip.AddrPort
+	// Critical lists the addresses of instances whose health check is
+	// critical while their member is alive: they go the way of failed
+	// ones (maintenance at once, sessions shut, no reload), since the
+	// instance said it fails. An instance in maintenance is not listed: a
+	// planned stop, it drains like a graceful leave.
+	Critical []netip.AddrPort
 }
 
-// failed reports whether addr:port is among the failed instances.
-func (h ApplyHints) failed(addr netip.Addr, port int) bool {
-	return port > 0 && port < 1<<16 && slices.Contains(h.Failed, netip.AddrPortFrom(addr.Unmap(), uint16(port)))
+// shutAtOnce reports whether addr:port is among the failed or critical
+// instances.
+func (h ApplyHints) shutAtOnce(addr netip.Addr, port int) bool {
+	if port <= 0 || port >= 1<<16 {
+		return false
+	}
+	ap := netip.AddrPortFrom(addr.Unmap(), uint16(port))
+	return slices.Contains(h.Failed, ap) || slices.Contains(h.Critical, ap)
 }

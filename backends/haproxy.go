@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,11 @@ type HAProxyConfig struct {
 	// with the installed file when nothing else happens. Default
 	// DefaultReconcileInterval.
 	ReconcileInterval time.Duration
+
+	// Logger receives what the backend does on its own that a caller's
+	// error cannot carry, such as a reload made without a fresh server
+	// state file. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrNoReload is returned by Reload of a backend configured not to reload.
@@ -76,7 +82,12 @@ type HAProxy struct {
 	// leaving.
 	opMu    sync.Mutex
 	leaving map[string]*leavingServer // by "proxy/server"
-	rt      runtimeStats
+	// next is the configuration the next reload loads, as last shown to
+	// Validate, Apply or Reconcile: it names the server state file and
+	// says which servers' state to carry over.
+	next *hapConfig
+	rt   runtimeStats
+	log  *slog.Logger
 }
 
 var _ RuntimeApplier = (*HAProxy)(nil)
@@ -89,7 +100,11 @@ func NewHAProxy(cfg HAProxyConfig) (*HAProxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &HAProxy{cfg: cfg, leaving: map[string]*leavingServer{}}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &HAProxy{cfg: cfg, leaving: map[string]*leavingServer{}, log: log.With("backend", "haproxy")}, nil
 }
 
 func (c *HAProxyConfig) setDefaults() {
@@ -143,6 +158,7 @@ func (h *HAProxy) Validate(ctx context.Context, path string) error {
 	if _, err := run(ctx, h.cfg.Timeout, []string{h.cfg.Binary, "-c", "-f", path}, nil); err != nil {
 		return fmt.Errorf("haproxy rejected %s: %w", path, err)
 	}
+	h.noteCandidate(path)
 	return nil
 }
 

@@ -67,8 +67,8 @@ const refusedForReferences = "other configuration elements pointing to it"
 // the caller installs candidate and reloads. A failed apply may have left
 // part of the change made: the reload makes the running state whole.
 //
-// A removed server at an address hints.Failed names is shut at once (see
-// ApplyHints); any other drains, unless it has no sessions or its health
+// A removed server at an address hints.Failed or hints.Critical names is
+// shut at once (see ApplyHints); any other drains, unless it has no sessions or its health
 // check already finds it down.
 func (h *HAProxy) Apply(ctx context.Context, running, candidate []byte, hints ApplyHints) (bool, error) {
 	h.opMu.Lock()
@@ -96,6 +96,7 @@ func (h *HAProxy) apply(ctx context.Context, running, candidate []byte, hints Ap
 	if err != nil {
 		return fallback(FallbackParse, "candidate configuration: %w", err)
 	}
+	h.next = cand // what a fallback reload loads
 	if err := sameStructure(old, cand); err != nil {
 		return &FallbackError{Reason: FallbackStructure, Err: err}
 	}
@@ -226,8 +227,8 @@ func planChanges(old, cand *hapConfig, live liveState, leaving map[string]*leavi
 			if ns.server(o.name) != nil || leaving[key] != nil || live[key] == nil {
 				continue
 			}
-			failed := o.hasAddr && hints.failed(o.addr, o.port)
-			removes = append(removes, planRemoval(ns.name, o, live[key], failed, drainUntil)...)
+			shut := o.hasAddr && hints.shutAtOnce(o.addr, o.port)
+			removes = append(removes, planRemoval(ns.name, o, live[key], shut, drainUntil)...)
 		}
 	}
 	return append(adds, removes...), nil
@@ -285,7 +286,9 @@ func updateServer(proxy string, s *hapServer, l *liveServer, kind stepKind) ([]s
 	switch {
 	case s.disabled && (l.admin&admFMaint == 0 || l.drain()):
 		steps = append(steps, step{cmd: setCmd("set server %s state maint", key)})
-	case !s.disabled && (l.admin&admFMaint != 0 || l.drain()):
+	case !s.disabled && (l.admin&admFMaint != 0 || (kind == stepRevive && l.drain())):
+		// An operator's drain of a server shoal keeps is left alone; one
+		// coming back from its own drain is made ready.
 		steps = append(steps, step{cmd: setCmd("set server %s state ready", key)})
 	}
 	if kind == stepRevive {
@@ -314,16 +317,17 @@ func addServer(proxy string, s *hapServer) []step {
 }
 
 // planRemoval removes a server the candidate no longer lists: at once when
-// its member failed (the renderer says so), when there is nothing to drain
+// shut is set (its member failed or its check is critical, the renderer
+// says), when there is nothing to drain
 // (no sessions) or when its health check found it down; its sessions are
 // then shut. Otherwise it drains until drainUntil, or until its sessions
 // end. A server already in maintenance takes no new connections, so it
 // only waits for its sessions.
-func planRemoval(proxy string, o *hapServer, l *liveServer, failed bool, drainUntil time.Time) []step {
+func planRemoval(proxy string, o *hapServer, l *liveServer, shut bool, drainUntil time.Time) []step {
 	key := srvKey(proxy, o.name)
 	ls := &leavingServer{proxy: proxy, srv: o, deadline: drainUntil}
 	switch {
-	case failed || l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
+	case shut || l.sessions == 0 || (l.opState == srvStopped && l.admin&maintMask == 0):
 		return deleteServer(key, l, ls)
 	case l.admin&admFMaint != 0:
 		return []step{{kind: stepDrain, key: key, ls: ls}} // bookkeeping only
@@ -430,9 +434,9 @@ func serverMismatch(key string, s *hapServer, l *liveServer) []string {
 	if maint := l.admin&admFMaint != 0; maint != s.disabled {
 		out = append(out, fmt.Sprintf("%s: maintenance is %t, the file says disabled=%t", key, maint, s.disabled))
 	}
-	if l.drain() && !s.disabled && !agent {
-		out = append(out, key+" drains but the file lists it")
-	}
+	// A drain of a listed server is an operator's: a server line cannot
+	// say it, so it is not drift (the server state file keeps it across
+	// reloads). shoal's own drains are of servers the file no longer lists.
 	return out
 }
 

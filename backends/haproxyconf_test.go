@@ -319,19 +319,27 @@ func TestParseServersStateAndMismatches(t *testing.T) {
 	}
 }
 
-// A busy server whose member failed is shut at once; one that only shares
-// its IP with a failed instance (another port) still drains.
+// A busy server whose member failed, or whose instance turned critical, is
+// shut at once; one that only shares its IP with such an instance (another
+// port) still drains.
 func TestPlanChanges_FailedMemberIsShut(t *testing.T) {
 	old := parseOrFail(t, planBase)
 	cand := parseOrFail(t, strings.Replace(planBase, "    server b 10.0.0.2:80 weight 5 check\n", "", 1))
+	shut := []string{"set server be/b state maint", "shutdown sessions server be/b", "del server be/b"}
 	for _, tc := range []struct {
-		failed string
-		want   []string
+		failed   string
+		critical bool // the address is in Critical, not Failed
+		want     []string
 	}{
-		{"10.0.0.2:80", []string{"set server be/b state maint", "shutdown sessions server be/b", "del server be/b"}},
-		{"10.0.0.2:81", []string{"set server be/b state drain"}},
+		{"10.0.0.2:80", false, shut},
+		{"10.0.0.2:81", false, []string{"set server be/b state drain"}},
+		{"10.0.0.2:80", true, shut},
+		{"10.0.0.2:81", true, []string{"set server be/b state drain"}},
 	} {
 		hints := ApplyHints{Failed: []netip.AddrPort{netip.MustParseAddrPort(tc.failed)}}
+		if tc.critical {
+			hints = ApplyHints{Critical: hints.Failed}
+		}
 		steps, err := planChanges(old, cand, liveOf(old, 3), map[string]*leavingServer{}, hints, time.Now())
 		var got []string
 		for _, st := range steps {

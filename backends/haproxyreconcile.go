@@ -48,6 +48,12 @@ type RuntimeStats struct {
 	// Draining is how many removed servers drain; Ghosts how many stay in
 	// maintenance because HAProxy refused to delete them yet.
 	Draining, Ghosts int
+	// StateFileWrites counts server state files written before a reload;
+	// StateFileSkips reloads made without one although the configuration
+	// loads one (the socket did not answer, the file could not be
+	// written), and LastStateFileError says why the last was skipped.
+	StateFileWrites, StateFileSkips uint64
+	LastStateFileError              string
 }
 
 // runtimeStats guards the counters, which status readers read while the
@@ -142,6 +148,7 @@ func (h *HAProxy) Reconcile(ctx context.Context, installed []byte) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("reconcile: installed configuration: %w", err)
 	}
+	h.next = cfg
 	h.rt.count(func(s *RuntimeStats) { s.Reconciles++ })
 	if err := h.finishLeaving(ctx); err != nil {
 		return "", fmt.Errorf("reconcile: %w", err)
@@ -208,6 +215,9 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 
 // reload is Reload for callers holding opMu.
 func (h *HAProxy) reload(ctx context.Context) error {
+	if !h.cfg.NoReload {
+		h.saveServerState(ctx)
+	}
 	if err := h.reloadProcess(ctx); err != nil {
 		return err
 	}

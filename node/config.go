@@ -3,9 +3,12 @@ package node
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -102,10 +105,65 @@ type Config struct {
 	// none and RTT estimates are unavailable, as with Serf's option.
 	DisableCoordinates bool
 
-	// Memberlist, when non-nil, replaces the profile's memberlist config
-	// (tests shrink intervals here). Name, addresses, keyring, label and
-	// delegates are always set from the fields above.
+	// Tuning shrinks or stretches the profile's gossip timings; its zero
+	// value keeps the profile's. Callers outside node tune gossip here,
+	// never through memberlist's own config.
+	Tuning Tuning
+
+	// MetricLabels are put on every metric memberlist emits through
+	// go-metrics, so that a process running several nodes can tell their
+	// counters apart (memberlist v0.7 reports only to go-metrics' global).
+	MetricLabels map[string]string
+
+	// Memberlist, when non-nil, replaces the profile's memberlist config.
+	// It is for node's own tests (a fake transport, tiny intervals); other
+	// packages use Profile and Tuning, so that memberlist stays inside
+	// node. Name, addresses, keyring, label, metric labels and delegates
+	// are always set from the fields above.
 	Memberlist *memberlist.Config
+}
+
+// Tuning overrides the profile's failure-detector and gossip timings. A
+// zero field keeps the profile's value.
+type Tuning struct {
+	ProbeInterval    time.Duration // how often a random member is probed
+	ProbeTimeout     time.Duration // how long a probe waits for an ack
+	GossipInterval   time.Duration // how often broadcasts are gossiped
+	PushPullInterval time.Duration // how often full state is exchanged
+	SuspicionMult    int           // suspicion timeout, in probe intervals
+}
+
+// validate reports negative values: zero keeps the profile's.
+func (t Tuning) validate() []error {
+	var errs []error
+	for name, d := range map[string]time.Duration{
+		"probe interval": t.ProbeInterval, "probe timeout": t.ProbeTimeout,
+		"gossip interval": t.GossipInterval, "push-pull interval": t.PushPullInterval,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("gossip tuning: %s %s: must not be negative", name, d))
+		}
+	}
+	if t.SuspicionMult < 0 {
+		errs = append(errs, fmt.Errorf("gossip tuning: suspicion multiplier %d: must not be negative", t.SuspicionMult))
+	}
+	return errs
+}
+
+// apply writes the non-zero fields over mc.
+func (t Tuning) apply(mc *memberlist.Config) {
+	for _, f := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{{&mc.ProbeInterval, t.ProbeInterval}, {&mc.ProbeTimeout, t.ProbeTimeout},
+		{&mc.GossipInterval, t.GossipInterval}, {&mc.PushPullInterval, t.PushPullInterval}} {
+		if f.v != 0 {
+			*f.dst = f.v
+		}
+	}
+	if t.SuspicionMult != 0 {
+		mc.SuspicionMult = t.SuspicionMult
+	}
 }
 
 // MaxSizeLimit bounds the user event, query and query response size
@@ -225,6 +283,7 @@ func (c *Config) Validate() error {
 			bad("%s %d: must be positive", name, v)
 		}
 	}
+	errs = append(errs, c.Tuning.validate()...)
 	if c.MinQueueDepth < 0 {
 		bad("min queue depth %d: must not be negative", c.MinQueueDepth)
 	}
@@ -259,5 +318,10 @@ func (c *Config) memberlistConfig() *memberlist.Config {
 	mc.AdvertiseAddr = c.AdvertiseAddr
 	mc.AdvertisePort = c.AdvertisePort
 	mc.Label = c.Label
+	c.Tuning.apply(mc)
+	mc.MetricLabels = nil
+	for _, k := range slices.Sorted(maps.Keys(c.MetricLabels)) {
+		mc.MetricLabels = append(mc.MetricLabels, metrics.Label{Name: k, Value: c.MetricLabels[k]})
+	}
 	return mc
 }

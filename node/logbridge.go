@@ -59,7 +59,7 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
-	attrs := []any{"component", "memberlist"}
+	var attrs []any // the logger carries component=memberlist
 	if strings.Contains(line, "decrypt") || strings.Contains(line, "encryption") || strings.Contains(line, "No installed keys") {
 		// The usual cause; say it plainly.
 		attrs = append(attrs, "hint", "gossip encryption key mismatch: this node and the sender do not share a key (check -encrypt / the keyring)")
@@ -79,7 +79,7 @@ func (w *memberlistLog) allow(ctx context.Context) bool {
 		w.mu.Unlock()
 		if dropped > 0 {
 			w.logger.Log(ctx, slog.LevelWarn, "memberlist log lines suppressed (too many per second)",
-				"component", "memberlist", "suppressed", dropped)
+				"suppressed", dropped)
 		}
 		w.mu.Lock()
 	}

@@ -36,6 +36,7 @@ const (
 type Node struct {
 	cfg      Config
 	logger   *slog.Logger
+	mlLogger *slog.Logger // memberlist's lines: component=memberlist, once
 	mlConfig *memberlist.Config
 	mlPtr    atomic.Pointer[memberlist.Memberlist]
 	keyring  *memberlist.Keyring
@@ -176,6 +177,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n := &Node{
 		cfg:           cfg,
 		logger:        logger.With("component", "node"),
+		mlLogger:      logger.With("component", "memberlist"),
 		tags:          copyTags(cfg.Tags),
 		meta:          meta,
 		members:       map[string]*memberState{},
@@ -236,7 +238,7 @@ func (n *Node) Start() error {
 	mc.Ping = &pingDelegate{n}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
-	mc.Logger = log.New(&memberlistLog{logger: n.logger, suspect: n.localSuspicion}, "", 0)
+	mc.Logger = log.New(&memberlistLog{logger: n.mlLogger, suspect: n.localSuspicion}, "", 0)
 	mc.LogOutput = nil
 	n.mlConfig = mc
 	numNodes := func() int { return n.list().NumMembers() }
@@ -349,8 +351,8 @@ func (n *Node) Leave() error {
 			n.logger.Warn("timed out spreading leave intent", "timeout", n.cfg.LeaveTimeout)
 		}
 	}
-	if err := n.list().Leave(n.cfg.LeaveTimeout); err != nil {
-		return fmt.Errorf("leave: %w", err)
+	if err := n.leaveGossip(); err != nil {
+		return err
 	}
 	n.lifeMu.Lock()
 	n.life = stateLeft

@@ -72,6 +72,31 @@ func TestBuiltin_HAProxy(t *testing.T) {
 	validate(t, "haproxy", "-c", "-q", "-f", path)
 }
 
+// The server state file is the node's by default, can be moved, and
+// "none" leaves both of its lines out.
+func TestBuiltin_HAProxyServerStateFile(t *testing.T) {
+	for _, tc := range []struct {
+		value, want string // want "" = no state file lines
+	}{
+		{"", "server-state-file /var/lib/haproxy/shoal-lb1.state"},
+		{"/run/shoal/lb.state", "server-state-file /run/shoal/lb.state"},
+		{"none", ""},
+	} {
+		vars := map[string]string{}
+		if tc.value != "" {
+			vars["server_state_file"] = tc.value
+		}
+		out := string(renderBuiltin(t, "haproxy", vars))
+		loads := strings.Contains(out, "    load-server-state-from-file global\n")
+		if tc.want == "" && (loads || strings.Contains(out, "server-state-file")) {
+			t.Errorf("server_state_file=%q: the file still names a state file:\n%s", tc.value, out)
+		}
+		if tc.want != "" && (!loads || !strings.Contains(out, "    "+tc.want+"\n")) {
+			t.Errorf("server_state_file=%q: want %q and load-server-state-from-file global in:\n%s", tc.value, tc.want, out)
+		}
+	}
+}
+
 func TestBuiltin_Nginx(t *testing.T) {
 	dir := t.TempDir()
 	out := renderBuiltin(t, "nginx", map[string]string{"pid": filepath.Join(dir, "nginx.pid")})

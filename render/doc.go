@@ -105,6 +105,13 @@
 // doubling to ReloadRetryMax) until it takes. RenderWait forces a render
 // and returns when the runner's loop has done it.
 //
+// A backend that applies changes at runtime (backends.RuntimeApplier) gets
+// ApplyHints with each batch, from the snapshot rendered: the instances of
+// failed members and the instances whose health (or node) is critical. A
+// server the new file drops at one of those addresses is shut at once (no
+// new connections, sessions cut); any other drains up to drain_timeout:
+// its member left, or it went into maintenance, a planned stop.
+//
 // # Who owns what
 //
 // render owns a template's settings (CheckTemplate; the agent's config

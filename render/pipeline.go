@@ -32,6 +32,9 @@ type job struct {
 	applied bool // the backend applied the change without a reload
 	// excluded lists the members left out of this template's data.
 	excluded []Exclusion
+	// interrupted: the step failed because ctx ended (the agent is
+	// shutting down), not because of the file.
+	interrupted bool
 }
 
 func (j *job) fail(stage string, err error) {
@@ -76,6 +79,7 @@ func (r *Runner) batch(ctx context.Context, snap *node.Snapshot, tmpls []*tmplSt
 	results := make([]Result, len(jobs))
 	var installed []Installed
 	for i, j := range jobs {
+		j.interrupted = j.stage != "" && ctx.Err() != nil
 		r.record(j, j.excluded)
 		results[i] = j.res
 		if j.res.Changed && !r.cfg.Dry && (j.stage == "" || j.stage == "reload") {
@@ -168,21 +172,35 @@ func (r *Runner) applyRuntime(ctx context.Context, j *job, hints backends.ApplyH
 }
 
 // applyHints tells the backend what the files cannot: which instances are
-// gone because their member failed (their servers are shut at once), as
-// opposed to left, or stopped offering the service (they drain).
+// gone because their member failed, or because their health check is
+// critical (their servers are shut at once), as opposed to left, in
+// maintenance or no longer offered (they drain). It reads the current
+// snapshot alone: the backend consults it only for servers the new file
+// drops, so a listed instance is one that was routable and no longer is.
 func applyHints(snap *node.Snapshot) backends.ApplyHints {
 	var h backends.ApplyHints
 	for i := range snap.Members {
 		m := &snap.Members[i]
-		if m.Status != node.StatusFailed {
-			continue
-		}
-		addr, ok := netip.AddrFromSlice(m.Addr)
-		if !ok {
+		failed := m.Status == node.StatusFailed
+		if !failed && !m.Status.AliveOrSuspect() {
 			continue
 		}
 		for _, s := range m.Services {
-			h.Failed = append(h.Failed, netip.AddrPortFrom(addr.Unmap(), s.Port))
+			ip := s.Address
+			if ip == nil {
+				ip = m.Addr
+			}
+			addr, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			ap := netip.AddrPortFrom(addr.Unmap(), s.Port)
+			switch {
+			case failed:
+				h.Failed = append(h.Failed, ap)
+			case s.Health == node.HealthCritical || m.Health == node.HealthCritical:
+				h.Critical = append(h.Critical, ap)
+			}
 		}
 	}
 	return h
@@ -315,6 +333,8 @@ func (r *Runner) logOutcome(j *job) {
 	ts := j.ts
 	log := r.log.With("template", ts.cfg.Name, "destination", ts.cfg.Destination)
 	switch {
+	case j.interrupted:
+		log.Info("render cut short by shutdown", "stage", j.stage, "err", j.res.Err)
 	case j.stage == "reload":
 		log.Error("installed, but the reload failed: the load balancer still runs the previous config; retrying",
 			"hash", j.res.Hash, "retry_in", ts.backoff, "err", j.res.Err)

@@ -115,6 +115,7 @@ func startGatedHAProxy(t *testing.T, first *node.Snapshot) *gatedHAProxy {
 	vars := map[string]string{"bind": "127.0.0.1", "listen.web": strconv.Itoa(g.port)}
 	dir := t.TempDir()
 	g.dest, g.gate = filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "reload-allowed")
+	vars["server_state_file"] = filepath.Join(dir, "server-state")
 
 	// haproxy starts with what the runner renders first.
 	tmpl, err := ParseTemplate("builtin:haproxy")

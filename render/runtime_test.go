@@ -60,6 +60,7 @@ func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 	f := &haproxyFixture{t: t, src: newFakeSource(first), clk: debouncetest.NewFakeClock(), port: backendtest.FreePort(t)}
 	f.vars = map[string]string{"bind": "127.0.0.1", "listen.web": strconv.Itoa(f.port), "listen.api": strconv.Itoa(backendtest.FreePort(t))}
 	f.dest = filepath.Join(t.TempDir(), "haproxy.cfg")
+	f.vars["server_state_file"] = filepath.Join(filepath.Dir(f.dest), "server-state")
 
 	// haproxy starts with what the runner renders first, as after a
 	// restart of shoal: the runner's first render then changes nothing.

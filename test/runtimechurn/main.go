@@ -3,12 +3,17 @@
 // Command runtimechurn measures shoal's HAProxy runtime path under churn:
 // an haproxy in master-worker mode serves a steady load (a new connection
 // per request) while long-lived connections stay open and the backend
-// applies membership changes (leave, rejoin, weight, health flip, address
-// move) the way the renderer does: validate, install, Apply, reconcile.
+// applies membership changes (leave, rejoin, weight, disable, address move,
+// and health flips: critical, maintenance, passing again) the way the
+// renderer does: validate, install, Apply with the renderer's hints,
+// reconcile. An instance that is not passing leaves the file, as with the
+// built-in template; a critical one is named in ApplyHints.Critical (shut
+// at once), one in maintenance is not (it drains).
 // It reports master reloads, failed requests, requests that reached a
 // server the file had removed, surviving long-lived connections, and
 // whether "show servers state" agreed with the file after every change.
-// Loopback only. See test/runtime-churn.sh.
+// The file names a server state file, which every reload (-reload mode)
+// writes first. Loopback only. See test/runtime-churn.sh.
 package main
 
 import (
@@ -19,6 +24,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +46,7 @@ type options struct {
 	absent                 int
 	pace                   time.Duration
 	reload                 bool
+	critical               bool
 	seed                   uint64
 	timeout                time.Duration
 }
@@ -50,9 +57,10 @@ func main() {
 	flag.IntVar(&o.long, "long", 50, "long-lived connections held open during the churn")
 	flag.IntVar(&o.clients, "clients", 4, "load clients, each opening a new connection per request")
 	flag.IntVar(&o.stable, "stable", 3, "servers that never change")
-	flag.IntVar(&o.churners, "churners", 5, "servers that leave, rejoin, reweight, flip health and move")
+	flag.IntVar(&o.churners, "churners", 5, "servers that leave, rejoin, reweight, flip health (critical, maintenance, passing) and move")
 	flag.IntVar(&o.absent, "absent", 2, "churners not in the file at the start: no long-lived connection reaches them, so their removals delete them")
 	flag.DurationVar(&o.pace, "pace", 20*time.Millisecond, "pause between changes")
+	flag.BoolVar(&o.critical, "critical", true, "flip health to critical too (its sessions are shut on purpose); false: maintenance only")
 	flag.BoolVar(&o.reload, "reload", false, "reload haproxy for every change instead (the old way), for comparison")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the change sequence")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
@@ -71,18 +79,25 @@ type member struct {
 	weight   int
 	disabled bool
 	present  bool
+	health   string // "passing", "critical" or "maintenance"
 }
 
-// takesTraffic reports whether new connections may reach the member.
-func (m *member) takesTraffic() bool { return m.present && !m.disabled && m.weight > 0 }
+// listed reports whether the file has a server line for the member: it is
+// present and passing (the built-in template leaves others out).
+func (m *member) listed() bool { return m.present && m.health == "passing" }
 
-func config(port int, ms []*member) string {
+// takesTraffic reports whether new connections may reach the member.
+func (m *member) takesTraffic() bool { return m.listed() && !m.disabled && m.weight > 0 }
+
+func config(port int, stateFile string, ms []*member) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
     maxconn 2000
     hard-stop-after 10m
+    server-state-file %s
 defaults
     mode tcp
+    load-server-state-from-file global
     timeout connect 2s
     timeout client 10m
     timeout server 10m
@@ -90,9 +105,9 @@ defaults
 listen svc_web
     bind 127.0.0.1:%d
     balance roundrobin
-`, port)
+`, stateFile, port)
 	for _, m := range ms {
-		if !m.present {
+		if !m.listed() {
 			continue
 		}
 		fmt.Fprintf(&b, "    server %s %s weight %d check", m.name, m.addrs[m.at], m.weight)
@@ -116,7 +131,7 @@ func run(o options) error {
 	var ms []*member
 	for i := range o.stable + o.churners {
 		name := fmt.Sprintf("s%d", i)
-		m := &member{name: name, weight: 1, present: i < o.stable+o.churners-o.absent}
+		m := &member{name: name, weight: 1, present: i < o.stable+o.churners-o.absent, health: "passing"}
 		for j := range m.addrs {
 			addr, stop, err := backendtest.ServeNamedTCP(name)
 			if err != nil {
@@ -131,8 +146,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(config(port, ms)), 0o644); err != nil {
+	path, stateFile := filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "server-state")
+	if err := os.WriteFile(path, []byte(config(port, stateFile, ms)), 0o644); err != nil {
 		return err
 	}
 	hx, err := startHAProxy(ctx, dir, path)
@@ -153,15 +168,20 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	c := &churn{o: o, h: h, hx: hx, path: path, port: port, ms: ms, rng: rand.New(rand.NewPCG(o.seed, 0))}
+	c := &churn{o: o, h: h, hx: hx, path: path, stateFile: stateFile, port: port, ms: ms, rng: rand.New(rand.NewPCG(o.seed, 0)), shut: map[string]bool{}}
 	c.publish()
 	load := startLoad(port, o.clients, &c.epoch, &c.serving)
 	err = c.changes(ctx)
 	loadRes := load.stop()
-	alive := 0
+	var alive, shutLost, otherLost int
 	for _, lc := range longConns {
-		if lc.ping() == nil {
+		switch {
+		case lc.ping() == nil:
 			alive++
+		case c.shut[lc.server]:
+			shutLost++ // its server turned critical while it was on it
+		default:
+			otherLost++
 		}
 		lc.Close()
 	}
@@ -172,19 +192,23 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	c.report(start, end, loadRes, alive)
+	c.report(start, end, loadRes, alive, shutLost, otherLost)
 	return nil
 }
 
 // churn applies the changes and keeps what the load clients compare with.
 type churn struct {
-	o    options
-	h    *backends.HAProxy
-	hx   *haproxyProc
-	path string
-	port int
-	ms   []*member
-	rng  *rand.Rand
+	o         options
+	h         *backends.HAProxy
+	hx        *haproxyProc
+	path      string
+	stateFile string
+	port      int
+	ms        []*member
+	rng       *rand.Rand
+	// shut names the servers a critical flip removed while they were in
+	// the file: their sessions are shut on purpose.
+	shut map[string]bool
 
 	// epoch grows before and after each change; serving holds the names
 	// that take traffic between changes.
@@ -193,8 +217,18 @@ type churn struct {
 
 	applied, reloads, agreed int
 	leavingSeen              int
-	disagreements            []string
-	applyTimes, checkTimes   []time.Duration
+	// health flips: how many, and how many left the running servers as
+	// they should right after the change (critical: deleted or in
+	// maintenance; maintenance: draining, deleted or in maintenance).
+	critical, criticalShut int
+	// stateChecked counts state files read after a reload, stateAgreed
+	// those that listed only servers of the file, at its address and
+	// weight.
+	stateChecked, stateAgreed int
+	stateDiffs                []string
+	maint, maintDrained       int
+	disagreements             []string
+	applyTimes, checkTimes    []time.Duration
 }
 
 func (c *churn) publish() {
@@ -207,15 +241,33 @@ func (c *churn) publish() {
 	c.serving.Store(&set)
 }
 
-// mutate changes one churner: it leaves, rejoins, changes weight, flips
-// health or moves to its other address.
-func (c *churn) mutate() string {
+// mutate changes one churner: it leaves, rejoins, changes weight, is
+// disabled or enabled, moves to its other address, or flips health. It
+// returns what it did, the member, and the hints the renderer would give.
+func (c *churn) mutate() (string, *member, backends.ApplyHints) {
 	m := c.ms[c.o.stable+c.rng.IntN(c.o.churners)]
-	op := c.rng.IntN(5)
+	var hints backends.ApplyHints
+	op := c.rng.IntN(7)
 	switch {
 	case !m.present:
 		m.present = true
-		return "rejoin " + m.name
+		return "rejoin " + m.name, m, hints
+	case m.health != "passing":
+		m.health = "passing"
+		return "passing " + m.name, m, hints
+	case op == 5 && c.o.critical:
+		m.health = "critical"
+		hints.Critical = []netip.AddrPort{netip.MustParseAddrPort(m.addrs[m.at])}
+		return "critical " + m.name, m, hints
+	case op == 5 || op == 6:
+		m.health = "maintenance"
+		return "maintenance " + m.name, m, hints
+	}
+	return c.mutateMember(m, op), m, hints
+}
+
+func (c *churn) mutateMember(m *member, op int) string {
+	switch {
 	case op == 0 || op == 4:
 		m.present = false
 		return "leave " + m.name
@@ -233,8 +285,8 @@ func (c *churn) mutate() string {
 
 func (c *churn) changes(ctx context.Context) error {
 	for i := range c.o.changes {
-		what := c.mutate()
-		content := []byte(config(c.port, c.ms))
+		what, m, hints := c.mutate()
+		content := []byte(config(c.port, c.stateFile, c.ms))
 		running, err := os.ReadFile(c.path)
 		if err != nil {
 			return err
@@ -246,7 +298,7 @@ func (c *churn) changes(ctx context.Context) error {
 		t0 := time.Now()
 		applied := false
 		if !c.o.reload {
-			applied, err = c.h.Apply(ctx, running, content, backends.ApplyHints{})
+			applied, err = c.h.Apply(ctx, running, content, hints)
 			if !applied {
 				fmt.Printf("change %d (%s): reload instead: %v\n", i+1, what, err)
 			}
@@ -256,6 +308,9 @@ func (c *churn) changes(ctx context.Context) error {
 				return fmt.Errorf("change %d (%s): reload: %w", i+1, what, err)
 			}
 			c.reloads++
+			if err := c.checkStateFile(); err != nil {
+				return fmt.Errorf("change %d (%s): %w", i+1, what, err)
+			}
 		}
 		c.applyTimes = append(c.applyTimes, time.Since(t0))
 		if applied {
@@ -263,6 +318,9 @@ func (c *churn) changes(ctx context.Context) error {
 		}
 		c.publish()
 		c.epoch.Add(1)
+		if err := c.checkHealthFlip(m, hints); err != nil {
+			return err
+		}
 		if err := c.check(ctx, content, what, i+1); err != nil {
 			return err
 		}
@@ -297,7 +355,7 @@ func (c *churn) check(ctx context.Context, content []byte, what string, n int) e
 	for _, m := range c.ms {
 		row, ok := rows[m.name]
 		delete(rows, m.name)
-		if !m.present {
+		if !m.listed() {
 			if ok {
 				rows[m.name] = row // leaving: judged below
 			}
@@ -327,7 +385,73 @@ func (c *churn) check(ctx context.Context, content []byte, what string, n int) e
 	return nil
 }
 
-func (c *churn) report(start, end backends.HAProxyStatus, load loadResult, alive int) {
+// checkHealthFlip counts whether a member that just turned critical or
+// went into maintenance left the running servers the way it should: a
+// critical one is deleted or in maintenance at once, one in maintenance
+// drains (or is deleted when it had no sessions). After a reload the new
+// worker simply lacks it.
+func (c *churn) checkHealthFlip(m *member, hints backends.ApplyHints) error {
+	if m.health == "passing" || !m.present {
+		return nil
+	}
+	rows, err := c.hx.serversState()
+	if err != nil {
+		return err
+	}
+	row, ok := rows[m.name]
+	gone := !ok || row.maint()
+	if len(hints.Critical) > 0 {
+		c.critical++
+		c.shut[m.name] = true
+		if gone {
+			c.criticalShut++
+		}
+		return nil
+	}
+	c.maint++
+	if gone || row.drain() {
+		c.maintDrained++
+	}
+	return nil
+}
+
+// checkStateFile compares the server state file the reload just loaded
+// with the file: every line must be a listed server at its address, with
+// its weight.
+func (c *churn) checkStateFile() error {
+	content, err := os.ReadFile(c.stateFile)
+	if err != nil {
+		return fmt.Errorf("server state file: %w", err)
+	}
+	c.stateChecked++
+	var diffs []string
+	var col map[string]int
+	for _, line := range strings.Split(string(content), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[0] == "#":
+			col = map[string]int{}
+			for i, name := range f[1:] {
+				col[name] = i
+			}
+		case len(f) > 5 && col != nil:
+			name := f[col["srv_name"]]
+			i := slices.IndexFunc(c.ms, func(m *member) bool { return m.name == name })
+			got := net.JoinHostPort(f[col["srv_addr"]], f[col["srv_port"]]) + " w" + f[col["srv_uweight"]]
+			if i < 0 || !c.ms[i].listed() || got != fmt.Sprintf("%s w%d", c.ms[i].addrs[c.ms[i].at], c.ms[i].weight) {
+				diffs = append(diffs, fmt.Sprintf("%s: %s", name, got))
+			}
+		}
+	}
+	if len(diffs) == 0 {
+		c.stateAgreed++
+	} else {
+		c.stateDiffs = append(c.stateDiffs, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+func (c *churn) report(start, end backends.HAProxyStatus, load loadResult, alive, shutLost, otherLost int) {
 	mode := "runtime API"
 	if c.o.reload {
 		mode = "reload per change"
@@ -338,7 +462,13 @@ func (c *churn) report(start, end backends.HAProxyStatus, load loadResult, alive
 	fmt.Printf("master reloads (show proc): %d; workers at the end: %d (start: %v, end: %v)\n",
 		end.Reloads-start.Reloads, len(end.Workers), start.WorkerPIDs(), end.WorkerPIDs())
 	fmt.Printf("requests: %d ok, %d failed; reached a server the file had removed, disabled or weighted 0: %d\n", load.ok, load.failed, load.stray)
-	fmt.Printf("long-lived connections surviving: %d/%d\n", alive, c.o.long)
+	fmt.Printf("long-lived connections surviving: %d/%d; shut because their server turned critical: %d; lost otherwise: %d\n", alive, c.o.long, shutLost, otherLost)
+	fmt.Printf("health flips: %d critical (shut at once: %d), %d maintenance (draining or gone at once: %d)\n", c.critical, c.criticalShut, c.maint, c.maintDrained)
+	fmt.Printf("server state file: written before %d reloads, skipped %d %s; agreed with the file after %d/%d reloads\n",
+		rs.StateFileWrites, rs.StateFileSkips, rs.LastStateFileError, c.stateAgreed, c.stateChecked)
+	for _, d := range c.stateDiffs {
+		fmt.Println("  state file disagreement:", d)
+	}
 	fmt.Printf("file vs show servers state: agreed after %d/%d changes; leaving (draining) servers seen: %d\n", c.agreed, c.o.changes, c.leavingSeen)
 	for _, d := range c.disagreements {
 		fmt.Println("  disagreement:", d)
@@ -469,7 +599,8 @@ func freePort() (int, error) {
 // longConn is a connection through haproxy held open for the whole run.
 type longConn struct {
 	net.Conn
-	rd *bufio.Reader
+	rd     *bufio.Reader
+	server string // the name the server greeted with
 }
 
 func openLong(port, n int) ([]*longConn, error) {
@@ -481,9 +612,11 @@ func openLong(port, n int) ([]*longConn, error) {
 		}
 		lc := &longConn{Conn: c, rd: bufio.NewReader(c)}
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := lc.rd.ReadString('\n'); err != nil {
+		greeting, err := lc.rd.ReadString('\n')
+		if err != nil {
 			return nil, fmt.Errorf("long-lived connection greeting: %w", err)
 		}
+		lc.server = strings.TrimSpace(greeting)
 		out = append(out, lc)
 	}
 	return out, nil

@@ -1,6 +1,19 @@
-// Package agent wires one shoal agent together: the gossip node, handler
-// scripts, the HTTP API, DNS and rendering, signals and reloads. It is the
-// only package that knows them all.
+// Package agent is one shoal agent as a library: the gossip node, handler
+// scripts, the HTTP API, DNS and rendering, wired together. It is the only
+// package that knows them all.
+//
+// Who owns what: node owns gossip and memberlist (the agent reaches it
+// through the small gossipNode interface and tunes it with node.Tuning);
+// the agent owns the local node's tags (API changes, the tags file, reload),
+// the lifecycle and the per-agent metrics registry; package cli owns
+// signals and config files, and calls Reload and Leave, as Serf's command
+// package drives its agent.
+//
+// Lifecycle: New validates and allocates (it binds the HTTP listener, so a
+// busy port is reported before anything joins, and holds nothing else that
+// needs closing); Run starts everything, owns every goroutine it starts,
+// and returns after they stop; Close releases what New took when Run is
+// never called. Several agents can run in one process.
 package agent
 
 import (
@@ -8,20 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"net/http"
-	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
@@ -29,26 +35,26 @@ import (
 	"github.com/shoal-dev/shoal/node"
 )
 
-// Agent is a running shoal agent. New allocates and binds the HTTP
-// listener; Run starts gossip and blocks until the agent exits.
+// Agent is one shoal agent. Make it with New, run it with Run.
 type Agent struct {
-	*node.Node // the API's cluster operations are the node's
-
-	flags *config.Flags
-	log   *slog.Logger
-	hub   *logging.Hub
-	reg   *prometheus.Registry
+	node    gossipNode // *node.Node; tags change only through UpdateTags and Reload
+	log     *slog.Logger
+	hub     *logging.Hub
+	reg     *prometheus.Registry
+	metrics *gossipMetrics // memberlist's go-metrics, routed to reg
 
 	httpLn  net.Listener
-	httpSrv *http.Server
-	runner  *handlers.Runner
+	started atomic.Bool
+	closed  sync.Once
 
-	leaveCh chan struct{}            // the API asked the agent to leave and exit
+	leaveCh chan error               // Leave finished: Run returns its error
 	render  atomic.Pointer[renderer] // set once components start
 	reloads *reloadGate              // coalesces reload events
 
 	mu         sync.Mutex
 	cfg        config.Config
+	scripts    []handlers.Script
+	runner     *handlers.Runner  // made by Run; nil before
 	tagSet     map[string]string // tags set through the API, kept over reloads
 	tagDel     map[string]bool   // tags deleted through the API
 	components []component
@@ -56,20 +62,21 @@ type Agent struct {
 	svc        *localServices // the service registry (services.go)
 }
 
-// New validates what it can and binds the HTTP listener, so a busy port is
-// reported before anything joins the cluster. It starts nothing else.
-func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *logging.Hub) (*Agent, error) {
-	reg, err := newRegistry()
-	if err != nil {
-		return nil, err
-	}
+// New validates cfg and allocates an agent. It binds the HTTP listener
+// last, so nothing needs undoing when that fails, and starts no goroutine.
+// The logger and hub may be shared by several agents.
+func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, error) {
 	// Host names in bind and advertise, and -iface, become addresses
 	// once, here: gossip binds once.
 	if err := cfg.ResolveAddrs(context.Background(), net.DefaultResolver); err != nil {
 		return nil, err
 	}
-	a := &Agent{flags: flags, log: logger, hub: hub, reg: reg, cfg: cfg,
-		leaveCh: make(chan struct{}, 1), tagSet: map[string]string{}, tagDel: map[string]bool{}}
+	scripts, err := parseScripts(cfg.EventHandlers)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{log: logger, hub: hub, cfg: cfg, scripts: scripts,
+		leaveCh: make(chan error, 1), tagSet: map[string]string{}, tagDel: map[string]bool{}}
 	if err := prepareDevKeyring(cfg, logger); err != nil {
 		return nil, err
 	}
@@ -77,6 +84,9 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 		return nil, err
 	}
 	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
+	if a.reg, a.metrics, err = newRegistry(); err != nil {
+		return nil, err
+	}
 	if a.svc, err = newServices(cfg, logger, a.publishCatalog); err != nil {
 		return nil, err
 	}
@@ -84,43 +94,54 @@ func New(cfg config.Config, flags *config.Flags, logger *slog.Logger, hub *loggi
 	if err != nil {
 		return nil, err
 	}
+	nc.MetricLabels = a.metrics.labels()
 	nc.Services, _ = a.svc.initialCatalog()
-	if a.Node, err = node.New(nc, logger); err != nil {
+	n, err := node.New(nc, logger)
+	if err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
-	if err := gossipTrustError(cfg, a.Node.Encrypted()); err != nil {
+	a.node = n
+	if err := gossipTrustError(cfg, n.Encrypted()); err != nil {
 		return nil, err
 	}
-	warnGossipTrust(cfg, a.Node.Encrypted(), logger)
+	warnGossipTrust(cfg, n.Encrypted(), logger)
 	warnDNSName(cfg.NodeName, logger)
 	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
-	reg.MustRegister(newNodeCollector(a.Node.Stats), newRenderCollector(a.renderTotals))
-	reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
-	reg.MustRegister(a.svc.metrics)
-	a.runner = handlers.NewRunner(logger.With("component", "handlers"), handlers.Options{
-		Timeout:               cfg.HandlerTimeout,
-		Queue:                 cfg.HandlerQueue,
-		ResponseLimit:         nc.QueryResponseSizeLimit,
-		MemberQuiescentPeriod: cfg.MemberQuiescentPeriod,
-		MemberCoalescePeriod:  cfg.MemberCoalescePeriod,
-		Self:                  a.self,
-		Registerer:            reg,
-	})
-	scripts, err := parseScripts(cfg.EventHandlers)
-	if err != nil {
+	a.reg.MustRegister(newNodeCollector(n.Stats), newRenderCollector(a.renderTotals))
+	a.reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
+	a.reg.MustRegister(a.svc.metrics)
+	if err := a.listenHTTP(cfg); err != nil {
 		return nil, err
 	}
-	a.runner.SetScripts(scripts)
-
-	if cfg.HTTPAddr != "" {
-		if a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("http api: %w (is another agent running? pick another -http-addr)", err)
-		}
-		if host, _, _ := net.SplitHostPort(cfg.HTTPAddr); cfg.HTTPToken == "" && !net.ParseIP(host).IsLoopback() {
-			logger.Warn("the HTTP API listens beyond loopback without a token: anyone who reaches it controls the agent; set -http-token or SHOAL_HTTP_TOKEN", "http_addr", cfg.HTTPAddr)
-		}
-	}
 	return a, nil
+}
+
+// listenHTTP binds the API's listener, the last step of New.
+func (a *Agent) listenHTTP(cfg config.Config) error {
+	if cfg.HTTPAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http api: %w (is another agent running? pick another -http-addr)", err)
+	}
+	a.httpLn = ln
+	if host, _, _ := net.SplitHostPort(cfg.HTTPAddr); cfg.HTTPToken == "" && !net.ParseIP(host).IsLoopback() {
+		a.log.Warn("the HTTP API listens beyond loopback without a token: anyone who reaches it controls the agent; set -http-token or SHOAL_HTTP_TOKEN", "http_addr", cfg.HTTPAddr)
+	}
+	return nil
+}
+
+// Close releases what New took (the HTTP listener) when Run will not be
+// called. Run closes it itself; Close after Run is harmless.
+func (a *Agent) Close() error {
+	var err error
+	a.closed.Do(func() {
+		if a.httpLn != nil {
+			err = a.httpLn.Close()
+		}
+	})
+	return err
 }
 
 func parseScripts(specs []string) ([]handlers.Script, error) {
@@ -137,13 +158,20 @@ func parseScripts(specs []string) ([]handlers.Script, error) {
 
 // self is the local node as handler scripts see it.
 func (a *Agent) self() handlers.Self {
-	return handlers.Self{Name: a.Node.Name(), Tags: a.Tags()}
+	return handlers.Self{Name: a.node.Name(), Tags: a.Tags()}
 }
 
 // Run starts gossip, handlers, the API, DNS and rendering, joins, and
-// serves until ctx ends, a signal says to stop, or the API asks to leave.
-// It returns after everything it started has stopped.
-func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
+// serves until ctx ends or Leave finishes. When ctx ends, the agent stops
+// without leaving: peers see it fail, as after Serf's Shutdown (the CLI
+// does that for SIGTERM without leave_on_terminate). To leave, call Leave.
+// Run returns after everything it started has stopped, with the error
+// that stopped it (a failed leave included), and can be called once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.started.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
+	defer a.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	// Cancel before waiting: DNS and rendering run until ctx ends.
@@ -151,54 +179,76 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 		cancel()
 		wg.Wait()
 	}()
-	defer a.runner.Close()
+	stopMetrics := a.metrics.start()
+	defer stopMetrics()
+	runner := a.startRunner()
+	defer runner.Close()
 
 	// Subscribe before Start so no event is missed.
-	events, unsubscribe := a.Node.Subscribe(256)
+	events, unsubscribe := a.node.Subscribe(256)
 	defer unsubscribe()
-	if err := a.Node.Start(); err != nil {
+	if err := a.node.Start(); err != nil {
 		return fmt.Errorf("gossip node: %w", err)
 	}
 	defer func() {
-		if err := a.Node.Shutdown(); err != nil {
+		if err := a.node.Shutdown(); err != nil {
 			a.log.Warn("node shutdown", "err", err)
 		}
 	}()
 	defer a.svc.start(ctx)() // stopped before the node shuts down
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case e, ok := <-events:
-				if !ok {
-					return
-				}
-				if a.builtin(e) {
-					continue
-				}
-				a.runner.Handle(e)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go func() { defer wg.Done(); a.dispatch(ctx, events, runner) }()
 
 	fatal := make(chan error, 4)
-	if a.httpLn != nil {
-		var ln net.Listener
-		a.httpSrv, ln = a.newHTTPServer(ctx)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fatal <- fmt.Errorf("http api: %w", err)
-			}
-		}()
-		defer a.stopHTTP()
+	if stop := a.serveHTTP(ctx, &wg, fatal); stop != nil {
+		defer stop()
 	}
+	if err := a.start(ctx, &wg, fatal); err != nil {
+		return err
+	}
+	return a.wait(ctx, fatal)
+}
 
-	if err := a.startComponents(ctx, &wg, fatal); err != nil {
+// startRunner makes the handler runner with the scripts of the latest
+// config (Reload may have changed them since New).
+func (a *Agent) startRunner() *handlers.Runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg := a.cfg
+	a.runner = handlers.NewRunner(a.log.With("component", "handlers"), handlers.Options{
+		Timeout:               cfg.HandlerTimeout,
+		Queue:                 cfg.HandlerQueue,
+		ResponseLimit:         queryResponseLimit(cfg),
+		MemberQuiescentPeriod: cfg.MemberQuiescentPeriod,
+		MemberCoalescePeriod:  cfg.MemberCoalescePeriod,
+		Self:                  a.self,
+		Registerer:            a.reg,
+	})
+	a.runner.SetScripts(a.scripts)
+	return a.runner
+}
+
+// dispatch hands node events to the built-in handlers, then to scripts.
+func (a *Agent) dispatch(ctx context.Context, events <-chan node.Event, runner *handlers.Runner) {
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			if a.builtin(e) {
+				continue
+			}
+			runner.Handle(e)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// start runs DNS and rendering, joins and starts discovery.
+func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup, fatal chan error) error {
+	if err := a.startComponents(ctx, wg, fatal); err != nil {
 		return err
 	}
 	if err := a.waitDNS(ctx, fatal); err != nil {
@@ -206,7 +256,7 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	cfg := a.config()
 	if len(cfg.Join) > 0 {
-		n, err := a.Node.Join(cfg.Join, cfg.ReplayOnJoin)
+		n, err := a.node.Join(cfg.Join, cfg.ReplayOnJoin)
 		if n == 0 {
 			return fmt.Errorf("join %v: %w (is an agent running there? check -join)", cfg.Join, err)
 		}
@@ -216,74 +266,51 @@ func (a *Agent) Run(ctx context.Context, signals <-chan os.Signal) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.retryJoin(ctx, cfg, fatal) }()
 	}
-	if err := a.startDiscovery(ctx, &wg, cfg); err != nil {
+	if err := a.startDiscovery(ctx, wg, cfg); err != nil {
 		return err
 	}
-
-	ip, port := a.Node.LocalAddr()
-	a.log.Info("agent running", "node", a.Node.Name(), "gossip_addr", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
+	a.log.Info("agent running", "node", a.node.Name(), "gossip_addr", a.GossipAddr(),
 		"http_addr", a.HTTPAddr(), "dns_addr", a.dnsAddr(), "version", buildinfo.Version)
+	return nil
+}
 
-	for {
-		select {
-		case sig := <-signals:
-			switch sig {
-			case syscall.SIGHUP:
-				a.Reload()
-				continue
-			case syscall.SIGTERM:
-				if !a.config().LeaveOnTerminate {
-					a.log.Info("terminated, exiting without leaving", "signal", sig.String())
-					return nil
-				}
-			case os.Interrupt:
-				if a.config().SkipLeaveOnInterrupt {
-					a.log.Info("interrupted, exiting without leaving (skip_leave_on_interrupt)", "signal", sig.String())
-					return nil
-				}
-			}
-			a.log.Info("leaving the cluster", "signal", sig.String())
-			return a.gracefulLeave(signals)
-		case <-a.leaveCh:
-			a.log.Info("left the cluster on request, exiting")
-			return nil
-		case err := <-fatal:
-			return err
-		case err := <-a.Node.Fatal(): // lost a node name conflict
-			return fmt.Errorf("gossip node: %w", err)
-		case <-ctx.Done():
-			return a.gracefulLeave(signals)
+// wait blocks until the agent must stop.
+func (a *Agent) wait(ctx context.Context, fatal <-chan error) error {
+	select {
+	case err := <-a.leaveCh:
+		if err == nil {
+			a.log.Info("left the cluster, stopping")
 		}
+		return err
+	case err := <-fatal:
+		return err
+	case err := <-a.node.Fatal(): // lost a node name conflict
+		return fmt.Errorf("gossip node: %w", err)
+	case <-ctx.Done():
+		return nil
 	}
 }
 
-// gracefulLeave leaves the cluster; a second SIGINT or SIGTERM skips the
-// wait.
-func (a *Agent) gracefulLeave(signals <-chan os.Signal) error {
+// Leave leaves the cluster gracefully, then makes Run return (SIGINT,
+// and the API's /v1/leave). It returns when the leave is done or ctx
+// ends; a leave that fails makes Run return its error.
+func (a *Agent) Leave(ctx context.Context) error {
+	if !a.started.Load() {
+		return errors.New("leave: the agent is not running")
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.Node.Leave() }()
-	for {
+	// node.Leave is bounded by its leave timeout; this goroutine ends
+	// then even if ctx ends first.
+	go func() { done <- a.node.Leave() }()
+	select {
+	case err := <-done:
 		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("leave: %w", err)
-			}
-			return nil
-		case sig := <-signals:
-			if sig == syscall.SIGHUP {
-				continue
-			}
-			a.log.Warn("second signal, exiting without finishing the leave", "signal", sig.String())
-			return nil
+		case a.leaveCh <- err:
+		default: // a Leave already ended Run
 		}
-	}
-}
-
-func (a *Agent) stopHTTP() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.httpSrv.Shutdown(ctx); err != nil {
-		_ = a.httpSrv.Close()
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -314,28 +341,6 @@ func (a *Agent) startComponents(ctx context.Context, wg *sync.WaitGroup, fatal c
 	return nil
 }
 
-func (a *Agent) retryJoin(ctx context.Context, cfg config.Config, fatal chan<- error) {
-	t := time.NewTicker(cfg.RetryInterval)
-	defer t.Stop()
-	for attempt := 1; ; attempt++ {
-		n, err := a.Node.Join(cfg.RetryJoin, cfg.ReplayOnJoin)
-		if n > 0 {
-			a.log.Info("retry-join succeeded", "contacted", n, "attempt", attempt)
-			return
-		}
-		if cfg.RetryMax > 0 && attempt >= cfg.RetryMax {
-			fatal <- fmt.Errorf("retry-join %v gave up after %d attempts: %w", cfg.RetryJoin, attempt, err)
-			return
-		}
-		a.log.Warn("retry-join failed, will retry", "addrs", cfg.RetryJoin, "err", err, "in", cfg.RetryInterval)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 func (a *Agent) config() config.Config {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -350,96 +355,16 @@ func (a *Agent) HTTPAddr() string {
 	return a.httpLn.Addr().String()
 }
 
-// Leave leaves the cluster, then makes Run return (the API's /v1/leave).
-func (a *Agent) Leave() error {
-	if err := a.Node.Leave(); err != nil {
-		return err
-	}
-	select {
-	case a.leaveCh <- struct{}{}:
-	default:
-	}
-	return nil
+// GossipAddr is the gossip address peers reach this agent at (its real
+// port once Run has started gossip).
+func (a *Agent) GossipAddr() string {
+	ip, port := a.node.LocalAddr()
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
 }
 
-// effectiveTags are the configured tags with the API's changes on top.
-// The caller holds a.mu or owns a.
-func (a *Agent) effectiveTags() map[string]string {
-	out := maps.Clone(a.cfg.Tags)
-	if out == nil {
-		out = map[string]string{}
-	}
-	maps.Copy(out, a.tagSet)
-	for k := range a.tagDel {
-		delete(out, k)
-	}
-	return out
-}
+// DNSAddr is the DNS server's bound address once it listens ("" when DNS
+// is off).
+func (a *Agent) DNSAddr() string { return a.dnsAddr() }
 
-// Tags returns the local node's tags.
-func (a *Agent) Tags() map[string]string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.effectiveTags()
-}
-
-// UpdateTags applies the API's tag changes and gossips them. Changes live
-// until the agent restarts and survive SIGHUP reloads.
-func (a *Agent) UpdateTags(set map[string]string, del []string) (map[string]string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	prevSet, prevDel := maps.Clone(a.tagSet), maps.Clone(a.tagDel)
-	for k, v := range set {
-		if k == "" {
-			return nil, errors.New("empty tag key")
-		}
-		a.tagSet[k] = v
-		delete(a.tagDel, k)
-	}
-	for _, k := range del {
-		delete(a.tagSet, k)
-		a.tagDel[k] = true
-	}
-	tags := a.effectiveTags()
-	// The file first, as Serf: a change that cannot be kept is not made.
-	if err := a.persistTags(tags); err != nil {
-		a.tagSet, a.tagDel = prevSet, prevDel
-		return nil, err
-	}
-	if err := a.Node.SetTags(tags); err != nil {
-		a.tagSet, a.tagDel = prevSet, prevDel
-		if perr := a.persistTags(a.effectiveTags()); perr != nil {
-			a.log.Error("tags file: could not restore the previous tags", "err", perr)
-		}
-		return nil, err
-	}
-	return tags, nil
-}
-
-// Info describes the agent for /v1/info.
-func (a *Agent) Info() api.Info {
-	cfg := a.config()
-	ip, port := a.Node.LocalAddr()
-	st := a.Node.Stats()
-	info := api.Info{
-		Name: a.Node.Name(), Version: buildinfo.Version,
-		GossipAddr: net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
-		HTTPAddr:   a.HTTPAddr(), DNSAddr: a.dnsAddr(), Domain: cfg.Domain,
-		Tags: a.Tags(), GossipSecurity: a.GossipSecurity(),
-		Handlers: slices.Clone(cfg.EventHandlers),
-		Stats: map[string]uint64{
-			"members": uint64(st.Members), "alive": uint64(st.Alive), "suspect": uint64(st.Suspect), "failed": uint64(st.Failed),
-			"left": uint64(st.Left), "health_score": uint64(st.Health),
-			"member_time": uint64(st.LamportTime), "event_time": uint64(st.EventTime), "query_time": uint64(st.QueryTime),
-			"dropped_messages": st.DroppedMessages, "dropped_events": st.DroppedEvents,
-			"dropped_broadcasts": st.DroppedBroadcasts, "pending_queries": uint64(st.PendingQueries),
-		},
-	}
-	for _, s := range cfg.Services {
-		info.Services = append(info.Services, api.Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
-	}
-	for _, t := range cfg.Templates {
-		info.Templates = append(info.Templates, t.Source+" -> "+t.Destination+" ("+t.Backend.Kind+")")
-	}
-	return info
-}
+// Registry is the agent's own metrics registry (GET /metrics).
+func (a *Agent) Registry() *prometheus.Registry { return a.reg }

@@ -136,9 +136,9 @@ func (a *Agent) startDiscovery(ctx context.Context, wg *sync.WaitGroup, cfg conf
 	if err != nil {
 		return err
 	}
-	ip, port := a.Node.LocalAddr()
+	ip, port := a.node.LocalAddr()
 	service := config.MDNSServicePrefix + cfg.Discover + "._tcp"
-	zone, err := mdns.NewMDNSService(a.Node.Name(), service, "", "", int(port), []net.IP{ip},
+	zone, err := mdns.NewMDNSService(a.node.Name(), service, "", "", int(port), []net.IP{ip},
 		[]string{fmt.Sprintf("shoal '%s' cluster", cfg.Discover)})
 	if err != nil {
 		return fmt.Errorf("discover: %w", err)
@@ -150,7 +150,7 @@ func (a *Agent) startDiscovery(ctx context.Context, wg *sync.WaitGroup, cfg conf
 	}
 	d := &discoverer{
 		self: net.JoinHostPort(ip.String(), strconv.Itoa(int(port))),
-		join: func(addrs []string) (int, error) { return a.Node.Join(addrs, cfg.ReplayOnJoin) },
+		join: func(addrs []string) (int, error) { return a.node.Join(addrs, cfg.ReplayOnJoin) },
 		query: func(ctx context.Context, entries chan<- *mdns.ServiceEntry) error {
 			return mdns.QueryContext(ctx, &mdns.QueryParam{Service: service, Domain: "local", Timeout: time.Second,
 				Interface: iface, Entries: entries, DisableIPv4: cfg.MDNS.DisableIPv4, DisableIPv6: cfg.MDNS.DisableIPv6, Logger: mlog})

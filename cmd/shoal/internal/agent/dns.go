@@ -64,7 +64,7 @@ func (a *Agent) newDNS(cfg config.Config) (component, error) {
 		return nil, nil
 	}
 	dc := dnsConfig(cfg)
-	srv, err := dns.New(dc, a.Node, a.log.With("component", "dns"))
+	srv, err := dns.New(dc, a.node, a.log.With("component", "dns"))
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}

@@ -122,8 +122,8 @@ func clip(s string, n int) string {
 // the full picture on demand. Not coalesced: coalescing keeps only the
 // newest event of a name and would drop other nodes' announcements.
 func (a *Agent) announceHash(in render.Installed) {
-	payload := a.Node.Name() + " " + in.Hash + " " + in.Name
-	if err := a.Node.UserEvent(api.EventConfigHash, []byte(payload), false); err != nil {
+	payload := a.node.Name() + " " + in.Hash + " " + in.Name
+	if err := a.node.UserEvent(api.EventConfigHash, []byte(payload), false); err != nil {
 		a.log.Warn("config hash not announced", "template", in.Name, "err", err)
 	}
 }

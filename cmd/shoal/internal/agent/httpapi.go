@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +34,29 @@ const (
 	httpMaxHeaderBytes = 64 << 10
 )
 
+// serveHTTP serves the API on the listener New bound, until ctx ends; the
+// returned func stops it (nil when the API is off).
+func (a *Agent) serveHTTP(ctx context.Context, wg *sync.WaitGroup, fatal chan<- error) func() {
+	if a.httpLn == nil {
+		return nil
+	}
+	srv, ln := a.newHTTPServer(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fatal <- fmt.Errorf("http api: %w", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+		}
+	}
+}
+
 // newHTTPServer builds the API server and the capped listener it serves.
 // Requests' contexts derive from ctx.
 func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) {
@@ -39,7 +65,7 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 	ln := api.LimitListener(a.httpLn, api.ConnLimits{Total: cfg.HTTP.MaxConns, PerClient: cfg.HTTP.MaxConnsPerClient}, log)
 	a.reg.MustRegister(newConnCollector(ln.Stats))
 	srv := &http.Server{
-		Handler:           api.Track(api.NewServer(a, log, a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts, Services: a.svc})),
+		Handler:           a.Handler(),
 		ConnContext:       ln.ConnContext,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
@@ -49,6 +75,13 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	return srv, ln
+}
+
+// Handler is the agent's API handler with its trust rules, as the
+// agent's own listener serves it (tests can serve it with httptest).
+func (a *Agent) Handler() http.Handler {
+	cfg := a.config()
+	return api.Track(api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts, Services: a.svc}))
 }
 
 // connCollector reads the API listener's counts at scrape time.

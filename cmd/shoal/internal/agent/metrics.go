@@ -2,6 +2,10 @@ package agent
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	gometrics "github.com/hashicorp/go-metrics"
 	gmprom "github.com/hashicorp/go-metrics/prometheus"
@@ -13,12 +17,9 @@ import (
 )
 
 // newRegistry builds the agent's own Prometheus registry (never the global
-// default) and bridges memberlist's go-metrics into it, so gossip counters
-// are counted once, by memberlist, and exported here.
-//
-// memberlist reports only to go-metrics' process-wide instance, so the
-// bridge sets that global; a process runs one agent.
-func newRegistry() (*prometheus.Registry, error) {
+// default) and the bridge that carries memberlist's go-metrics into it, so
+// gossip counters are counted once, by memberlist, and exported here.
+func newRegistry() (*prometheus.Registry, *gossipMetrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -31,15 +32,90 @@ func newRegistry() (*prometheus.Registry, error) {
 	)
 	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Name: "shoal_gossip"})
 	if err != nil {
-		return nil, fmt.Errorf("metrics bridge: %w", err)
+		return nil, nil, fmt.Errorf("metrics bridge: %w", err)
 	}
-	mc := gometrics.DefaultConfig("shoal")
-	mc.EnableHostname = false
-	mc.EnableRuntimeMetrics = false // the Go collector covers the runtime
-	if _, err := gometrics.NewGlobal(mc, sink); err != nil {
-		return nil, fmt.Errorf("metrics bridge: %w", err)
+	return reg, &gossipMetrics{id: strconv.FormatUint(agentSeq.Add(1), 10), sink: sink}, nil
+}
+
+// memberlist v0.7 reports only to go-metrics' process-wide instance, with
+// the labels its config names. So each agent's node labels its metrics
+// with the agent's id (routeLabel), and one process-wide router, set the
+// first time an agent runs, hands each metric to its agent's sink without
+// that label. Two agents in one process never mix counters, and none
+// replaces the other's sink.
+const routeLabel = "shoal_agent"
+
+var (
+	agentSeq    atomic.Uint64 // agent ids, unique in the process
+	routes      sync.Map      // agent id -> gometrics.MetricSink
+	routerSetUp sync.Once
+)
+
+// gossipMetrics is one agent's share of the router.
+type gossipMetrics struct {
+	id   string
+	sink gometrics.MetricSink
+}
+
+// labels are the node's metric labels that route to this agent.
+func (g *gossipMetrics) labels() map[string]string { return map[string]string{routeLabel: g.id} }
+
+// start routes the agent's metrics to its sink until the returned func.
+func (g *gossipMetrics) start() func() {
+	routerSetUp.Do(func() {
+		mc := gometrics.DefaultConfig("shoal")
+		mc.EnableHostname = false
+		mc.EnableRuntimeMetrics = false // the Go collector covers the runtime
+		// NewGlobal fails only with a sink it cannot build; ours is built.
+		_, _ = gometrics.NewGlobal(mc, router{})
+	})
+	routes.Store(g.id, g.sink)
+	return func() { routes.Delete(g.id) }
+}
+
+// router is the process-wide go-metrics sink: it passes each labelled
+// metric to the sink of the agent its routeLabel names, and drops
+// unlabelled ones (no agent of ours emitted them).
+type router struct{}
+
+var _ gometrics.MetricSink = router{}
+
+func (router) route(labels []gometrics.Label) (gometrics.MetricSink, []gometrics.Label) {
+	for i, l := range labels {
+		if l.Name != routeLabel {
+			continue
+		}
+		s, ok := routes.Load(l.Value)
+		if !ok {
+			return nil, nil
+		}
+		rest := append(slices.Clone(labels[:i]), labels[i+1:]...)
+		return s.(gometrics.MetricSink), rest
 	}
-	return reg, nil
+	return nil, nil
+}
+
+func (router) SetGauge([]string, float32)    {}
+func (router) EmitKey([]string, float32)     {}
+func (router) IncrCounter([]string, float32) {}
+func (router) AddSample([]string, float32)   {}
+
+func (r router) SetGaugeWithLabels(key []string, val float32, labels []gometrics.Label) {
+	if s, rest := r.route(labels); s != nil {
+		s.SetGaugeWithLabels(key, val, rest)
+	}
+}
+
+func (r router) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
+	if s, rest := r.route(labels); s != nil {
+		s.IncrCounterWithLabels(key, val, rest)
+	}
+}
+
+func (r router) AddSampleWithLabels(key []string, val float32, labels []gometrics.Label) {
+	if s, rest := r.route(labels); s != nil {
+		s.AddSampleWithLabels(key, val, rest)
+	}
 }
 
 // nodeCollector reads node.Stats at scrape time.

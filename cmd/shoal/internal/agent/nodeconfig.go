@@ -3,8 +3,6 @@ package agent
 import (
 	"fmt"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/node"
 )
@@ -39,26 +37,10 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	setDur(&nc.TombstoneTimeout, g.TombstoneTimeout)
 	setDur(&nc.ReapInterval, g.ReapInterval)
 	setDur(&nc.LeaveTimeout, g.LeaveTimeout)
-	if g.ProbeInterval|g.ProbeTimeout|g.GossipInterval|g.PushPullInterval != 0 || g.SuspicionMult != 0 {
-		// Tuning beyond the profile: start from the profile's memberlist
-		// config and shrink what was asked.
-		var mc *memberlist.Config
-		switch c.Profile {
-		case "wan":
-			mc = memberlist.DefaultWANConfig()
-		case "local":
-			mc = memberlist.DefaultLocalConfig()
-		default:
-			mc = memberlist.DefaultLANConfig()
-		}
-		setDur(&mc.ProbeInterval, g.ProbeInterval)
-		setDur(&mc.ProbeTimeout, g.ProbeTimeout)
-		setDur(&mc.GossipInterval, g.GossipInterval)
-		setDur(&mc.PushPullInterval, g.PushPullInterval)
-		if g.SuspicionMult != 0 {
-			mc.SuspicionMult = g.SuspicionMult
-		}
-		nc.Memberlist = mc
+	nc.Tuning = node.Tuning{
+		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
+		GossipInterval: g.GossipInterval, PushPullInterval: g.PushPullInterval,
+		SuspicionMult: g.SuspicionMult,
 	}
 	return nc, nil
 }
@@ -73,4 +55,12 @@ func setDur[T ~int64](dst *T, v T) {
 	if v != 0 {
 		*dst = v
 	}
+}
+
+// queryResponseLimit is the node's query response limit for cfg, which
+// also bounds a query handler's output.
+func queryResponseLimit(cfg config.Config) int {
+	limit := node.DefaultConfig().QueryResponseSizeLimit
+	setInt(&limit, cfg.QueryResponseSizeLimit)
+	return limit
 }

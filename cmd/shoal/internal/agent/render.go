@@ -54,7 +54,7 @@ var _ component = (*renderer)(nil)
 func (a *Agent) newRendererFor(cfg config.Config) (*renderer, error) {
 	r := &renderer{
 		log:       a.log.With("component", "render"),
-		source:    a.Node,
+		source:    a.node,
 		onInstall: a.announceHash,
 		swap:      make(chan struct{}, 1),
 		carried:   map[string]render.TemplateStatus{},

@@ -69,12 +69,13 @@ func (s *localServices) start(ctx context.Context) func() {
 }
 
 // reload installs the reloaded config's services and node checks. On
-// error the running ones stay.
-func (s *localServices) reload(cfg config.Config) {
+// error nothing changed.
+func (s *localServices) reload(cfg config.Config) error {
 	regs, nodeChecks := registryConfig(cfg)
 	if err := s.reg.SetConfig(regs, nodeChecks); err != nil {
-		s.log.Error("reload: services kept as they were", "err", err)
+		return fmt.Errorf("services: %w", err)
 	}
+	return nil
 }
 
 // initialCatalog is the record the node starts with: the registry's, in
@@ -91,7 +92,7 @@ func (a *Agent) publishCatalog(svcs []node.Service, nodeChecks []node.CheckState
 	// TODO(catalog): a.Node.SetCatalog(svcs, nodeChecks) once C1 merges;
 	// until then node meta carries the instances without their health.
 	_ = nodeChecks
-	return a.Node.SetServices(svcs)
+	return a.node.SetServices(svcs)
 }
 
 var _ api.Services = (*localServices)(nil)

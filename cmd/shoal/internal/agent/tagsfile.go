@@ -73,3 +73,58 @@ func (a *Agent) persistTags(tags map[string]string) error {
 	}
 	return writeTagsFile(a.cfg.TagsFile, tags)
 }
+
+// effectiveTags are the configured tags with the API's changes on top.
+// The caller holds a.mu or owns a.
+func (a *Agent) effectiveTags() map[string]string {
+	out := maps.Clone(a.cfg.Tags)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, a.tagSet)
+	for k := range a.tagDel {
+		delete(out, k)
+	}
+	return out
+}
+
+// Tags returns the local node's tags.
+func (a *Agent) Tags() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.effectiveTags()
+}
+
+// UpdateTags applies the API's tag changes and gossips them. It is the
+// only way to change tags at run time: changes live until the agent
+// restarts (or in the tags file) and survive reloads.
+func (a *Agent) UpdateTags(set map[string]string, del []string) (map[string]string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prevSet, prevDel := maps.Clone(a.tagSet), maps.Clone(a.tagDel)
+	for k, v := range set {
+		if k == "" {
+			return nil, errors.New("empty tag key")
+		}
+		a.tagSet[k] = v
+		delete(a.tagDel, k)
+	}
+	for _, k := range del {
+		delete(a.tagSet, k)
+		a.tagDel[k] = true
+	}
+	tags := a.effectiveTags()
+	// The file first, as Serf: a change that cannot be kept is not made.
+	if err := a.persistTags(tags); err != nil {
+		a.tagSet, a.tagDel = prevSet, prevDel
+		return nil, err
+	}
+	if err := a.node.SetTags(tags); err != nil {
+		a.tagSet, a.tagDel = prevSet, prevDel
+		if perr := a.persistTags(a.effectiveTags()); perr != nil {
+			a.log.Error("tags file: could not restore the previous tags", "err", perr)
+		}
+		return nil, err
+	}
+	return tags, nil
+}

@@ -58,7 +58,7 @@ func warnGossipTrust(cfg config.Config, encrypted bool, log *slog.Logger) {
 // not the configuration. Insecure is true only while the agent runs
 // without a key because insecure_gossip is set.
 func (a *Agent) GossipSecurity() api.GossipSecurity {
-	enc := a.Node.Encrypted()
+	enc := a.node.Encrypted()
 	return api.GossipSecurity{Encrypted: enc, Insecure: !enc && a.config().InsecureGossip}
 }
 

@@ -57,7 +57,7 @@ func (a *recAgent) UpdateTags(set map[string]string, del []string) (map[string]s
 	return set, nil
 }
 
-func (a *recAgent) Leave() error { a.record("leave"); return nil }
+func (a *recAgent) Leave(context.Context) error { a.record("leave"); return nil }
 
 func (a *recAgent) RenderNow(ctx context.Context, _ string) ([]api.TemplateStatus, error) {
 	a.record("render")

@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+	"strings"
 )
 
 // MemberFilter selects members by status, name and tag regular
@@ -31,9 +30,10 @@ func NewMemberFilter(status string, tags []string, name string) (*MemberFilter, 
 		}
 	}
 	for _, t := range tags {
-		k, v, err := config.ParseTag(t)
-		if err != nil {
-			return nil, fmt.Errorf("tag filter: %w", err)
+		// KEY=REGEXP: a filter, not a tag, so the tag rules do not apply.
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("tag filter %q: not KEY=REGEXP", t)
 		}
 		if f.tags[k], err = regexp.Compile("^(?:" + v + ")$"); err != nil {
 			return nil, fmt.Errorf("tag filter %s: %w", k, err)

@@ -18,9 +18,11 @@ import (
 	"github.com/shoal-dev/shoal/node"
 )
 
-// Agent is what the API needs from the running agent. *agent.Agent
-// implements it; the node operations are *node.Node's.
-type Agent interface {
+// The API depends on small interfaces, one per concern, and never on the
+// agent's config: the agent, or a test, provides them.
+
+// Cluster is membership, events and queries: *node.Node has it.
+type Cluster interface {
 	Name() string
 	Members() []node.Member
 	Join(addrs []string, replay bool) (int, error)
@@ -28,22 +30,26 @@ type Agent interface {
 	UserEvent(name string, payload []byte, coalesce bool) error
 	Query(name string, payload []byte, qp *node.QueryParams) (*node.QueryResponse, error)
 	DefaultQueryTimeout() time.Duration
+	Subscribe(buffer int) (<-chan node.Event, func())
+	Coordinates // network coordinates and the ping query (coordinates.go)
+}
+
+// Keys is the gossip keyring: *node.Node has it.
+type Keys interface {
 	InstallKey(key string) (*node.KeyResponse, error)
 	UseKey(key string) (*node.KeyResponse, error)
 	RemoveKey(key string) (*node.KeyResponse, error)
 	ListKeys() (*node.KeyResponse, error)
-	Subscribe(buffer int) (<-chan node.Event, func())
+}
 
-	// Leave leaves the cluster gracefully; the agent then exits.
-	Leave() error
-	// Tags are the local node's tags; UpdateTags changes and gossips them.
+// Tags are the local node's tags; UpdateTags changes and gossips them.
+type Tags interface {
 	Tags() map[string]string
 	UpdateTags(set map[string]string, del []string) (map[string]string, error)
-	Info() Info
-	// GossipSecurity says whether gossip, the source of every render, is
-	// authenticated.
-	GossipSecurity() GossipSecurity
+}
 
+// Render is the template runner.
+type Render interface {
 	// RenderStatus returns every template's state.
 	RenderStatus() []TemplateStatus
 	// RenderNow renders the named template ("" all) now, reloading even
@@ -52,8 +58,20 @@ type Agent interface {
 	// RenderDry renders every template from the live data without
 	// writing, validating or reloading.
 	RenderDry(ctx context.Context) ([]RenderResult, error)
+}
 
-	Coordinates // network coordinates and the ping query (coordinates.go)
+// Agent is everything the API serves; *agent.Agent implements it.
+type Agent interface {
+	Cluster
+	Keys
+	Tags
+	Render
+	// Leave leaves the cluster gracefully; the agent then exits.
+	Leave(ctx context.Context) error
+	Info() Info
+	// GossipSecurity says whether gossip, the source of every render, is
+	// authenticated.
+	GossipSecurity() GossipSecurity
 }
 
 // Server serves the API.
@@ -194,7 +212,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
-	if err := s.agent.Leave(); err != nil {
+	if err := s.agent.Leave(r.Context()); err != nil {
 		writeErr(w, http.StatusInternalServerError, fmt.Errorf("leave: %w", err))
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -107,7 +107,7 @@ func (s *Server) monitor(w http.ResponseWriter, r *http.Request) {
 	level := slog.LevelInfo
 	if l := r.URL.Query().Get("level"); l != "" {
 		var err error
-		if level, err = config.ParseLevel(l); err != nil {
+		if level, err = logging.ParseLevel(l); err != nil {
 			writeErr(w, http.StatusBadRequest, err)
 			return
 		}

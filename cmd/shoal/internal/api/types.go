@@ -1,5 +1,10 @@
 // Package api is the agent's HTTP/JSON interface: the server, and the
 // request and response types the client verbs share with it.
+//
+// Who owns what: the server owns the trust rules (guard.go) and the wire
+// format; it serves through small interfaces (Cluster, Keys, Tags, Render,
+// in server.go) and never reads the agent's config, so a test can serve
+// any implementation with httptest.
 package api
 
 import (

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,11 +46,11 @@ func runAgent(e env, args []string) int {
 	notifyAgentSignals(sigs, logger)
 	defer signal.Stop(sigs)
 
-	a, err := agent.New(cfg, flags, logger, hub)
+	a, err := agent.New(cfg, logger, hub)
 	if err != nil {
 		return fail(e, "agent", err)
 	}
-	if err := a.Run(context.Background(), sigs); err != nil {
+	if err := runUntilSignal(a, cfg, flags, logger, sigs); err != nil {
 		logger.Error("agent stopped", "err", err)
 		return fail(e, "agent", err)
 	}

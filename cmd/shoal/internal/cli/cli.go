@@ -1,5 +1,10 @@
 // Package cli implements shoal's verbs: `shoal agent` and the client verbs
 // that talk to an agent over its HTTP API.
+//
+// Who owns what: cli owns flags, config files and signals (signals.go:
+// SIGHUP reloads, SIGINT and SIGTERM leave or exit per the config); the
+// agent package owns the agent, which cli drives through Run, Reload and
+// Leave.
 package cli
 
 import (

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
 	"log/slog"
 	"net"
 	"regexp"
@@ -104,20 +105,9 @@ func checkService(name string, port int, tags []string, weight int) error {
 	return nil
 }
 
-// ParseLevel accepts debug, info, warn (warning) and error, any case.
-func ParseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug", "trace":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error", "err":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
-}
+// ParseLevel accepts debug, info, warn (warning) and error, any case
+// (logging.ParseLevel, which owns the rule).
+func ParseLevel(s string) (slog.Level, error) { return logging.ParseLevel(s) }
 
 // ParseProfile accepts the memberlist timing profiles.
 func ParseProfile(s string) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -172,4 +173,20 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	c.out = h.out.WithGroup(name)
 	c.prefix = h.prefix + name + "."
 	return &c
+}
+
+// ParseLevel accepts debug (or trace), info, warn (warning) and error (err),
+// any case.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error", "err":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
 }
