@@ -3,8 +3,10 @@ package agent
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,67 @@ func TestAPITags_KeptInDataDir(t *testing.T) {
 	c := &Agent{cfg: cfg, log: slog.New(slog.DiscardHandler), tagSet: map[string]string{}, tagDel: map[string]bool{}}
 	if err := c.restoreTags(); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, apiTagsFile)) {
 		t.Errorf("corrupt api tags: got %v, want an error naming the file", err)
+	}
+}
+
+func ttlService(name string) config.ServiceDef {
+	d := config.ServiceDef{Name: name, Port: 8080, Weight: 1, Checks: []config.CheckDef{{TTL: time.Hour}}}
+	d.SetDefaults()
+	return d
+}
+
+func localIDs(t *testing.T, ta *testAgent) []string {
+	t.Helper()
+	var out api.AgentServices
+	if err := ta.call(http.MethodGet, "/v1/agent/services", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range out.Services {
+		ids = append(ids, s.ID+":"+s.Source)
+	}
+	return ids
+}
+
+// TestAgent_ReloadReconcilesServices: a reload (SIGHUP) replaces the
+// config's services, keeps runtime registrations, and a config the
+// registry refuses (a check id a runtime registration holds) is refused
+// whole, services and tags unchanged.
+func TestAgent_ReloadReconcilesServices(t *testing.T) {
+	cfg := testConfig("svc")
+	cfg.DataDir = t.TempDir()
+	cfg.ServiceDefs = []config.ServiceDef{ttlService("web")}
+	ta := startAgent(t, cfg)
+	reg := api.ServiceRegistration{Name: "api", Port: 9000, Checks: []api.CheckDefinition{{TTL: "1h"}}}
+	if err := ta.call(http.MethodPut, "/v1/agent/services/api", reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := localIDs(t, ta), []string{"web:config", "api:runtime"}; !slices.Equal(got, want) {
+		t.Fatalf("services: got %v, want %v", got, want)
+	}
+
+	next := ta.config()
+	next.ServiceDefs = []config.ServiceDef{ttlService("cache")}
+	if err := ta.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := localIDs(t, ta), []string{"cache:config", "api:runtime"}; !slices.Equal(got, want) {
+		t.Errorf("after reload: got %v, want %v", got, want)
+	}
+
+	bad := ta.config()
+	clash := ttlService("db")
+	clash.Checks[0].ID = "api-check" // the runtime instance's check
+	bad.ServiceDefs = []config.ServiceDef{clash}
+	bad.Tags = map[string]string{"new": "tag"}
+	err := ta.Reload(bad)
+	if err == nil || !strings.Contains(err.Error(), `check id "api-check": used by service "db" and by service "api"`) {
+		t.Errorf("reload with a clashing check id: got %v, want it named", err)
+	}
+	if got, want := localIDs(t, ta), []string{"cache:config", "api:runtime"}; !slices.Equal(got, want) {
+		t.Errorf("after a refused reload: got %v, want %v", got, want)
+	}
+	if got := ta.Tags(); len(got) != 0 {
+		t.Errorf("tags after a refused reload: %v, want none", got)
 	}
 }
