@@ -82,9 +82,7 @@ func (a *Agent) Info() api.Info {
 			"dropped_broadcasts": st.DroppedBroadcasts, "pending_queries": uint64(st.PendingQueries),
 		},
 	}
-	for _, s := range cfg.Services {
-		info.Services = append(info.Services, api.Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
-	}
+	info.Services = a.svc.infoServices()
 	for _, t := range cfg.Templates {
 		info.Templates = append(info.Templates, t.Source+" -> "+t.Destination+" ("+t.Backend.Kind+")")
 	}

@@ -111,6 +111,17 @@ func (s *localServices) Local() []api.LocalService {
 	return out
 }
 
+// infoServices lists the local instances, config and runtime, with
+// their health, for /v1/info.
+func (s *localServices) infoServices() []api.Service {
+	var out []api.Service
+	for _, ls := range s.Local() {
+		out = append(out, api.Service{ID: ls.ID, Name: ls.Name, Address: ls.Address, Port: uint16(ls.Port),
+			Tags: ls.Tags, Weight: ls.Weight, Meta: ls.Meta, Health: ls.Health})
+	}
+	return out
+}
+
 // NodeChecks implements api.Services.
 func (s *localServices) NodeChecks() []api.CheckStatus {
 	return checkStatuses(s.reg.NodeChecks(), nil)
