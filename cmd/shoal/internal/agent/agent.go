@@ -95,7 +95,7 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 		return nil, err
 	}
 	nc.MetricLabels = a.metrics.labels()
-	nc.Services, _ = a.svc.initialCatalog()
+	nc.Services, nc.NodeChecks = a.svc.initialCatalog()
 	n, err := node.New(nc, logger)
 	if err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)

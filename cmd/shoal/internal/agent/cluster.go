@@ -27,7 +27,7 @@ type gossipNode interface {
 	Encrypted() bool
 	Stats() node.Stats
 	SetTags(tags map[string]string) error
-	SetServices(services []node.Service) error
+	SetCatalog(services []node.Service, nodeChecks []node.CheckState) error
 }
 
 var _ gossipNode = (*node.Node)(nil)

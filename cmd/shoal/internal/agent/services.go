@@ -91,10 +91,7 @@ func (s *localServices) initialCatalog() ([]node.Service, []node.CheckState) {
 // publishCatalog hands the registry's instances and node checks to the
 // gossip node: the one place the agent publishes them.
 func (a *Agent) publishCatalog(svcs []node.Service, nodeChecks []node.CheckState) error {
-	// TODO(catalog): a.Node.SetCatalog(svcs, nodeChecks) once C1 merges;
-	// until then node meta carries the instances without their health.
-	_ = nodeChecks
-	return a.node.SetServices(svcs)
+	return a.node.SetCatalog(svcs, nodeChecks)
 }
 
 var _ api.Services = (*localServices)(nil)
