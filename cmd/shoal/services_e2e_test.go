@@ -405,3 +405,70 @@ func readAll(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// TestHandlers_HealthEvent: a "health" handler on one agent learns of
+// another agent's instance turning critical and passing, one stdin line
+// per changed instance after the member's own line, SERF_EVENT=health; a
+// check flapped 20 times within a batch runs it a few times, not 20.
+func TestHandlers_HealthEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dump.sh")
+	writeFile(t, script, dumpScript)
+	if err := os.Chmod(script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Long batching periods, so the flapping below is one or two batches
+	// however slow the machine.
+	batch := filepath.Join(dir, "batch.hcl")
+	writeFile(t, batch, "member_quiescent_period = \"2s\"\nmember_coalesce_period = \"20s\"\n")
+	watcher := startAgent(t, "he-watch", []string{"OUT_DIR=" + out}, "-config-file", batch, "-event-handler", "health="+script)
+	b := startAgent(t, "he-b", nil, "-join", watcher.gossip)
+	watcher.waitStatus(map[string]string{"he-watch": "alive", "he-b": "alive"})
+
+	mustShoal(t, b, "services", "register", "-name", "api", "-port", "9000", "-check-ttl", "1h")
+	env, _ := waitDumpLine(t, out, "health", "he-b\tapi\tapi\tcritical\n")
+	if !slices.Contains(env, "SERF_EVENT=health") || !slices.Contains(env, "SHOAL_EVENT=health") {
+		t.Errorf("health handler env: %q, want SERF_EVENT=health", env)
+	}
+	mustShoal(t, b, "check", "pass", "api-check")
+	_, stdin := waitDumpLine(t, out, "health", "he-b\tapi\tapi\tpassing\n")
+	if !strings.HasPrefix(stdin, "he-b\t*\t*\tpassing\n") {
+		t.Errorf("health stdin %q: want the member's own line first", stdin)
+	}
+
+	seen, _ := filepath.Glob(filepath.Join(out, "health.*.stdin"))
+	for i := range 20 {
+		verb := []string{"fail", "pass"}[i%2]
+		if code, body := apiCall(t, b, "PUT", "/v1/agent/checks/api-check/"+verb, ""); code != http.StatusOK {
+			t.Fatalf("flap %d: %d %s", i, code, body)
+		}
+	}
+	mustShoal(t, b, "check", "fail", "api-check", "-note", "final")
+	var runs []string // stdin of the runs after the flapping began
+	testutil.WaitFor(t, wait, func() error {
+		runs = runs[:0]
+		paths, _ := filepath.Glob(filepath.Join(out, "health.*.stdin"))
+		found := false
+		for _, p := range paths {
+			if slices.Contains(seen, p) {
+				continue
+			}
+			in, _ := os.ReadFile(p)
+			runs = append(runs, string(in))
+			found = found || strings.Contains(string(in), "he-b\tapi\tapi\tcritical\n")
+		}
+		if !found {
+			return fmt.Errorf("no health run with api critical after the flapping; runs %q", runs)
+		}
+		return nil
+	})
+	if len(runs) > 4 {
+		t.Errorf("21 check updates ran the health handler %d times, want them batched (at most 4): %q", len(runs), runs)
+	}
+	t.Logf("21 check updates: %d health handler runs", len(runs))
+}
