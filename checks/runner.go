@@ -21,6 +21,8 @@ type Runner struct {
 	logger *slog.Logger
 	// onChange is told after a result changed (status, note or output).
 	onChange func(Result)
+	// onStatus is told a status transition (OnStatus); nil for none.
+	onStatus func(res Result, from node.Health)
 	// wake tells Run that Set added checks to start (capacity 1).
 	wake chan struct{}
 
@@ -52,6 +54,15 @@ func NewRunner(logger *slog.Logger, onChange func(Result)) *Runner {
 		onChange = func(Result) {}
 	}
 	return &Runner{logger: logger, onChange: onChange, wake: make(chan struct{}, 1), checks: map[string]*check{}}
+}
+
+// OnStatus sets f to be told each status transition of a check (not a
+// change of note or output alone), with the status it left, outside the
+// Runner's lock: for transition metrics. Call it before Run.
+func (r *Runner) OnStatus(f func(res Result, from node.Health)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onStatus = f
 }
 
 // Set makes defs the running set. A check whose definition did not change
@@ -219,10 +230,14 @@ func (r *Runner) set(c *check, status node.Health, note, output string) {
 	}
 	c.result.Status, c.result.Note, c.result.Output, c.result.Updated = status, note, output, time.Now()
 	res := c.result
+	onStatus := r.onStatus
 	r.mu.Unlock()
 	if old.Status != status {
 		r.logger.Info("check status changed", "check", c.def.ID, "service", c.def.ServiceID,
 			"from", old.Status.String(), "to", status.String(), "note", note)
+		if onStatus != nil {
+			onStatus(res, old.Status)
+		}
 	}
 	r.onChange(res)
 }

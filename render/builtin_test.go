@@ -78,7 +78,7 @@ func TestBuiltin_HAProxyServerStateFile(t *testing.T) {
 	for _, tc := range []struct {
 		value, want string // want "" = no state file lines
 	}{
-		{"", "server-state-file /var/lib/haproxy/shoal-lb1.state"},
+		{"", "server-state-file /var/lib/haproxy/shoal.state"},
 		{"/run/shoal/lb.state", "server-state-file /run/shoal/lb.state"},
 		{"none", ""},
 	} {

@@ -12,9 +12,19 @@ snapshot_path = "/var/lib/shoal/snapshot"
 # (Not in /etc/shoal: -config-dir reads every *.json there as config.)
 keyring_file = "/var/lib/shoal/keyring.json"
 
+# Runtime registrations, maintenance (shoal maint) and ttl check status
+# survive restarts here.
+data_dir = "/var/lib/shoal"
+
 service {
   name   = "web"
   port   = 8080
   tags   = ["v2"]
   weight = 10
+  # Out of DNS and every load balancer within a second of failing.
+  check {
+    http     = "http://127.0.0.1:8080/health"
+    interval = "1s"
+    timeout  = "500ms"
+  }
 }

@@ -3,9 +3,17 @@
 // memberlist node, a miekg/dns server, and an HTTP listener serving a
 // Prometheus registry) and does nothing with them. Its VmRSS is the floor
 // under any agent built on those libraries; see test/idle-rss.sh.
+//
+// With -join ADDR it joins the memberlist node at ADDR (and -encrypt KEY
+// sets the gossip key, base64), so three of them gossip as a 3-node
+// cluster does: the floor of an agent that is idle but in a cluster, with
+// gossip garbage and garbage collections. It prints "ready ADDR", ADDR
+// being its gossip address.
 package main
 
 import (
+	"encoding/base64"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -28,12 +36,28 @@ func main() {
 }
 
 func run() error {
+	join := flag.String("join", "", "join the memberlist node at ADDR:PORT")
+	encrypt := flag.String("encrypt", "", "gossip key, base64")
+	flag.Parse()
 	mc := memberlist.DefaultLANConfig()
-	mc.Name = "floor"
+	mc.Name = fmt.Sprintf("floor-%d", os.Getpid())
 	mc.BindAddr, mc.BindPort, mc.AdvertisePort = "127.0.0.1", 0, 0
 	mc.LogOutput = io.Discard
-	if _, err := memberlist.Create(mc); err != nil {
+	if *encrypt != "" {
+		key, err := base64.StdEncoding.DecodeString(*encrypt)
+		if err != nil {
+			return fmt.Errorf("-encrypt: %w", err)
+		}
+		mc.SecretKey = key
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
 		return fmt.Errorf("memberlist: %w", err)
+	}
+	if *join != "" {
+		if _, err := ml.Join([]string{*join}); err != nil {
+			return fmt.Errorf("join %s: %w", *join, err)
+		}
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -51,6 +75,6 @@ func run() error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	fmt.Println("ready")
+	fmt.Println("ready", ml.LocalNode().Address())
 	return http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }

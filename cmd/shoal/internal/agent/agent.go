@@ -59,6 +59,7 @@ type Agent struct {
 	tagDel     map[string]bool   // tags deleted through the API
 	components []component
 	dns        *dnsComponent
+	svc        *localServices // the service registry (services.go)
 }
 
 // New validates cfg and allocates an agent. It binds the HTTP listener
@@ -86,11 +87,15 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 	if a.reg, a.metrics, err = newRegistry(); err != nil {
 		return nil, err
 	}
+	if a.svc, err = newServices(cfg, logger, a.publishCatalog); err != nil {
+		return nil, err
+	}
 	nc, err := nodeConfig(cfg, a.effectiveTags())
 	if err != nil {
 		return nil, err
 	}
 	nc.MetricLabels = a.metrics.labels()
+	nc.Services, nc.NodeChecks = a.svc.initialCatalog()
 	n, err := node.New(nc, logger)
 	if err != nil {
 		return nil, fmt.Errorf("gossip node: %w", err)
@@ -104,6 +109,7 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
 	a.reg.MustRegister(newNodeCollector(n.Stats), newRenderCollector(a.renderTotals))
 	a.reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
+	a.reg.MustRegister(a.svc.metrics)
 	if err := a.listenHTTP(cfg); err != nil {
 		return nil, err
 	}
@@ -189,6 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Warn("node shutdown", "err", err)
 		}
 	}()
+	defer a.svc.start(ctx)() // stopped before the node shuts down
 	wg.Add(1)
 	go func() { defer wg.Done(); a.dispatch(ctx, events, runner) }()
 

@@ -27,7 +27,7 @@ type gossipNode interface {
 	Encrypted() bool
 	Stats() node.Stats
 	SetTags(tags map[string]string) error
-	SetServices(services []node.Service) error
+	SetCatalog(services []node.Service, nodeChecks []node.CheckState) error
 }
 
 var _ gossipNode = (*node.Node)(nil)
@@ -82,9 +82,7 @@ func (a *Agent) Info() api.Info {
 			"dropped_broadcasts": st.DroppedBroadcasts, "pending_queries": uint64(st.PendingQueries),
 		},
 	}
-	for _, s := range cfg.Services {
-		info.Services = append(info.Services, api.Service{Name: s.Name, Port: s.Port, Tags: s.Tags, Weight: s.Weight})
-	}
+	info.Services = a.svc.infoServices()
 	for _, t := range cfg.Templates {
 		info.Templates = append(info.Templates, t.Source+" -> "+t.Destination+" ("+t.Backend.Kind+")")
 	}

@@ -81,7 +81,7 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 // agent's own listener serves it (tests can serve it with httptest).
 func (a *Agent) Handler() http.Handler {
 	cfg := a.config()
-	return api.Track(api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts}))
+	return api.Track(api.NewServer(a, a.log.With("component", "api"), a.hub, a.reg, api.Options{Token: cfg.HTTPToken, AllowedHosts: cfg.HTTP.AllowedHosts, Services: a.svc}))
 }
 
 // connCollector reads the API listener's counts at scrape time.

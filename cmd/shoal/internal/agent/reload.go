@@ -6,7 +6,6 @@ import (
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
-	"github.com/shoal-dev/shoal/node"
 )
 
 // Reload applies cfg, a fresh load of the agent's config (the CLI's
@@ -23,8 +22,17 @@ func (a *Agent) Reload(next config.Config) error {
 	if err != nil {
 		return err
 	}
+	// The registry takes the services first (all or nothing), so a
+	// config it refuses is refused whole.
+	running := a.config()
+	if err := a.svc.reload(next); err != nil {
+		return err
+	}
 	prev, tags, comps, err := a.swapConfig(next, scripts)
 	if err != nil {
+		if rerr := a.svc.reload(running); rerr != nil {
+			a.log.Error("reload refused, and the running services could not be put back", "err", rerr)
+		}
 		return err
 	}
 	if a.hub != nil {
@@ -36,13 +44,6 @@ func (a *Agent) Reload(next config.Config) error {
 	if !maps.Equal(prev.Tags, next.Tags) {
 		if err := a.node.SetTags(tags); err != nil {
 			a.log.Error("reload: tags not applied", "err", err)
-		}
-	}
-	if !slices.EqualFunc(prev.Services, next.Services, func(x, y node.Service) bool {
-		return x.Name == y.Name && x.Port == y.Port && x.Weight == y.Weight && slices.Equal(x.Tags, y.Tags)
-	}) {
-		if err := a.node.SetServices(next.Services); err != nil {
-			a.log.Error("reload: services not applied", "err", err)
 		}
 	}
 	for _, c := range comps {

@@ -55,7 +55,7 @@ func writeTagsFile(path string, tags map[string]string) error {
 // so SIGHUP keeps them like any API change.
 func (a *Agent) restoreTags() error {
 	if a.cfg.TagsFile == "" {
-		return nil
+		return a.restoreAPITags()
 	}
 	tags, err := loadTagsFile(a.cfg.TagsFile)
 	if err != nil {
@@ -69,7 +69,7 @@ func (a *Agent) restoreTags() error {
 // persistTags writes tags to the tags file, if any. The caller holds a.mu.
 func (a *Agent) persistTags(tags map[string]string) error {
 	if a.cfg.TagsFile == "" {
-		return nil
+		return a.persistAPITags()
 	}
 	return writeTagsFile(a.cfg.TagsFile, tags)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -25,7 +24,8 @@ import (
 //	                                              []ServiceInstance of alive and suspect members;
 //	                                              ?passing keeps passing ones only
 //
-// Errors: 400 names the field (the config's rules, config.ServiceDef);
+// Errors: 400 names the field (the config files' rules, applied by the
+// agent);
 // 404 an unknown instance or check; 409 a duplicate id, or an instance the
 // config owns; 501 when the agent runs no registry. The guard's rules
 // (Host, browser, token, JSON content type) apply as to every route.
@@ -41,9 +41,11 @@ type Services interface {
 	// checks, maintenance (node.MaintenanceCheckID) included.
 	Local() []LocalService
 	NodeChecks() []CheckStatus
-	// Register adds or replaces a runtime instance. def is validated,
-	// with defaults filled (ServiceRegistration.Def).
-	Register(def config.ServiceDef) error
+	// Register adds or replaces a runtime instance. reg comes as the
+	// client sent it, with ID set from the path; the implementation fills
+	// the defaults and validates it with the config files' rules, so a
+	// request is refused for the same reasons, in the same words.
+	Register(reg ServiceRegistration) error
 	// Deregister removes a runtime instance.
 	Deregister(id string) error
 	// Maintenance switches maintenance of one instance, or of the node
@@ -158,12 +160,7 @@ func (s *Server) registerService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ID = id
-	def, err := req.Def()
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("register %q: %w", id, err))
-		return
-	}
-	if err := reg.Register(def); err != nil {
+	if err := reg.Register(req); err != nil {
 		writeServicesErr(w, fmt.Sprintf("register %q", id), err)
 		return
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -52,15 +51,24 @@ func (m *memRegistry) NodeChecks() []api.CheckStatus {
 	return nil
 }
 
-func (m *memRegistry) Register(d config.ServiceDef) error {
+// Register refuses a port out of range, standing for the agent's
+// validation (agent.ServiceDefFromAPI, tested there): any error without a
+// kind is a 400.
+func (m *memRegistry) Register(d api.ServiceRegistration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if d.Port < 1 || d.Port > 65535 {
+		return fmt.Errorf("service port %d must be from 1 to 65535", d.Port)
+	}
 	if old, ok := m.services[d.ID]; ok && old.Source == "config" {
 		return fmt.Errorf("%w: instance %q is declared in the config", api.ErrConflict, d.ID)
 	}
-	ls := api.LocalService{ID: d.ID, Name: d.Name, Address: d.Address, Port: d.Port, Tags: d.Tags, Weight: d.Weight,
+	ls := api.LocalService{ID: d.ID, Name: d.Name, Address: d.Address, Port: d.Port, Tags: d.Tags, Weight: 1,
 		Meta: d.Meta, Source: "runtime", Health: "critical"}
-	for _, c := range d.Checks {
+	for i, c := range d.Checks {
+		if c.ID == "" {
+			c.ID = fmt.Sprintf("%s-check-%d", d.ID, i+1)
+		}
 		ls.Checks = append(ls.Checks, api.CheckStatus{ID: c.ID, ServiceID: d.ID, Status: "critical"})
 	}
 	m.services[d.ID] = ls
@@ -167,18 +175,10 @@ func TestServices_Requests(t *testing.T) {
 		wantIn                   string // in the answer
 	}{
 		{"register", "PUT", "/v1/agent/services/web-1", `{"name":"web","port":8080,"tags":["v2"],"meta":{"v":"1"},"checks":[{"http":"http://127.0.0.1:8080/health","interval":"1s"},{"id":"web-ttl","ttl":"30s"}]}`, 200, `"source":"runtime"`},
-		{"registered", "GET", "/v1/agent/services/web-1", "", 200, `"id":"web-1-check"`},
+		{"registered", "GET", "/v1/agent/services/web-1", "", 200, `"id":"web-1-check-1"`},
 		{"register again replaces", "PUT", "/v1/agent/services/web-1", `{"name":"web","port":8081}`, 200, `"port":8081`},
 		{"id differs", "PUT", "/v1/agent/services/web-1", `{"id":"web-2","name":"web","port":80}`, 400, `id \"web-2\" in the body differs`},
 		{"bad port", "PUT", "/v1/agent/services/x", `{"name":"x","port":0}`, 400, `service port 0 must be from 1 to 65535`},
-		{"bad name", "PUT", "/v1/agent/services/x", `{"name":"a b","port":80}`, 400, `service name \"a b\" must be a DNS label`},
-		{"bad id", "PUT", "/v1/agent/services/a%20b", `{"name":"x","port":80}`, 400, `id \"a b\" must be 1-64 letters`},
-		{"bad address", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"address":"host.example"}`, 400, `address \"host.example\" is not an IP address`},
-		{"short interval", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"checks":[{"tcp":"127.0.0.1:80","interval":"10ms"}]}`, 400, `check[0]: interval = 10ms: must be between 100ms and 24h`},
-		{"bad duration", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"checks":[{"ttl":"soon"}]}`, 400, `check[0]: ttl \"soon\" is not a positive duration`},
-		{"two kinds", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"checks":[{"ttl":"5s","tcp":"127.0.0.1:80"}]}`, 400, `tcp and ttl are set`},
-		{"bad initial", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"checks":[{"ttl":"5s","initial_status":"ok"}]}`, 400, `initial_status: \"ok\" is not passing`},
-		{"duplicate check ids", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"checks":[{"id":"c","ttl":"5s"},{"id":"c","ttl":"5s"}]}`, 400, `check id \"c\" is used by service \"x\" and by service \"x\"`},
 		{"unknown field", "PUT", "/v1/agent/services/x", `{"name":"x","port":80,"prot":1}`, 400, `unknown field \"prot\"`},
 		{"config-owned id", "PUT", "/v1/agent/services/db", `{"name":"db","port":5433}`, 409, `declared in the config`},
 		{"deregister config", "DELETE", "/v1/agent/services/db", "", 409, `declared in the config`},

@@ -2,12 +2,9 @@ package api
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
-	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -42,66 +39,6 @@ type CheckDefinition struct {
 	SuccessBeforePassing   int                 `json:"success_before_passing,omitempty"`
 	FailuresBeforeCritical int                 `json:"failures_before_critical,omitempty"`
 	InitialStatus          string              `json:"initial_status,omitempty"` // passing | warning | critical (default)
-}
-
-// Def converts the registration into the config's definition, with the
-// defaults filled and the config's rules checked, so a request is refused
-// for the same reasons, in the same words, as a config file. Every
-// problem is reported.
-func (r ServiceRegistration) Def() (config.ServiceDef, error) {
-	d := config.ServiceDef{ID: r.ID, Name: r.Name, Address: r.Address, Port: r.Port,
-		Tags: r.Tags, Weight: 1, Meta: r.Meta}
-	if r.Weight != nil {
-		d.Weight = *r.Weight
-	}
-	var errs []error
-	for i, c := range r.Checks {
-		cd, err := c.def()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("check[%d]: %w", i, err))
-		}
-		d.Checks = append(d.Checks, cd)
-	}
-	if len(errs) > 0 {
-		return config.ServiceDef{}, errors.Join(errs...)
-	}
-	d.SetDefaults()
-	if err := d.Validate(); err != nil {
-		return config.ServiceDef{}, err
-	}
-	if err := errors.Join(config.CheckIDs([]config.ServiceDef{d}, nil)...); err != nil {
-		return config.ServiceDef{}, err
-	}
-	return d, nil
-}
-
-// def parses the durations and the initial status; Validate does the rest.
-func (c CheckDefinition) def() (config.CheckDef, error) {
-	d := config.CheckDef{ID: c.ID, Name: c.Name, HTTP: c.HTTP, Method: c.Method, Header: c.Header,
-		TCP: c.TCP, Args: c.Args, SuccessBeforePassing: c.SuccessBeforePassing, FailuresBeforeCritical: c.FailuresBeforeCritical}
-	var errs []error
-	for _, f := range []struct {
-		name, s string
-		dst     *time.Duration
-	}{{"ttl", c.TTL, &d.TTL}, {"interval", c.Interval, &d.Interval}, {"timeout", c.Timeout, &d.Timeout}} {
-		if f.s == "" {
-			continue
-		}
-		v, err := time.ParseDuration(f.s)
-		if err != nil || v <= 0 {
-			errs = append(errs, fmt.Errorf("%s %q is not a positive duration (like 500ms, 5s, 1m)", f.name, f.s))
-			continue
-		}
-		*f.dst = v
-	}
-	if c.InitialStatus != "" {
-		h, err := config.ParseInitialStatus(c.InitialStatus)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("initial_status: %w", err))
-		}
-		d.Initial, d.InitialSet = h, err == nil
-	}
-	return d, errors.Join(errs...)
 }
 
 // CheckStatus is one check as the API shows it. Kind, Output and Updated

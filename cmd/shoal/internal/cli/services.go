@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 )
@@ -153,7 +154,7 @@ func checkLine(c api.CheckStatus) string {
 	if c.Note != "" {
 		line += ", " + c.Note
 	}
-	if c.Output != "" {
+	if out := strings.TrimSpace(c.Output); out != "" && out != c.Note { // a ttl's note is its output
 		line += ": " + clipText(strings.ReplaceAll(strings.TrimSpace(c.Output), "\n", " "), 120)
 	}
 	return safe(line)
@@ -238,7 +239,7 @@ func (f *registerFlags) request(script []string) (api.ServiceRegistration, error
 	case c.ID != "" || c.Name != "" || c.Interval != "" || c.Timeout != "" || c.InitialStatus != "" || c.SuccessBeforePassing != 0 || c.FailuresBeforeCritical != 0:
 		return api.ServiceRegistration{}, errors.New("check options are set but no check: add -check-http, -check-tcp, -check-ttl or a program after --")
 	}
-	if _, err := r.Def(); err != nil {
+	if _, err := agent.ServiceDefFromAPI(r); err != nil {
 		return api.ServiceRegistration{}, err
 	}
 	return r, nil

@@ -84,33 +84,61 @@ type coalescer struct {
 	wake  chan struct{}      // capacity 1: a member event arrived
 	idle  chan chan struct{} // tests: closed once the loop caught up
 
-	mu    sync.Mutex
-	batch *memberBatch
+	mu     sync.Mutex
+	batch  *memberBatch
+	health *healthBatch // health.go
 }
 
 func newCoalescer(w debounce.Window, clock debounce.Clock) *coalescer {
 	return &coalescer{clock: clock, wake: make(chan struct{}, 1), idle: make(chan chan struct{}),
-		batch: newMemberBatch(w)}
+		batch: newMemberBatch(w), health: newHealthBatch(w)}
 }
 
 func (c *coalescer) add(e *node.MemberEvent) {
 	c.mu.Lock()
 	c.batch.add(c.clock.Now(), e)
+	if e.Type == node.EventMemberReap {
+		for _, m := range e.Members {
+			c.health.forget(m.Name)
+		}
+	}
 	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *coalescer) addHealth(e *node.HealthEvent) {
+	c.mu.Lock()
+	c.health.add(c.clock.Now(), e)
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *coalescer) poke() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// due returns the batch if it is due at now, and when the pending one is.
-func (c *coalescer) due(now time.Time) (flushed []*node.MemberEvent, next time.Time, pending bool) {
+// due returns the batches due at now (member events, then health), and
+// when the next pending one is.
+func (c *coalescer) due(now time.Time) (flushed []node.Event, next time.Time, pending bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if at, ok := c.batch.wait.Due(); ok && !at.After(now) {
-		flushed = c.batch.flush()
+		for _, e := range c.batch.flush() {
+			flushed = append(flushed, e)
+		}
+	}
+	if at, ok := c.health.wait.Due(); ok && !at.After(now) {
+		if b := c.health.flush(); b != nil {
+			flushed = append(flushed, b)
+		}
 	}
 	next, pending = c.batch.wait.Due()
+	if at, ok := c.health.wait.Due(); ok && (!pending || at.Before(next)) {
+		next, pending = at, true
+	}
 	return flushed, next, pending
 }
 

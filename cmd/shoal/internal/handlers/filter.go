@@ -20,7 +20,7 @@ type Filter struct {
 
 var eventNames = map[string]bool{
 	"member-join": true, "member-leave": true, "member-failed": true,
-	"member-update": true, "member-reap": true, "user": true, "query": true, "*": true,
+	"member-update": true, "member-reap": true, "user": true, "query": true, "health": true, "*": true,
 }
 
 // ParseFilters parses Serf's comma-separated filter list, like
@@ -39,7 +39,7 @@ func ParseFilters(s string) ([]Filter, error) {
 			}
 		}
 		if !eventNames[f.Event] {
-			return nil, fmt.Errorf("unknown event filter %q (want member-join, member-leave, member-failed, member-update, member-reap, user[:NAME], query[:NAME] or *)", part)
+			return nil, fmt.Errorf("unknown event filter %q (want member-join, member-leave, member-failed, member-update, member-reap, user[:NAME], query[:NAME], health or *)", part)
 		}
 		out = append(out, f)
 	}

@@ -133,16 +133,32 @@ func (r *Runner) SetScripts(scripts []Script) {
 // Handle queues e for every script whose filter matches, member events
 // after batching them. It never blocks.
 func (r *Runner) Handle(e node.Event) {
-	if me, ok := e.(*node.MemberEvent); ok && r.coal != nil {
-		r.mu.Lock()
-		idle := r.closed || len(r.workers) == 0
-		r.mu.Unlock()
-		if !idle {
-			r.coal.add(me)
+	if r.coal == nil {
+		if he, ok := e.(*node.HealthEvent); ok {
+			e = &HealthBatch{Events: []*node.HealthEvent{he}}
 		}
+		r.dispatch(e)
 		return
 	}
-	r.dispatch(e)
+	switch e := e.(type) {
+	case *node.MemberEvent:
+		// Reaps reach the batch even with no script, so it forgets.
+		if !r.idle() || e.Type == node.EventMemberReap {
+			r.coal.add(e)
+		}
+	case *node.HealthEvent:
+		// Kept with no script too: what a script added by SIGHUP
+		// first hears is then a change, not old news.
+		r.coal.addHealth(e)
+	default:
+		r.dispatch(e)
+	}
+}
+
+func (r *Runner) idle() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed || len(r.workers) == 0
 }
 
 // dispatch queues e for every script whose filter matches.

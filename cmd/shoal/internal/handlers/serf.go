@@ -58,6 +58,8 @@ func Env(self Self, e node.Event) []string {
 // the same bytes every time. Nothing else is escaped, as in Serf: a "," or
 // "=" inside a tag value reads ambiguously there too.
 //
+// Health events (shoal's own): see health.go.
+//
 // User events and queries: the payload, with a newline added when it is
 // not empty and does not already end with one, so that the shell's read
 // gets the last line. An empty payload is an empty stdin.
@@ -79,6 +81,10 @@ func Stdin(e node.Event) []byte {
 		return withNewline(e.Payload)
 	case *node.Query:
 		return withNewline(e.Payload)
+	case *HealthBatch:
+		return healthStdin(e.Events)
+	case *node.HealthEvent:
+		return healthStdin([]*node.HealthEvent{e})
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func (r *Registry) Register(s Registration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.configIndex(reg.ID) >= 0 {
-		return fmt.Errorf("service %q: id: already defined in the config files", reg.ID)
+		return withKind(ErrConflict, fmt.Errorf("service %q: id: already defined in the config files", reg.ID))
 	}
 	next := r.state.clone()
 	next.Runtime = slices.DeleteFunc(next.Runtime, func(old Registration) bool { return old.ID == reg.ID })
@@ -84,11 +84,11 @@ func (r *Registry) Deregister(id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.configIndex(id) >= 0 {
-		return fmt.Errorf("service %q is defined in the config files: remove it there and reload (SIGHUP)", id)
+		return withKind(ErrConflict, fmt.Errorf("service %q is defined in the config files: remove it there and reload (SIGHUP)", id))
 	}
 	i := slices.IndexFunc(r.state.Runtime, func(reg Registration) bool { return reg.ID == id })
 	if i < 0 {
-		return fmt.Errorf("service %q: no such service", id)
+		return withKind(ErrNotFound, fmt.Errorf("service %q: no such service", id))
 	}
 	next := r.state.clone()
 	for _, d := range next.Runtime[i].Checks {
@@ -112,7 +112,7 @@ func (r *Registry) SetMaintenance(serviceID string, enable bool, reason string) 
 	defer r.mu.Unlock()
 	if serviceID != "" && r.configIndex(serviceID) < 0 &&
 		!slices.ContainsFunc(r.state.Runtime, func(reg Registration) bool { return reg.ID == serviceID }) {
-		return fmt.Errorf("maintenance: service %q: no such service", serviceID)
+		return withKind(ErrNotFound, fmt.Errorf("maintenance: service %q: no such service", serviceID))
 	}
 	next := r.state.clone()
 	m := maintenance{Reason: reason, Since: time.Now().UTC()}
@@ -142,13 +142,16 @@ func (r *Registry) SetMaintenance(serviceID string, enable bool, reason string) 
 func (r *Registry) UpdateTTL(checkID string, status node.Health, note string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, ok := r.runner.Result(checkID); !ok {
+		return withKind(ErrNoCheck, fmt.Errorf("check %q: no such check", checkID))
+	}
 	if err := r.runner.UpdateTTL(checkID, status, note); err != nil {
 		return err
 	}
 	next := r.state.clone()
 	next.TTL[checkID] = ttlState{Status: status.String(), Note: note}
 	if err := saveState(r.path, next); err != nil {
-		return fmt.Errorf("check %q: status set but not kept for a restart: %w", checkID, err)
+		return withKind(ErrStorage, fmt.Errorf("check %q: status set but not kept for a restart: %w", checkID, err))
 	}
 	r.state = next
 	return nil

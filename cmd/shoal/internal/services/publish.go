@@ -41,7 +41,7 @@ func (r *Registry) publishLoop(ctx context.Context) {
 				}
 			}
 			pending = false
-			svcs, nodeChecks := r.catalog()
+			svcs, nodeChecks := r.Catalog()
 			if last.IsZero() || !reflect.DeepEqual(svcs, sent) || !reflect.DeepEqual(nodeChecks, sentNode) {
 				last = time.Now()
 				if err := r.opts.Publish(svcs, nodeChecks); err != nil {

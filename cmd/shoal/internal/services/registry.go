@@ -40,6 +40,10 @@ type Options struct {
 	Publish func(services []node.Service, nodeChecks []node.CheckState) error
 	// MinPublishInterval defaults to DefaultMinPublishInterval.
 	MinPublishInterval time.Duration
+	// OnTransition, if set, is told each status transition of a check,
+	// with the status it left, as it happens and before it is published:
+	// for metrics. It must not block; it may be called concurrently.
+	OnTransition func(res checks.Result, from node.Health)
 }
 
 // Registry is the agent's local service registry. Its methods are safe
@@ -81,6 +85,9 @@ func New(opts Options) (*Registry, error) {
 		r.path = filepath.Join(opts.DataDir, filepath.FromSlash(StateFile))
 	}
 	r.runner = checks.NewRunner(opts.Logger, func(checks.Result) { r.changed() })
+	if opts.OnTransition != nil {
+		r.runner.OnStatus(opts.OnTransition)
+	}
 	st, err := loadState(r.path)
 	if err != nil {
 		return nil, err
@@ -148,7 +155,7 @@ func allChecks(cfg []Registration, nodeChecks []checks.Definition, runtime []Reg
 	var errs []error
 	add := func(who string, d checks.Definition) {
 		if prev, ok := owner[d.ID]; ok {
-			errs = append(errs, fmt.Errorf("check id %q: used by %s and by %s", d.ID, prev, who))
+			errs = append(errs, withKind(ErrConflict, fmt.Errorf("check id %q: used by %s and by %s", d.ID, prev, who)))
 			return
 		}
 		owner[d.ID] = who

@@ -113,10 +113,10 @@ func saveState(path string, p persisted) error {
 	}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
-		return fmt.Errorf("services state %s: %w", path, err)
+		return withKind(ErrStorage, fmt.Errorf("services state %s: %w", path, err))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("services state %s: %w", path, err)
+		return withKind(ErrStorage, fmt.Errorf("services state %s: %w", path, err))
 	}
-	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
+	return withKind(ErrStorage, atomicfile.WriteFile(path, append(b, '\n'), 0o600))
 }

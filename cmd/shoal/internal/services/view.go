@@ -124,9 +124,11 @@ func states(rs []checks.Result) []node.CheckState {
 	return out
 }
 
-// catalog is what Publish is given: the instances with their health and
-// check states, and the node-level check states.
-func (r *Registry) catalog() ([]node.Service, []node.CheckState) {
+// Catalog is what Publish is given: the instances with their health and
+// check states, and the node-level check states. The agent starts its
+// gossip node with it, so the first record it advertises is already the
+// registry's (checks that have not run yet are not passing).
+func (r *Registry) Catalog() ([]node.Service, []node.CheckState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	svcs := r.services()
