@@ -64,6 +64,13 @@ type Options struct {
 	ExtraHCL  string // appended to every agent's config file
 	LBHCL     string // appended to lb agents' config (templates); default LBTemplate
 	NoHAProxy bool   // render on lbs, but do not start haproxy
+	// WebHCL, when set, declares the web hosts' services in their config
+	// file (appended; {{dir}} is the host's directory) instead of the
+	// -service web:8080 flag: a `service` block with a check.
+	WebHCL string
+	// BackendArgs are added to the web hosts' `shoaltool serve`; {{dir}}
+	// is the host's directory.
+	BackendArgs []string
 }
 
 // Cluster is a running multi-host set-up.
@@ -176,8 +183,10 @@ func (c *Cluster) newAgent(name string, index int) *Agent {
 	}
 	a := &Agent{Host: h, c: c, EventLog: filepath.Join(h.Dir, "events.log")}
 	script := filepath.Join(h.Dir, "handler.sh")
-	// One line per event: type, user event name, ltime, payload.
-	body := fmt.Sprintf("#!/bin/sh\nprintf '%%s %%s %%s %%s\\n' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_USER_LTIME\" \"$(head -c 200)\" >> %s\n", a.EventLog)
+	// One line per event: type, user event name, ltime, payload (its first
+	// 200 bytes, trailing newlines cut, inner ones turned into ';': a
+	// member event has one line per member).
+	body := fmt.Sprintf("#!/bin/sh\np=$(head -c 200)\nprintf '%%s %%s %%s %%s\\n' \"$SERF_EVENT\" \"$SERF_USER_EVENT\" \"$SERF_USER_LTIME\" \"$(printf '%%s' \"$p\" | tr '\\n' ';')\" >> %s\n", a.EventLog)
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +203,8 @@ func (c *Cluster) newAgent(name string, index int) *Agent {
 			lbhcl = LBTemplate
 		}
 		hcl += strings.NewReplacer("{{dir}}", h.Dir).Replace(lbhcl)
+	} else {
+		hcl += strings.NewReplacer("{{dir}}", h.Dir).Replace(c.Opts.WebHCL)
 	}
 	cfg := filepath.Join(h.Dir, "agent.hcl")
 	if err := os.WriteFile(cfg, []byte(hcl), 0o644); err != nil {
@@ -204,7 +215,7 @@ func (c *Cluster) newAgent(name string, index int) *Agent {
 		"-bind", gossip, "-advertise", gossip,
 		"-http-addr", HTTPAddr, "-dns-addr", fmt.Sprintf("0.0.0.0:%d", DNSPort),
 		"-event-handler", script, "-log-level", "debug"}
-	if !isLB {
+	if !isLB && c.Opts.WebHCL == "" {
 		a.Args = append(a.Args, "-service", fmt.Sprintf("web:%d", BackendPort))
 	}
 	if c.Opts.Snapshot {
@@ -262,7 +273,11 @@ func (a *Agent) StartWith(extra ...string) {
 // StartBackend runs the HTTP backend answering with the host name.
 func (a *Agent) StartBackend() {
 	t := a.c.T
-	p, err := a.Host.Start("backend", nil, a.c.Bin.Tool, "serve", "-addr", fmt.Sprintf(":%d", BackendPort), "-name", a.Name)
+	args := []string{a.c.Bin.Tool, "serve", "-addr", fmt.Sprintf(":%d", BackendPort), "-name", a.Name}
+	for _, arg := range a.c.Opts.BackendArgs {
+		args = append(args, strings.ReplaceAll(arg, "{{dir}}", a.Dir))
+	}
+	p, err := a.Host.Start("backend", nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func linkCutRound(t *testing.T, c *Cluster, victim *Agent) cutResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			how, err := waitStopped(lb, victim.Name, time.Minute)
+			how, err := waitStopped(lb.HAProxy, victim.Name, time.Minute)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -147,7 +147,7 @@ func linkCutRound(t *testing.T, c *Cluster, victim *Agent) cutResult {
 		return CheckStatus(c.All(), c.Names(), "alive")
 	})
 	for _, lb := range c.LBs {
-		WaitFor(t, time.Minute, func() error { return serving(lb, c.WebNames()) })
+		WaitFor(t, time.Minute, func() error { return serving(lb.HAProxy, lb.Name, c.WebNames()) })
 	}
 	return r
 }
@@ -155,8 +155,8 @@ func linkCutRound(t *testing.T, c *Cluster, victim *Agent) cutResult {
 // serverRow is one server of "show servers state".
 type serverRow struct{ weight, admin, op int }
 
-func serversState(lb *Agent) (map[string]serverRow, error) {
-	out, err := lb.HAProxy.Command("@1 show servers state svc_web")
+func serversState(hp *HAProxy) (map[string]serverRow, error) {
+	out, err := hp.Command("@1 show servers state svc_web")
 	if err != nil {
 		return nil, err
 	}
@@ -185,13 +185,13 @@ func serversState(lb *Agent) (map[string]serverRow, error) {
 	return rows, nil
 }
 
-// waitStopped polls lb's haproxy until it sends name no new connections,
+// waitStopped polls haproxy until it sends name no new connections,
 // and says why: weight 0 (drained), maintenance or drain state, removed,
 // or its health check found it down.
-func waitStopped(lb *Agent, name string, timeout time.Duration) (string, error) {
+func waitStopped(hp *HAProxy, name string, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		rows, err := serversState(lb)
+		rows, err := serversState(hp)
 		if err == nil {
 			row, ok := rows[name]
 			switch {
@@ -210,16 +210,16 @@ func waitStopped(lb *Agent, name string, timeout time.Duration) (string, error) 
 	return "", fmt.Errorf("haproxy still sends %s new connections after %s", name, timeout)
 }
 
-// serving returns nil once lb's haproxy runs every named server up, at
-// its weight, in no special state.
-func serving(lb *Agent, names []string) error {
-	rows, err := serversState(lb)
+// serving returns nil once haproxy (of the host called label) runs every
+// named server up, at its weight, in no special state.
+func serving(hp *HAProxy, label string, names []string) error {
+	rows, err := serversState(hp)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
 		if r, ok := rows[n]; !ok || r.weight == 0 || r.admin != 0 || r.op != 2 {
-			return fmt.Errorf("%s: server %s is %+v (listed %t), want up at its weight", lb.Name, n, r, ok)
+			return fmt.Errorf("%s: server %s is %+v (listed %t), want up at its weight", label, n, r, ok)
 		}
 	}
 	return nil
@@ -228,15 +228,29 @@ func serving(lb *Agent, names []string) error {
 // firstSuspicion reads the agents' logs for the first "member suspected"
 // line about name after start.
 func firstSuspicion(c *Cluster, name string, start time.Time) time.Duration {
-	var first time.Time
+	var logs []string
 	for _, a := range c.All() {
-		data, err := os.ReadFile(a.Proc.Log)
+		logs = append(logs, a.Proc.Log)
+	}
+	return firstLogLine(logs, start, `msg="member suspected"`, " member="+name+" ")
+}
+
+// firstLogLine returns how long after start the first agent log line
+// holding every one of needles was written, across the log files, or -1
+// when there is none.
+func firstLogLine(logs []string, start time.Time, needles ...string) time.Duration {
+	var first time.Time
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
 		if err != nil {
 			continue
 		}
+	lines:
 		for _, line := range strings.Split(string(data), "\n") {
-			if !strings.Contains(line, `msg="member suspected"`) || !strings.Contains(line, " member="+name+" ") {
-				continue
+			for _, n := range needles {
+				if !strings.Contains(line, n) {
+					continue lines
+				}
 			}
 			f := strings.Fields(line)
 			if len(f) == 0 || !strings.HasPrefix(f[0], "time=") {

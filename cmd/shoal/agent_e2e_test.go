@@ -113,7 +113,7 @@ func TestAPI_Token(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("metrics with bearer token: got %d", code)
 	}
-	for _, want := range []string{`shoal_members{status="alive"} 1`, "shoal_memberlist_", "shoal_build_info", "go_goroutines", "shoal_handler_runs_total"} {
+	for _, want := range []string{`shoal_members{status="alive"} 1`, "shoal_memberlist_", "shoal_build_info", "go_goroutines", "shoal_handler_runs_total", `shoal_catalog_messages_total{kind="broadcast"}`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}

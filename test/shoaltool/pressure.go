@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shoal-dev/shoal/test/internal/procstat"
 )
 
 // pressureConfig is what the pressure command was asked to do.
@@ -153,11 +155,11 @@ func runPhase(ctx context.Context, ph phaseSpec, cfg pressureConfig, dnsP, healt
 			return nil, err
 		}
 	}
-	agent0, err := cpuTime(cfg.pid)
+	agent0, err := procstat.CPUTime(cfg.pid)
 	if err != nil {
 		return nil, err
 	}
-	self0, _ := cpuTime(0)
+	self0, _ := procstat.CPUTime(0)
 	t0 := time.Now()
 	probeCtx, stopProbes := context.WithTimeout(ctx, ph.d)
 	defer stopProbes()
@@ -170,11 +172,11 @@ func runPhase(ctx context.Context, ph phaseSpec, cfg pressureConfig, dnsP, healt
 		return nil, fmt.Errorf("pressure: interrupted in %s", ph.name)
 	}
 	wall := time.Since(t0)
-	agent1, err := cpuTime(cfg.pid)
+	agent1, err := procstat.CPUTime(cfg.pid)
 	if err != nil {
 		return nil, err
 	}
-	self1, _ := cpuTime(0)
+	self1, _ := procstat.CPUTime(0)
 	r.agentCPU = 100 * float64(agent1-agent0) / float64(wall)
 	r.toolCPU = 100 * float64(self1-self0) / float64(wall)
 	if r.fds, err = openFDs(cfg.pid); err != nil {

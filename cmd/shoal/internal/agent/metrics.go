@@ -125,6 +125,7 @@ type nodeCollector struct {
 	health  *prometheus.Desc
 	dropped *prometheus.Desc
 	lamport *prometheus.Desc
+	catalog *prometheus.Desc
 }
 
 func newNodeCollector(stats func() node.Stats) *nodeCollector {
@@ -134,6 +135,9 @@ func newNodeCollector(stats func() node.Stats) *nodeCollector {
 		health:  prometheus.NewDesc("shoal_health_score", "memberlist's health (awareness) score; 0 is healthy.", nil, nil),
 		dropped: prometheus.NewDesc("shoal_dropped_total", "Messages and events the node dropped.", []string{"kind"}, nil),
 		lamport: prometheus.NewDesc("shoal_lamport_time", "Lamport clocks.", []string{"clock"}, nil),
+		catalog: prometheus.NewDesc("shoal_catalog_messages_total",
+			"Service catalog records: broadcast (this node's own, coalesced to one per catalog interval), received (newer records of others), fetched (asked of owners), rejected.",
+			[]string{"kind"}, nil),
 	}
 }
 
@@ -142,6 +146,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.health
 	ch <- c.dropped
 	ch <- c.lamport
+	ch <- c.catalog
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -159,6 +164,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.DroppedBroadcasts), "broadcasts")
 	for clock, t := range map[string]node.LamportTime{"member": s.LamportTime, "event": s.EventTime, "query": s.QueryTime} {
 		ch <- prometheus.MustNewConstMetric(c.lamport, prometheus.GaugeValue, float64(t), clock)
+	}
+	for kind, n := range map[string]uint64{"broadcast": s.CatalogBroadcasts, "received": s.CatalogReceived, "fetched": s.CatalogFetches, "rejected": s.CatalogRejected} {
+		ch <- prometheus.MustNewConstMetric(c.catalog, prometheus.CounterValue, float64(n), kind)
 	}
 }
 
