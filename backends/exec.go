@@ -47,7 +47,7 @@ func run(ctx context.Context, timeout time.Duration, argv []string, env []string
 	procgroup.Set(cmd)
 
 	start := time.Now()
-	err := cmd.Run()
+	err := procgroup.Run(cmd)
 	output := out.String()
 	if err == nil {
 		return output, nil

@@ -1,5 +1,7 @@
 //go:build unix
 
+// The benchmarks count CPU time with getrusage, which Windows lacks.
+
 package checks
 
 import (

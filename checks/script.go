@@ -22,7 +22,7 @@ func (p scriptProber) probe(ctx context.Context) probe {
 	out := &boundedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	procgroup.Set(cmd)
-	err := cmd.Run()
+	err := procgroup.Run(cmd)
 	output := out.String()
 	if ctx.Err() == context.DeadlineExceeded {
 		note := fmt.Sprintf("timed out after %s", timeout)

@@ -69,6 +69,8 @@ type Config struct {
 	// CoalescePeriod is the longest a coalescing user event is held;
 	// QuiescentPeriod is how long without a newer event of the same name
 	// releases it early. Only the latest event of each name is delivered.
+	// Either 0 delivers coalescing events at once, as Serf does. The
+	// defaults are Serf's agent's (3 s and 1 s).
 	CoalescePeriod  time.Duration
 	QuiescentPeriod time.Duration
 
@@ -193,7 +195,7 @@ func DefaultConfig() Config {
 		QueryResponseSizeLimit: 1024,
 		UserEventSizeLimit:     512,
 		EventOrderWindow:       time.Second,
-		CoalescePeriod:         5 * time.Second,
+		CoalescePeriod:         3 * time.Second,
 		QuiescentPeriod:        time.Second,
 		MaxQueueDepth:          4096,
 		QueueDepthWarning:      128,

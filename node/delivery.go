@@ -139,7 +139,7 @@ func (d *delivery) unhold(h *heldEvent) {
 
 // emit hands ev to the subscribers, or to the coalescer. It never blocks.
 func (d *delivery) emit(ev *UserEvent) {
-	if !ev.Coalesce || d.n.cfg.CoalescePeriod <= 0 {
+	if !ev.Coalesce || d.n.cfg.CoalescePeriod <= 0 || d.n.cfg.QuiescentPeriod <= 0 {
 		d.n.publish(ev)
 		return
 	}

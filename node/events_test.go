@@ -118,6 +118,30 @@ func TestNode_UserEventCoalescing(t *testing.T) {
 	}
 }
 
+// TestNode_UserEventCoalescingOff: a zero quiescent period turns
+// coalescing off, as in Serf (which needs both periods): every event of a
+// coalescing burst is delivered, in order, none held.
+func TestNode_UserEventCoalescingOff(t *testing.T) {
+	cfg := testConfig("coaloff")
+	cfg.QuiescentPeriod = 0
+	n := startNode(t, cfg)
+	for i := range 3 {
+		if err := n.UserEvent("deploy", []byte(fmt.Sprint(i)), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.UserEvent("sentinel", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ue := range userEventsUntil(t, n, "sentinel") {
+		got = append(got, string(ue.Payload))
+	}
+	if strings.Join(got, ",") != "0,1,2" {
+		t.Errorf("got payloads %v before the sentinel, want 0,1,2 (no coalescing)", got)
+	}
+}
+
 func TestNode_OversizeEventRefused(t *testing.T) {
 	n := startNode(t, testConfig("evbig"))
 	err := n.UserEvent("deploy", make([]byte, 600), false)

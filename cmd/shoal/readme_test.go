@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/procgroup"
 	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
@@ -105,7 +105,7 @@ func TestREADME_ThreeNodeCluster(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SHOAL_TEST_BIN="+bin, "SHOAL_HTTP_ADDR=127.0.0.1:"+n1HTTP)
 	// Its own process group: the agents it starts in the background
 	// outlive bash and are killed with the group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	procgroup.Isolate(cmd)
 	// A file, not a pipe: the background agents keep their stdout open
 	// after bash exits, and Wait would wait for a pipe to close.
 	outPath := filepath.Join(dir, "output")
@@ -118,8 +118,7 @@ func TestREADME_ThreeNodeCluster(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pgid := cmd.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+	t.Cleanup(func() { _ = procgroup.Kill(cmd) })
 	err = cmd.Wait()
 	b, _ := os.ReadFile(outPath)
 	out := string(b)

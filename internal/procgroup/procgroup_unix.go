@@ -25,3 +25,9 @@ func Kill(cmd *exec.Cmd) error {
 	// The negative PID addresses the group Setpgid created.
 	return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }
+
+// start starts cmd: Setpgid already put it in its own group.
+func start(cmd *exec.Cmd) error { return cmd.Start() }
+
+// release has nothing to free on Unix.
+func release(*exec.Cmd) {}

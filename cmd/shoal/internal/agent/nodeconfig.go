@@ -31,6 +31,8 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	setInt(&nc.QuerySizeLimit, c.QuerySizeLimit)
 	setInt(&nc.QueryResponseSizeLimit, c.QueryResponseSizeLimit)
 	setInt(&nc.UserEventSizeLimit, c.UserEventSizeLimit)
+	// Set as they are: 0 is meaningful (no coalescing).
+	nc.QuiescentPeriod, nc.CoalescePeriod = c.UserQuiescentPeriod, c.UserCoalescePeriod
 	g := c.Gossip
 	setDur(&nc.ReconnectInterval, g.ReconnectInterval)
 	setDur(&nc.ReconnectTimeout, g.ReconnectTimeout)

@@ -110,6 +110,8 @@ func restartOnly(p, n config.Config) []string {
 	check("handler_timeout", p.HandlerTimeout != n.HandlerTimeout)
 	check("member_quiescent_period", p.MemberQuiescentPeriod != n.MemberQuiescentPeriod)
 	check("member_coalesce_period", p.MemberCoalescePeriod != n.MemberCoalescePeriod)
+	check("user_quiescent_period", p.UserQuiescentPeriod != n.UserQuiescentPeriod)
+	check("user_coalesce_period", p.UserCoalescePeriod != n.UserCoalescePeriod)
 	check("gossip", p.Gossip != n.Gossip)
 	return out
 }

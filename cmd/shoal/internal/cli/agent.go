@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"time"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
@@ -70,8 +71,16 @@ func runAgent(e env, args []string) int {
 // of a 0.5 MB heap costs tens of microseconds, a few times a minute.
 const agentGCPercent = 50
 
+// gcStartupGrace is how long a starting agent keeps the default GOGC.
+// Start-up (config, registry, gossip, DNS, the join's push/pull) makes a
+// couple of MB of short-lived garbage; at GOGC=50 that puts a collection
+// between the agent's start and its join. An idle agent's memory is
+// measured long after this.
+const gcStartupGrace = 2 * time.Second
+
+// setGCPercent sets agentGCPercent once the start-up grace has passed.
 func setGCPercent() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(agentGCPercent)
+		time.AfterFunc(gcStartupGrace, func() { debug.SetGCPercent(agentGCPercent) })
 	}
 }

@@ -116,6 +116,12 @@ type Config struct {
 	// after its first. 0 in either runs scripts for each event alone.
 	MemberQuiescentPeriod time.Duration
 	MemberCoalescePeriod  time.Duration
+	// UserQuiescentPeriod and UserCoalescePeriod hold user events sent
+	// with coalesce (the default of `shoal event`), as Serf's agent does:
+	// the newest of a name goes after the quiescent period without a newer
+	// one, or the coalesce period after the first. 0 in either: at once.
+	UserQuiescentPeriod time.Duration
+	UserCoalescePeriod  time.Duration
 
 	Profile   string
 	LogLevel  slog.Level
@@ -246,6 +252,8 @@ func DefaultConfig() Config {
 		HandlerQueue:          64,
 		MemberQuiescentPeriod: handlers.DefaultMemberQuiescentPeriod,
 		MemberCoalescePeriod:  handlers.DefaultMemberCoalescePeriod,
+		UserQuiescentPeriod:   node.DefaultConfig().QuiescentPeriod,
+		UserCoalescePeriod:    node.DefaultConfig().CoalescePeriod,
 		Profile:               DefaultProfile,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",

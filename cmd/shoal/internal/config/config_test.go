@@ -466,6 +466,30 @@ func TestLoad_MemberBatching(t *testing.T) {
 	}
 }
 
+// User events sent with coalesce wait as in Serf's agent (1s quiescent,
+// 3s at most) unless the file says otherwise; 0 turns coalescing off.
+func TestLoad_UserCoalescing(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserQuiescentPeriod != time.Second || c.UserCoalescePeriod != 3*time.Second {
+		t.Errorf("defaults: got quiescent %v coalesce %v, want Serf's 1s and 3s", c.UserQuiescentPeriod, c.UserCoalescePeriod)
+	}
+	dir := t.TempDir()
+	c, err = load(t, "-config-file", write(t, dir, "off.hcl", "user_quiescent_period = \"0s\"\nuser_coalesce_period = \"10s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserQuiescentPeriod != 0 || c.UserCoalescePeriod != 10*time.Second {
+		t.Errorf("got quiescent %v coalesce %v, want 0 and 10s", c.UserQuiescentPeriod, c.UserCoalescePeriod)
+	}
+	_, err = load(t, "-config-file", write(t, dir, "bad.hcl", "user_coalesce_period = \"2h\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "user_coalesce_period") {
+		t.Errorf("got %v, want an error naming user_coalesce_period", err)
+	}
+}
+
 func TestLoad_DNSLimits(t *testing.T) {
 	dir := t.TempDir()
 	h := write(t, dir, "d.hcl", `

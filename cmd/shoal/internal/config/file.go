@@ -59,6 +59,8 @@ type fileConfig struct {
 	HandlerQueue          *int     `hcl:"handler_queue,optional"`
 	MemberQuiescentPeriod *string  `hcl:"member_quiescent_period,optional"`
 	MemberCoalescePeriod  *string  `hcl:"member_coalesce_period,optional"`
+	UserQuiescentPeriod   *string  `hcl:"user_quiescent_period,optional"`
+	UserCoalescePeriod    *string  `hcl:"user_coalesce_period,optional"`
 
 	// Serf's agent options (serf.go).
 	Interface            *string   `hcl:"interface,optional"`
@@ -355,8 +357,10 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	}
 	a.duration("handler_timeout", fc.HandlerTimeout, &c.HandlerTimeout, handlerTimeoutRange)
 	a.count("handler_queue", fc.HandlerQueue, &c.HandlerQueue, handlerQueueRange)
-	a.duration("member_quiescent_period", fc.MemberQuiescentPeriod, &c.MemberQuiescentPeriod, memberPeriodRange)
-	a.duration("member_coalesce_period", fc.MemberCoalescePeriod, &c.MemberCoalescePeriod, memberPeriodRange)
+	a.duration("member_quiescent_period", fc.MemberQuiescentPeriod, &c.MemberQuiescentPeriod, batchPeriodRange)
+	a.duration("member_coalesce_period", fc.MemberCoalescePeriod, &c.MemberCoalescePeriod, batchPeriodRange)
+	a.duration("user_quiescent_period", fc.UserQuiescentPeriod, &c.UserQuiescentPeriod, batchPeriodRange)
+	a.duration("user_coalesce_period", fc.UserCoalescePeriod, &c.UserCoalescePeriod, batchPeriodRange)
 
 	if fc.Profile != nil {
 		if p, err := ParseProfile(*fc.Profile); err != nil {

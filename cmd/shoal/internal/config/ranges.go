@@ -32,7 +32,7 @@ var (
 	retryMaxRange       = intRange{0, 1_000_000} // 0: retry until it succeeds
 	handlerTimeoutRange = durRange{min: 100 * time.Millisecond, max: day}
 	handlerQueueRange   = intRange{1, 65536}
-	memberPeriodRange   = durRange{min: 0, max: time.Hour} // 0: no batching
+	batchPeriodRange    = durRange{min: 0, max: time.Hour} // 0: no batching or coalescing
 
 	dnsTTLRange = durRange{min: 0, max: day, seconds: true} // 0: resolvers do not cache
 	// dns.max_answers, dns.udp_answer_limit and the dns.soa timers take

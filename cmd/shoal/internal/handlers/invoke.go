@@ -46,7 +46,7 @@ func invoke(ctx context.Context, command string, env []string, stdin []byte, tim
 	cmd.Stdout, cmd.Stderr = out, out
 	procgroup.Set(cmd)
 	start := time.Now()
-	err := cmd.Run()
+	err := procgroup.Run(cmd)
 	r := result{output: out.head.Bytes(), size: out.size, tail: out.tailString(), took: time.Since(start), err: err}
 	if cmd.ProcessState != nil {
 		r.exitCode = cmd.ProcessState.ExitCode()

@@ -214,7 +214,9 @@ func (r *Runner) work(w *worker) {
 
 func (r *Runner) run(s Script, j job) {
 	log := r.log.With("handler", s.Spec, "event", j.event.String())
+	stopSlowWarning := warnWhenSlow(log)
 	res := invoke(r.ctx, s.Command, Env(j.self, j.event), Stdin(j.event), r.opts.Timeout, r.opts.ResponseLimit)
+	stopSlowWarning()
 	switch {
 	case res.timedOut:
 		r.runs.WithLabelValues("timeout").Inc()
