@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,9 +318,33 @@ func (n *Node) Join(addrs []string, replay bool) (int, error) {
 		n.kickCatalog()
 	}
 	if err != nil {
-		return joined, fmt.Errorf("join %v: %w", addrs, err)
+		return joined, fmt.Errorf("join %v: %w", addrs, oneLine(err))
 	}
 	return joined, nil
+}
+
+// joinFailures is memberlist's multi-error for a join, one reason per
+// address, printed on one line: memberlist's own text ("1 error
+// occurred:\n\t* ...\n\n") breaks a log line and a CLI error in three.
+type joinFailures []error
+
+func (f joinFailures) Error() string {
+	msgs := make([]string, len(f))
+	for i, err := range f {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (f joinFailures) Unwrap() []error { return f }
+
+// oneLine returns err's reasons as joinFailures when it is a multi-error.
+func oneLine(err error) error {
+	var multi interface{ WrappedErrors() []error }
+	if errors.As(err, &multi) && len(multi.WrappedErrors()) > 0 {
+		return joinFailures(multi.WrappedErrors())
+	}
+	return err
 }
 
 // Leave announces a graceful departure and waits, bounded by the leave

@@ -258,7 +258,8 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup, fatal chan error)
 	if len(cfg.Join) > 0 {
 		n, err := a.node.Join(cfg.Join, cfg.ReplayOnJoin)
 		if n == 0 {
-			return fmt.Errorf("join %v: %w (is an agent running there? check -join)", cfg.Join, err)
+			// node's error names the addresses and each one's reason.
+			return fmt.Errorf("%w (is an agent running there? check -join)", err)
 		}
 		a.log.Info("joined", "contacted", n)
 	}

@@ -205,7 +205,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := s.agent.Join(req.Addrs, req.Replay)
 	if err != nil && n == 0 {
-		writeErr(w, http.StatusBadGateway, fmt.Errorf("join: %w", err))
+		writeErr(w, http.StatusBadGateway, err) // node names the join and each address
 		return
 	}
 	writeJSON(w, http.StatusOK, JoinResponse{Joined: n})
@@ -213,7 +213,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 	if err := s.agent.Leave(r.Context()); err != nil {
-		writeErr(w, http.StatusInternalServerError, fmt.Errorf("leave: %w", err))
+		writeErr(w, http.StatusInternalServerError, err) // says "leave" already
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -229,7 +229,7 @@ func (s *Server) forceLeave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.agent.ForceLeave(req.Node, req.Prune); err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("force-leave: %w", err))
+		writeErr(w, http.StatusBadRequest, err) // says "force-leave" already
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
