@@ -101,7 +101,7 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 		return nil, fmt.Errorf("gossip node: %w", err)
 	}
 	a.node = n
-	if err := gossipTrustError(cfg, n.Encrypted()); err != nil {
+	if err := GossipTrustError(cfg, n.Encrypted()); err != nil {
 		return nil, err
 	}
 	warnGossipTrust(cfg, n.Encrypted(), logger)

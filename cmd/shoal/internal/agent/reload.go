@@ -15,7 +15,7 @@ import (
 // kept. Tags set through the API stay on top of cfg's.
 func (a *Agent) Reload(next config.Config) error {
 	// SIGHUP must not add templates to an agent that gossips without a key.
-	if err := gossipTrustError(next, a.node.Encrypted()); err != nil {
+	if err := GossipTrustError(next, a.node.Encrypted()); err != nil {
 		return err
 	}
 	scripts, err := parseScripts(next.EventHandlers)

@@ -25,9 +25,11 @@ import (
 //     as trustworthy as the network it listens on;
 //   - -dev makes a key once and reuses it.
 
-// gossipTrustError refuses a configuration that renders templates on
-// unauthenticated gossip. encrypted is what the node's keyring holds.
-func gossipTrustError(cfg config.Config, encrypted bool) error {
+// GossipTrustError refuses a configuration that renders templates on
+// unauthenticated gossip. encrypted is what the node's keyring holds
+// (shoal validate, which starts no node, passes whether a key or keyring
+// file is configured).
+func GossipTrustError(cfg config.Config, encrypted bool) error {
 	if encrypted || cfg.InsecureGossip || len(cfg.Templates) == 0 {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/cmd/shoal/internal/agent"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/render"
@@ -52,6 +53,10 @@ func runValidate(e env, args []string) int {
 	}
 	cfg, err := flags.Load()
 	if err != nil {
+		return fail(e, "validate", err)
+	}
+	// The agent would refuse this at start; so does validate.
+	if err := agent.GossipTrustError(cfg, cfg.EncryptKey != "" || cfg.KeyringFile != ""); err != nil {
 		return fail(e, "validate", err)
 	}
 	fmt.Fprintf(e.stdout, "config: ok (node %s, %d services, %d templates)\n", safe(cfg.NodeName), len(cfg.Services), len(cfg.Templates))

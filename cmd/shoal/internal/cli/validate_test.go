@@ -58,6 +58,7 @@ func TestValidate_RenderError(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "lb.hcl")
 	writeFile(t, cfg, `node_name = "lb"
+insecure_gossip = true
 service {
   name = "api"
   port = 9000
@@ -73,6 +74,24 @@ template {
 	code, _, errOut := run("validate", "-config-file", cfg)
 	if code != exitFail || !strings.HasPrefix(errOut, "shoal validate: template edge: render: ") || !strings.Contains(errOut, "8081") {
 		t.Fatalf("shoal validate: got exit %d, stderr %q; want 1 naming template edge, the render and port 8081", code, errOut)
+	}
+}
+
+// TestValidate_GossipKey: templates on gossip without a key fail
+// validation, as they fail the agent's start, and say how to fix it.
+func TestValidate_GossipKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lb.hcl")
+	writeFile(t, cfg, `node_name = "lb"
+template {
+  source        = "builtin:haproxy"
+  destination   = "`+dir+`/haproxy.cfg"
+  master_socket = "`+dir+`/master.sock"
+}
+`)
+	code, out, errOut := run("validate", "-config-file", cfg)
+	if code != exitFail || !strings.HasPrefix(errOut, "shoal validate: this agent renders templates") || !strings.Contains(errOut, "insecure_gossip") {
+		t.Fatalf("shoal validate without a gossip key: got exit %d, stdout %q, stderr %q; want 1 naming the missing key and insecure_gossip", code, out, errOut)
 	}
 }
 
