@@ -210,13 +210,14 @@ func DefaultConfig() Config {
 // members, and their services, out of its answers).
 const MaxNameLen = 128
 
-// validName reports whether s is a node name: 1-128 letters, digits, '_',
+// ValidName reports whether s is a node name: 1-128 letters, digits, '_',
 // '.' or '-', starting with a letter or digit.
 func ValidName(s string) bool {
 	return len(s) <= MaxNameLen && s != "" && isAlnum(s[0]) && allNameChars(s)
 }
 
-// validTagKey reports whether s is a tag key, service name or service tag:
+// ValidTagKey reports whether s is a tag key, service name or service tag,
+// or an instance, check or meta ID:
 // 1-64 letters, digits, '_', '.' or '-'.
 func ValidTagKey(s string) bool {
 	return len(s) <= 64 && s != "" && allNameChars(s)

@@ -115,7 +115,7 @@ func (c *CheckDef) setDefaults(idBase string, i int) {
 func (d ServiceDef) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !validID(d.ID) {
+	if !node.ValidTagKey(d.ID) {
 		bad("id %q must be 1-64 letters, digits, '_', '.' or '-'", d.ID)
 	}
 	if err := checkService(d.Name, d.Port, d.Tags, d.Weight); err != nil {
@@ -132,7 +132,7 @@ func (d ServiceDef) Validate() error {
 		bad("meta has %d keys, at most %d are allowed", len(d.Meta), maxMetaPairs)
 	}
 	for k, v := range d.Meta {
-		if !validID(k) {
+		if !node.ValidTagKey(k) {
 			bad("meta key %q must be 1-64 letters, digits, '_', '.' or '-'", k)
 		}
 		if len(v) > maxMetaValueLen {
@@ -151,7 +151,7 @@ func (d ServiceDef) Validate() error {
 func (c CheckDef) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !validID(c.ID) {
+	if !node.ValidTagKey(c.ID) {
 		bad("id %q must be 1-64 letters, digits, '_', '.' or '-'", c.ID)
 	} else if strings.HasPrefix(c.ID, "_") {
 		bad("id %q: IDs starting with '_' are reserved (%s is maintenance)", c.ID, node.MaintenanceCheckID)
@@ -308,22 +308,6 @@ func (c Config) StateDir() string {
 		return DefaultDevDestDir
 	}
 	return c.DataDir
-}
-
-// validID is the rule for instance, check and meta IDs: node's tag-key
-// rule (1-64 letters, digits, '_', '.' or '-'). It goes once node exports
-// its own ValidTagKey.
-func validID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '.' || b == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // isToken reports whether s is an RFC 9110 token (method, header name).

@@ -64,10 +64,10 @@ func (r Registration) validate() error {
 		return fmt.Errorf("service %q: %s: %s", r.ID, field, fmt.Sprintf(format, args...))
 	}
 	var errs []error
-	if !validName(r.Name) {
+	if !node.ValidTagKey(r.Name) {
 		errs = append(errs, bad("name", "%q is not 1-64 letters, digits, '_', '.' or '-'", r.Name))
 	}
-	if !validName(r.ID) {
+	if !node.ValidTagKey(r.ID) {
 		errs = append(errs, bad("id", "%q is not 1-64 letters, digits, '_', '.' or '-'", r.ID))
 	}
 	if r.Port < 1 || r.Port > 65535 {
@@ -80,12 +80,12 @@ func (r Registration) validate() error {
 		errs = append(errs, bad("weight", "%d is negative", r.Weight))
 	}
 	for _, tag := range r.Tags {
-		if !validName(tag) {
+		if !node.ValidTagKey(tag) {
 			errs = append(errs, bad("tags", "%q is not 1-64 letters, digits, '_', '.' or '-'", tag))
 		}
 	}
 	for k, v := range r.Meta {
-		if !validName(k) {
+		if !node.ValidTagKey(k) {
 			errs = append(errs, bad("meta", "key %q is not 1-64 letters, digits, '_', '.' or '-'", k))
 		}
 		if len(v) > maxMetaValue {
@@ -123,20 +123,4 @@ func normalizeNodeChecks(defs []checks.Definition) []checks.Definition {
 		}
 	}
 	return defs
-}
-
-// validName is node's rule for a service name or tag: 1-64 letters,
-// digits, '_', '.' or '-'. TODO(merge): call node.ValidTagKey (C1) once
-// it is exported, so the rule has one owner.
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
