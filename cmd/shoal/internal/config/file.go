@@ -280,6 +280,39 @@ func setStr(dst *string, s *string) {
 
 func (a *applier) apply(c *Config, fc *fileConfig) {
 	setStr(&c.NodeName, fc.NodeName)
+	a.addresses(c, fc)
+	for k, v := range fc.Tags {
+		c.Tags[k] = v
+	}
+	a.services(c, fc)
+	setStr(&c.DataDir, fc.DataDir)
+	setStr(&c.HTTPToken, fc.HTTPToken)
+	a.applyHTTP(c, fc)
+	setStr(&c.Domain, fc.Domain)
+	setStr(&c.AltDomain, fc.AltDomain)
+	a.gossipKey(c, fc)
+	setStr(&c.Label, fc.Label)
+	setStr(&c.SnapshotPath, fc.Snapshot)
+	setBool(&c.RejoinAfterLeave, fc.RejoinAfterLeave)
+	setBool(&c.LeaveOnTerminate, fc.LeaveOnTerminate)
+	setBool(&c.DisableCoordinates, fc.DisableCoordinates)
+	a.eventHandlers(c, fc)
+	a.profileAndLogs(c, fc)
+	a.sizeLimits(c, fc)
+	applySerfOptions(c, fc)
+	for i, t := range fc.Templates {
+		a.template(c, i, t)
+	}
+	if d := fc.DNS; d != nil {
+		a.dns(c, d)
+	}
+	if g := fc.Gossip; g != nil {
+		a.gossip(&c.Gossip, g)
+	}
+}
+
+// addresses applies where the agent binds, advertises, joins and listens.
+func (a *applier) addresses(c *Config, fc *fileConfig) {
 	if fc.Bind != nil {
 		if h, p, err := ParseHostOrIPPort(*fc.Bind, DefaultBindPort); err != nil {
 			a.fail("bind", err)
@@ -298,12 +331,6 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	c.RetryJoin = append(c.RetryJoin, fc.RetryJoin...)
 	a.duration("retry_interval", fc.RetryInterval, &c.RetryInterval, retryIntervalRange)
 	a.count("retry_max", fc.RetryMax, &c.RetryMax, retryMaxRange)
-	for k, v := range fc.Tags {
-		c.Tags[k] = v
-	}
-	a.services(c, fc)
-	setStr(&c.DataDir, fc.DataDir)
-
 	for key, pair := range map[string]struct{ dst, src *string }{
 		"http_addr": {&c.HTTPAddr, fc.HTTPAddr},
 		"dns_addr":  {&c.DNSAddr, fc.DNSAddr},
@@ -317,10 +344,10 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		}
 		*pair.dst = *pair.src
 	}
-	setStr(&c.HTTPToken, fc.HTTPToken)
-	a.applyHTTP(c, fc)
-	setStr(&c.Domain, fc.Domain)
-	setStr(&c.AltDomain, fc.AltDomain)
+}
+
+// gossipKey applies encrypt, keyring_file and insecure_gossip.
+func (a *applier) gossipKey(c *Config, fc *fileConfig) {
 	// encrypt = "" is the documented "no key", so a later file or the
 	// README's full example can switch a key off.
 	if fc.Encrypt != nil && *fc.Encrypt != "" {
@@ -333,21 +360,11 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		c.EncryptKey = ""
 	}
 	setStr(&c.KeyringFile, fc.KeyringFile)
-	if fc.InsecureGossip != nil {
-		c.InsecureGossip = *fc.InsecureGossip
-	}
-	setStr(&c.Label, fc.Label)
-	setStr(&c.SnapshotPath, fc.Snapshot)
-	if fc.RejoinAfterLeave != nil {
-		c.RejoinAfterLeave = *fc.RejoinAfterLeave
-	}
-	if fc.LeaveOnTerminate != nil {
-		c.LeaveOnTerminate = *fc.LeaveOnTerminate
-	}
-	if fc.DisableCoordinates != nil {
-		c.DisableCoordinates = *fc.DisableCoordinates
-	}
+	setBool(&c.InsecureGossip, fc.InsecureGossip)
+}
 
+// eventHandlers applies the event handlers and how their events are batched.
+func (a *applier) eventHandlers(c *Config, fc *fileConfig) {
 	for i, h := range fc.EventHandlers {
 		if _, err := handlers.ParseScript(h); err != nil {
 			a.fail(fmt.Sprintf("event_handlers[%d]", i), err)
@@ -361,7 +378,10 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 	a.duration("member_coalesce_period", fc.MemberCoalescePeriod, &c.MemberCoalescePeriod, batchPeriodRange)
 	a.duration("user_quiescent_period", fc.UserQuiescentPeriod, &c.UserQuiescentPeriod, batchPeriodRange)
 	a.duration("user_coalesce_period", fc.UserCoalescePeriod, &c.UserCoalescePeriod, batchPeriodRange)
+}
 
+// profileAndLogs applies profile, log_level and log_format.
+func (a *applier) profileAndLogs(c *Config, fc *fileConfig) {
 	if fc.Profile != nil {
 		if p, err := ParseProfile(*fc.Profile); err != nil {
 			a.fail("profile", err)
@@ -383,18 +403,6 @@ func (a *applier) apply(c *Config, fc *fileConfig) {
 		default:
 			a.fail("log_format", fmt.Errorf("%q is not text or json", *fc.LogFormat))
 		}
-	}
-
-	a.sizeLimits(c, fc)
-	applySerfOptions(c, fc)
-	for i, t := range fc.Templates {
-		a.template(c, i, t)
-	}
-	if d := fc.DNS; d != nil {
-		a.dns(c, d)
-	}
-	if g := fc.Gossip; g != nil {
-		a.gossip(&c.Gossip, g)
 	}
 }
 
