@@ -1,12 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,33 +45,15 @@ func testConfig(name string) Config {
 	return cfg
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testNode struct {
 	*Node
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	events <-chan Event
 }
 
 func startNode(t testing.TB, cfg Config) *testNode {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := New(cfg, logger)
 	if err != nil {

@@ -220,7 +220,7 @@ func TestSnapshot_CompactsAndKeepsState(t *testing.T) {
 }
 
 func TestLogBridge_RateLimitsFloods(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	w := &memberlistLog{logger: slog.New(slog.NewTextHandler(logs, nil))}
 	for range 1000 {
 		w.Write([]byte("[ERR] memberlist: failed to decode packet: garbage"))

@@ -130,7 +130,7 @@ func TestNode_ForgedAliveIgnoredByKeyedNode(t *testing.T) {
 
 // A flood of forged names is counted in full but logged in a few lines.
 func TestNode_ForgedNameFloodLogsFewLines(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	n, err := New(testConfig("flooded"), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/node"
 )
-
-// syncBuffer is a log sink the test reads while the runner writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A real haproxy whose reload command fails until a gate file exists: the
 // new file is installed but haproxy keeps serving the old one, and the
@@ -103,7 +83,7 @@ type gatedHAProxy struct {
 	r          *Runner
 	src        *fakeSource
 	clk        *debouncetest.FakeClock
-	logs       *syncBuffer
+	logs       *testutil.SyncBuffer
 	dest, gate string
 	port       int
 	hx         *backendtest.HAProxyProcess
@@ -111,7 +91,7 @@ type gatedHAProxy struct {
 
 func startGatedHAProxy(t *testing.T, first *node.Snapshot) *gatedHAProxy {
 	t.Helper()
-	g := &gatedHAProxy{logs: &syncBuffer{}, clk: debouncetest.NewFakeClock(), src: newFakeSource(first), port: backendtest.FreePort(t)}
+	g := &gatedHAProxy{logs: &testutil.SyncBuffer{}, clk: debouncetest.NewFakeClock(), src: newFakeSource(first), port: backendtest.FreePort(t)}
 	vars := map[string]string{"bind": "127.0.0.1", "listen.web": strconv.Itoa(g.port)}
 	dir := t.TempDir()
 	g.dest, g.gate = filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "reload-allowed")

@@ -34,24 +34,6 @@ import (
 
 const waitLong = 20 * time.Second // generous: -race on a loaded 2-core machine
 
-// syncBuffer collects an agent's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testConfig is one agent on loopback with shrunk gossip timings, DNS off.
 func testConfig(name string) config.Config {
 	cfg := config.DefaultConfig()
@@ -78,7 +60,7 @@ func testConfig(name string) config.Config {
 // testAgent is a running agent, its logs and how to stop it.
 type testAgent struct {
 	*Agent
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -86,7 +68,7 @@ type testAgent struct {
 // newTestAgent makes an agent with its own logger; it does not run it.
 func newTestAgent(t *testing.T, cfg config.Config) *testAgent {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger, hub := logging.New(logs, "json", cfg.LogLevel)
 	a, err := New(cfg, logger, hub)
 	if err != nil {
