@@ -159,11 +159,24 @@ func (h *HAProxy) readLive(ctx context.Context, sessions bool) (liveState, error
 // by the names in its header line.
 func parseServersState(reply string) (liveState, error) {
 	live := liveState{}
-	var col map[string]int
-	lines := strings.Split(reply, "\n")
-	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "1" {
-		return nil, fmt.Errorf("not format 1: %q", firstLine(reply))
+	err := scanServersState(reply, nil, func(_ []string, _ map[string]int, l *liveServer) {
+		live[srvKey(l.proxy, l.name)] = l
+	})
+	if err != nil {
+		return nil, err
 	}
+	return live, nil
+}
+
+// scanServersState walks a "show servers state" format 1 reply: header,
+// when set, gets the fields of each header line ("#" first), and row each
+// server line's fields, the columns by name and the server they describe.
+func scanServersState(reply string, header func(fields []string), row func(fields []string, col map[string]int, l *liveServer)) error {
+	lines := strings.Split(strings.TrimLeft(reply, " \r\n"), "\n")
+	if strings.TrimSpace(lines[0]) != "1" {
+		return fmt.Errorf("not format 1: %q", firstLine(reply))
+	}
+	var col map[string]int
 	for _, line := range lines[1:] {
 		fields := strings.Fields(line)
 		if len(fields) == 0 {
@@ -174,18 +187,21 @@ func parseServersState(reply string) (liveState, error) {
 			for i, name := range fields[1:] {
 				col[name] = i
 			}
+			if header != nil {
+				header(fields)
+			}
 			continue
 		}
 		if col == nil {
-			return nil, fmt.Errorf("data before the header: %q", line)
+			return fmt.Errorf("data before the header: %q", line)
 		}
 		l, err := liveFromFields(fields, col)
 		if err != nil {
-			return nil, fmt.Errorf("%w in %q", err, line)
+			return fmt.Errorf("%w in %q", err, line)
 		}
-		live[srvKey(l.proxy, l.name)] = l
+		row(fields, col, l)
 	}
-	return live, nil
+	return nil
 }
 
 func liveFromFields(fields []string, col map[string]int) (*liveServer, error) {

@@ -109,36 +109,13 @@ func (h *HAProxy) writeServerState(ctx context.Context, path string) error {
 // maintenance bits cfg's "disabled". What stays is the check state and an
 // operator's drain (the one admin state a server line cannot say).
 func serverStateFor(reply string, cfg *hapConfig, leaving map[string]*leavingServer) ([]byte, error) {
-	lines := strings.Split(strings.TrimLeft(reply, " \r\n"), "\n")
-	if strings.TrimSpace(lines[0]) != "1" {
-		return nil, fmt.Errorf("not format 1: %q", lines[0])
-	}
 	var b strings.Builder
 	b.WriteString("1\n")
-	var col map[string]int
-	for _, line := range lines[1:] {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		if fields[0] == "#" {
-			col = map[string]int{}
-			for i, name := range fields[1:] {
-				col[name] = i
-			}
-			b.WriteString(strings.Join(fields, " ") + "\n")
-			continue
-		}
-		if col == nil {
-			return nil, fmt.Errorf("data before the header: %q", line)
-		}
-		l, err := liveFromFields(fields, col)
-		if err != nil {
-			return nil, fmt.Errorf("%w in %q", err, line)
-		}
+	header := func(fields []string) { b.WriteString(strings.Join(fields, " ") + "\n") }
+	err := scanServersState(reply, header, func(fields []string, col map[string]int, l *liveServer) {
 		s := cfg.findServer(l.proxy, l.name)
 		if s == nil || !s.hasAddr || s.addr != l.addr || s.port != l.port || leaving[srvKey(l.proxy, l.name)] != nil {
-			continue
+			return
 		}
 		if s.readable {
 			admin := l.admin & admFDrain
@@ -152,6 +129,9 @@ func serverStateFor(reply string, cfg *hapConfig, leaving map[string]*leavingSer
 			}
 		}
 		b.WriteString(strings.Join(fields, " ") + "\n")
+	})
+	if err != nil {
+		return nil, err
 	}
 	return []byte(b.String()), nil
 }
