@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"net"
-	"sort"
 	"time"
 )
 
@@ -61,20 +60,8 @@ func encodeContent(svcs []Service, checks []CheckState) []byte {
 		e.bytes(s.Address)
 		e.uvarint(uint64(s.Port))
 		e.uvarint(uint64(s.Weight))
-		e.uvarint(uint64(len(s.Tags)))
-		for _, t := range s.Tags {
-			e.str(t)
-		}
-		keys := make([]string, 0, len(s.Meta))
-		for k := range s.Meta {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		e.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			e.str(k)
-			e.str(s.Meta[k])
-		}
+		e.strs(s.Tags)
+		e.strMap(s.Meta)
 		encodeChecks(&e, s.Checks)
 	}
 	encodeChecks(&e, checks)
@@ -118,16 +105,8 @@ func decodeRecord(body []byte) (*catalogRecord, error) {
 		if len(s.Address) == 0 {
 			s.Address = nil
 		}
-		for t := d.count(1); t > 0 && d.err == nil; t-- {
-			s.Tags = append(s.Tags, d.str())
-		}
-		if m := d.count(2); m > 0 {
-			s.Meta = make(map[string]string, m)
-			for ; m > 0 && d.err == nil; m-- {
-				k := d.str()
-				s.Meta[k] = d.str()
-			}
-		}
+		s.Tags = d.strs()
+		s.Meta = d.strMap()
 		s.Checks = decodeChecks(&d, s.ID)
 		svcs = append(svcs, s)
 	}

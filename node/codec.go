@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
 // A small length-prefixed binary codec for shoal's own gossip messages.
@@ -96,6 +98,45 @@ func (d *decoder) count(min int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// strs writes a list of strings; decoder.strs reads it.
+func (e *encoder) strs(list []string) {
+	e.uvarint(uint64(len(list)))
+	for _, s := range list {
+		e.str(s)
+	}
+}
+
+func (d *decoder) strs() []string {
+	var list []string
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		list = append(list, d.str())
+	}
+	return list
+}
+
+// strMap writes a map of strings in key order, so equal maps encode to
+// equal bytes; decoder.strMap reads it (nil when empty).
+func (e *encoder) strMap(m map[string]string) {
+	e.uvarint(uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		e.str(k)
+		e.str(m[k])
+	}
+}
+
+func (d *decoder) strMap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for ; n > 0 && d.err == nil; n-- {
+		k := d.str()
+		m[k] = d.str()
+	}
+	return m
 }
 
 // done reports a decode error, including trailing garbage.

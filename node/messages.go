@@ -2,7 +2,8 @@ package node
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -150,20 +151,8 @@ func (m *queryMsg) encode(e *encoder) {
 	e.bytes(m.Addr)
 	e.uvarint(uint64(m.Port))
 	e.str(m.SourceNode)
-	e.uvarint(uint64(len(m.FilterNodes)))
-	for _, n := range m.FilterNodes {
-		e.str(n)
-	}
-	keys := make([]string, 0, len(m.FilterTags))
-	for k := range m.FilterTags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		e.str(k)
-		e.str(m.FilterTags[k])
-	}
+	e.strs(m.FilterNodes)
+	e.strMap(m.FilterTags)
 	e.u8(m.Flags)
 	e.uvarint(uint64(m.Timeout))
 	e.str(m.Name)
@@ -177,16 +166,8 @@ func (m *queryMsg) decode(d *decoder) {
 	m.Addr = d.bytes()
 	m.Port = uint16(d.uvarint())
 	m.SourceNode = d.str()
-	for n := d.count(1); n > 0 && d.err == nil; n-- {
-		m.FilterNodes = append(m.FilterNodes, d.str())
-	}
-	if n := d.count(2); n > 0 {
-		m.FilterTags = make(map[string]string, n)
-		for ; n > 0 && d.err == nil; n-- {
-			k := d.str()
-			m.FilterTags[k] = d.str()
-		}
-	}
+	m.FilterNodes = d.strs()
+	m.FilterTags = d.strMap()
 	m.Flags = d.u8()
 	m.Timeout = time.Duration(d.uvarint())
 	m.Name = d.str()
@@ -255,33 +236,20 @@ type pushPullMsg struct {
 
 func (m *pushPullMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.LTime))
-	names := make([]string, 0, len(m.StatusLTimes))
-	for n := range m.StatusLTimes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	e.uvarint(uint64(len(names)))
-	for _, n := range names {
+	e.uvarint(uint64(len(m.StatusLTimes)))
+	for _, n := range slices.Sorted(maps.Keys(m.StatusLTimes)) {
 		e.str(n)
 		e.uvarint(uint64(m.StatusLTimes[n]))
 	}
-	e.uvarint(uint64(len(m.LeftMembers)))
-	for _, n := range m.LeftMembers {
-		e.str(n)
-	}
+	e.strs(m.LeftMembers)
 	e.uvarint(uint64(m.EventLTime))
 	e.uvarint(uint64(len(m.Events)))
 	for i := range m.Events {
 		m.Events[i].encode(e)
 	}
 	e.uvarint(uint64(m.QueryLTime))
-	owners := make([]string, 0, len(m.Catalog))
-	for n := range m.Catalog {
-		owners = append(owners, n)
-	}
-	sort.Strings(owners)
-	e.uvarint(uint64(len(owners)))
-	for _, n := range owners {
+	e.uvarint(uint64(len(m.Catalog)))
+	for _, n := range slices.Sorted(maps.Keys(m.Catalog)) {
 		e.str(n)
 		e.uvarint(m.Catalog[n])
 	}
@@ -295,9 +263,7 @@ func (m *pushPullMsg) decode(d *decoder) {
 		name := d.str()
 		m.StatusLTimes[name] = LamportTime(d.uvarint())
 	}
-	for n := d.count(1); n > 0 && d.err == nil; n-- {
-		m.LeftMembers = append(m.LeftMembers, d.str())
-	}
+	m.LeftMembers = d.strs()
 	m.EventLTime = LamportTime(d.uvarint())
 	for n := d.count(4); n > 0 && d.err == nil; n-- {
 		var ev userEventMsg
