@@ -237,9 +237,20 @@ func answerWire(raw []byte, q wireQuery, idx *index, s *udpScratch) ([]byte, boo
 // from w with set's limits, and returns it; false means the query takes
 // miekg's path: another type, no records of the type.
 func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScratch) ([]byte, bool) {
-	answers, limit, ok := wireAnswers(q.qtype, w, set)
-	if !ok {
+	var answers [][]byte
+	limit := 0
+	switch q.qtype {
+	case mdns.TypeA:
+		answers, limit = w.a, set.answerLimit(false)
+	case mdns.TypeAAAA:
+		answers, limit = w.aaaa, set.answerLimit(false)
+	case mdns.TypeSRV:
+		answers = w.srv
+	default:
 		return nil, false
+	}
+	if len(answers) == 0 {
+		return nil, false // NODATA carries the SOA
 	}
 
 	// The order of this response: a random subset of limit answers.
@@ -254,11 +265,16 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 		s.extras = extras
 	}
 
-	perm, extras, truncated, ok := fitWire(q, answers, perm, w, extras, set.MaxUDPSize)
+	size, optLen := mdns.MinMsgSize, 0
+	if q.edns {
+		size = min(max(int(q.ednsSize), mdns.MinMsgSize), set.MaxUDPSize) // as responseSize
+		optLen = 11
+	}
+	perm, extras, truncated, ok := fitWire(answers, perm, w.extra, extras, q.qEnd, size-optLen)
 	if !ok {
 		return nil, false
 	}
-	buf = appendWireHeader(buf, raw, q, len(perm), len(extras), truncated, len(set.recursors) > 0)
+	buf = appendWireHeader(buf, raw, len(perm), len(extras), q.edns, truncated, len(set.recursors) > 0)
 	buf = append(buf, raw[12:q.qEnd]...)
 	buf = appendWireRecords(buf, answers, perm, w, extras, s)
 	if q.edns {
@@ -267,56 +283,32 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 	return buf, true
 }
 
-// wireAnswers returns the encoded records of qtype in w and how many of
-// them a response may carry (0: no limit); false when w has none or the
-// type is not one the wire path packs.
-func wireAnswers(qtype uint16, w *wireSet, set *settings) (answers [][]byte, limit int, ok bool) {
-	switch qtype {
-	case mdns.TypeA:
-		answers, limit = w.a, set.answerLimit(false)
-	case mdns.TypeAAAA:
-		answers, limit = w.aaaa, set.answerLimit(false)
-	case mdns.TypeSRV:
-		answers = w.srv
-	default:
-		return nil, 0, false
-	}
-	if len(answers) == 0 {
-		return nil, 0, false // NODATA carries the SOA
-	}
-	return answers, limit, true
-}
-
-// fitWire cuts the response to the client's UDP size as packToFit does:
-// additional records go first (no TC), then answers are cut at the first
-// that does not fit (TC set). It returns the answers and additional
-// records that remain, whether the answers were cut, and false when the
-// SRV targets would sit past where a compression pointer reaches.
-func fitWire(q wireQuery, answers [][]byte, perm []int, w *wireSet, extras []int, maxUDPSize int) ([]int, []int, bool, bool) {
-	size, optLen := mdns.MinMsgSize, 0
-	if q.edns {
-		size = min(max(int(q.ednsSize), mdns.MinMsgSize), maxUDPSize) // as responseSize
-		optLen = 11
-	}
+// fitWire cuts the response to room bytes (the client's UDP size less
+// the OPT record) as packToFit does: additional records go first (no
+// TC), then answers are cut at the first that does not fit (TC set). The
+// records start at qEnd. It returns the answers and additional records
+// that remain, whether the answers were cut, and false when the SRV
+// targets would sit past where a compression pointer reaches.
+func fitWire(answers [][]byte, perm []int, extra [][]byte, extras []int, qEnd, room int) ([]int, []int, bool, bool) {
 	answersLen, extrasLen := 0, 0
 	for _, i := range perm {
 		answersLen += len(answers[i])
 	}
 	for _, i := range extras {
-		extrasLen += 2 + len(w.extra[i])
+		extrasLen += 2 + len(extra[i])
 	}
-	if len(extras) > 0 && q.qEnd+answersLen > maxPointer {
+	if len(extras) > 0 && qEnd+answersLen > maxPointer {
 		return nil, nil, false, false // targets past where a pointer reaches: leave it to miekg
 	}
 	switch {
-	case q.qEnd+answersLen+extrasLen+optLen <= size:
+	case qEnd+answersLen+extrasLen <= room:
 		return perm, extras, false, true
-	case q.qEnd+answersLen+optLen <= size:
+	case qEnd+answersLen <= room:
 		return perm, nil, false, true // additional records are optional; no TC (RFC 2181 section 9)
 	}
-	fit, l := 0, q.qEnd
+	fit, l := 0, qEnd
 	for _, i := range perm {
-		if l += len(answers[i]); l > size-optLen {
+		if l += len(answers[i]); l > room {
 			break
 		}
 		fit++
@@ -327,7 +319,7 @@ func fitWire(q wireQuery, answers [][]byte, perm []int, w *wireSet, extras []int
 // appendWireHeader appends the response header: the query's ID, QR,
 // opcode QUERY, AA, TC, the query's RD; RA, the query's CD, NOERROR; one
 // question, the answers, no authority, the additional records and the OPT.
-func appendWireHeader(buf, raw []byte, q wireQuery, ancount, extras int, truncated, recursion bool) []byte {
+func appendWireHeader(buf, raw []byte, ancount, extras int, edns, truncated, recursion bool) []byte {
 	flags1 := byte(0x80 | 0x04 | raw[2]&0x01)
 	if truncated {
 		flags1 |= 0x02
@@ -337,7 +329,7 @@ func appendWireHeader(buf, raw []byte, q wireQuery, ancount, extras int, truncat
 		flags2 |= 0x80
 	}
 	arcount := extras
-	if q.edns {
+	if edns {
 		arcount++
 	}
 	return append(buf[:0], raw[0], raw[1], flags1, flags2, 0, 1,
