@@ -37,11 +37,14 @@ func TestPacket_WireMatchesMiekg(t *testing.T) {
 			t.Errorf("no response was truncated: the truncation path went untested")
 		}
 	}()
-	for _, maxAnswers := range []int{0, 3} {
+	// With 12 members, big's SRV answers fit in 512 bytes but their
+	// addresses do not: the additional records go, without TC.
+	for _, tc := range []struct{ members, maxAnswers int }{{50, 0}, {50, 3}, {12, 0}} {
+		maxAnswers := tc.maxAnswers
 		cfg := testConfig()
 		cfg.MaxAnswers = maxAnswers
 		h := newHandler(cfg, slog.New(slog.DiscardHandler))
-		snap := bigSnapshot(50)
+		snap := bigSnapshot(tc.members)
 		snap.Members = append(snap.Members, testSnapshot().Members...)
 		h.update(snap)
 		s := newUDPScratch()
@@ -63,61 +66,89 @@ func TestPacket_WireMatchesMiekg(t *testing.T) {
 			for _, edns := range []uint16{0, 512, 700, 1232, 4096} {
 				req := query(q.name, q.qtype, edns)
 				req.CheckingDisabled = edns == 700
-				raw, err := req.Pack()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if q, ok := parseQuery(raw, s); !ok {
-					t.Fatalf("%s %s: parseQuery refused a plain query", q.name, mdns.TypeToString[q.qtype])
-				} else if _, ok := answerWire(raw, q, h.index.Load(), s); !ok {
-					t.Fatalf("%s %s: not answered from the encoded records", q.name, mdns.TypeToString[q.qtype])
-				}
-				out, fwd := h.servePacket(raw, s)
-				if fwd != nil || out == nil {
-					t.Fatalf("%s: got forward %v and %d bytes, want a response", q.name, fwd, len(out))
-				}
-				got := new(mdns.Msg)
-				if err := got.Unpack(out); err != nil {
-					t.Fatalf("%s %s edns %d: response does not unpack: %v", q.name, mdns.TypeToString[q.qtype], edns, err)
-				}
-				want := viaMiekg(t, h, raw)
-				desc := fmt.Sprintf("%s %s max %d edns %d", q.name, mdns.TypeToString[q.qtype], maxAnswers, edns)
-				if got.Truncated {
+				if wireMatchesMiekg(t, h, s, req, maxAnswers, cfg.MaxUDPSize) {
 					truncated++
-				}
-				if got.MsgHdr != want.MsgHdr {
-					t.Errorf("%s: header %+v, want %+v", desc, got.MsgHdr, want.MsgHdr)
-				}
-				if !slices.Equal(got.Question, want.Question) {
-					t.Errorf("%s: question %v, want %v", desc, got.Question, want.Question)
-				}
-				if len(got.Answer) != len(want.Answer) || len(got.Ns) != len(want.Ns) || len(got.Extra) != len(want.Extra) {
-					t.Errorf("%s: %d/%d/%d records, want %d/%d/%d", desc, len(got.Answer), len(got.Ns), len(got.Extra),
-						len(want.Answer), len(want.Ns), len(want.Extra))
-				}
-				if len(out) > responseSize(false, req.IsEdns0(), cfg.MaxUDPSize) {
-					t.Errorf("%s: %d bytes, over the limit", desc, len(out))
-				}
-				for _, rr := range got.Answer {
-					if rr.Header().Name != q.name {
-						t.Errorf("%s: owner %q, want the client's spelling %q", desc, rr.Header().Name, q.name)
-					}
-				}
-				if !got.Truncated && maxAnswers == 0 {
-					if !slices.Equal(rdata(got.Answer), rdata(want.Answer)) || !slices.Equal(rdata(got.Extra), rdata(want.Extra)) {
-						t.Errorf("%s: answer %q extra %q, want %q and %q", desc,
-							rdata(got.Answer), rdata(got.Extra), rdata(want.Answer), rdata(want.Extra))
-					}
-					if len(out) != len(mustPack(t, want)) {
-						t.Errorf("%s: %d bytes, miekg packs %d", desc, len(out), len(mustPack(t, want)))
-					}
-				}
-				if o, w := got.IsEdns0(), want.IsEdns0(); (o == nil) != (w == nil) || (o != nil && o.String() != w.String()) {
-					t.Errorf("%s: OPT %v, want %v", desc, o, w)
 				}
 			}
 		}
 	}
+}
+
+// wireMatchesMiekg checks that servePacket answers req from the encoded
+// records with the header, question, record counts, size limit, owner
+// spelling and OPT of miekg's response (and, untruncated and unlimited,
+// its records and length), and returns whether the response was truncated.
+func wireMatchesMiekg(t *testing.T, h *handler, s *udpScratch, req *mdns.Msg, maxAnswers, maxUDPSize int) bool {
+	t.Helper()
+	name, qtype := req.Question[0].Name, req.Question[0].Qtype
+	raw, out, got := serveWire(t, h, s, req)
+	want := viaMiekg(t, h, raw)
+	desc := fmt.Sprintf("%s %s max %d edns %d", name, mdns.TypeToString[qtype], maxAnswers, ednsSize(req))
+	if got.MsgHdr != want.MsgHdr {
+		t.Errorf("%s: header %+v, want %+v", desc, got.MsgHdr, want.MsgHdr)
+	}
+	if !slices.Equal(got.Question, want.Question) {
+		t.Errorf("%s: question %v, want %v", desc, got.Question, want.Question)
+	}
+	if len(got.Answer) != len(want.Answer) || len(got.Ns) != len(want.Ns) || len(got.Extra) != len(want.Extra) {
+		t.Errorf("%s: %d/%d/%d records, want %d/%d/%d", desc, len(got.Answer), len(got.Ns), len(got.Extra),
+			len(want.Answer), len(want.Ns), len(want.Extra))
+	}
+	if len(out) > responseSize(false, req.IsEdns0(), maxUDPSize) {
+		t.Errorf("%s: %d bytes, over the limit", desc, len(out))
+	}
+	for _, rr := range got.Answer {
+		if rr.Header().Name != name {
+			t.Errorf("%s: owner %q, want the client's spelling %q", desc, rr.Header().Name, name)
+		}
+	}
+	if !got.Truncated && maxAnswers == 0 {
+		if !slices.Equal(rdata(got.Answer), rdata(want.Answer)) || !slices.Equal(rdata(got.Extra), rdata(want.Extra)) {
+			t.Errorf("%s: answer %q extra %q, want %q and %q", desc,
+				rdata(got.Answer), rdata(got.Extra), rdata(want.Answer), rdata(want.Extra))
+		}
+		if len(out) != len(mustPack(t, want)) {
+			t.Errorf("%s: %d bytes, miekg packs %d", desc, len(out), len(mustPack(t, want)))
+		}
+	}
+	if o, w := got.IsEdns0(), want.IsEdns0(); (o == nil) != (w == nil) || (o != nil && o.String() != w.String()) {
+		t.Errorf("%s: OPT %v, want %v", desc, o, w)
+	}
+	return got.Truncated
+}
+
+// serveWire packs req, checks that parseQuery and answerWire take it (the
+// wire path, not miekg's) and that servePacket responds with a message
+// that unpacks, and returns the raw query, the response and its unpacking.
+func serveWire(t *testing.T, h *handler, s *udpScratch, req *mdns.Msg) (raw, out []byte, got *mdns.Msg) {
+	t.Helper()
+	name, qtype := req.Question[0].Name, req.Question[0].Qtype
+	raw, err := req.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, ok := parseQuery(raw, s); !ok {
+		t.Fatalf("%s %s: parseQuery refused a plain query", name, mdns.TypeToString[qtype])
+	} else if _, ok := answerWire(raw, q, h.index.Load(), s); !ok {
+		t.Fatalf("%s %s: not answered from the encoded records", name, mdns.TypeToString[qtype])
+	}
+	out, fwd := h.servePacket(raw, s)
+	if fwd != nil || out == nil {
+		t.Fatalf("%s: got forward %v and %d bytes, want a response", name, fwd, len(out))
+	}
+	got = new(mdns.Msg)
+	if err := got.Unpack(out); err != nil {
+		t.Fatalf("%s %s edns %d: response does not unpack: %v", name, mdns.TypeToString[qtype], ednsSize(req), err)
+	}
+	return raw, out, got
+}
+
+// ednsSize is the UDP size req's OPT record offers, 0 without one.
+func ednsSize(req *mdns.Msg) uint16 {
+	if opt := req.IsEdns0(); opt != nil {
+		return opt.UDPSize()
+	}
+	return 0
 }
 
 func mustPack(t *testing.T, m *mdns.Msg) []byte {

@@ -237,10 +237,9 @@ func answerWire(raw []byte, q wireQuery, idx *index, s *udpScratch) ([]byte, boo
 // from w with set's limits, and returns it; false means the query takes
 // miekg's path: another type, no records of the type.
 func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScratch) ([]byte, bool) {
-	qtype := q.qtype
 	var answers [][]byte
 	limit := 0
-	switch qtype {
+	switch q.qtype {
 	case mdns.TypeA:
 		answers, limit = w.a, set.answerLimit(false)
 	case mdns.TypeAAAA:
@@ -253,7 +252,6 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 	if len(answers) == 0 {
 		return nil, false // NODATA carries the SOA
 	}
-	qEnd := q.qEnd
 
 	// The order of this response: a random subset of limit answers.
 	perm := shuffledIndexes(s.perm[:0], len(answers))
@@ -262,7 +260,7 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 		perm = perm[:limit]
 	}
 	var extras []int
-	if qtype == mdns.TypeSRV {
+	if q.qtype == mdns.TypeSRV {
 		extras = shuffledIndexes(s.extras[:0], len(w.extra))
 		s.extras = extras
 	}
@@ -272,51 +270,76 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 		size = min(max(int(q.ednsSize), mdns.MinMsgSize), set.MaxUDPSize) // as responseSize
 		optLen = 11
 	}
+	perm, extras, truncated, ok := fitWire(answers, perm, w.extra, extras, q.qEnd, size-optLen)
+	if !ok {
+		return nil, false
+	}
+	buf = appendWireHeader(buf, raw, len(perm), len(extras), q.edns, truncated, len(set.recursors) > 0)
+	buf = append(buf, raw[12:q.qEnd]...)
+	buf = appendWireRecords(buf, answers, perm, w, extras, s)
+	if q.edns {
+		buf = appendWireOPT(buf, q.do, set.MaxUDPSize)
+	}
+	return buf, true
+}
+
+// fitWire cuts the response to room bytes (the client's UDP size less
+// the OPT record) as packToFit does: additional records go first (no
+// TC), then answers are cut at the first that does not fit (TC set). The
+// records start at qEnd. It returns the answers and additional records
+// that remain, whether the answers were cut, and false when the SRV
+// targets would sit past where a compression pointer reaches.
+func fitWire(answers [][]byte, perm []int, extra [][]byte, extras []int, qEnd, room int) ([]int, []int, bool, bool) {
 	answersLen, extrasLen := 0, 0
 	for _, i := range perm {
 		answersLen += len(answers[i])
 	}
 	for _, i := range extras {
-		extrasLen += 2 + len(w.extra[i])
+		extrasLen += 2 + len(extra[i])
 	}
 	if len(extras) > 0 && qEnd+answersLen > maxPointer {
-		return nil, false // targets past where a pointer reaches: leave it to miekg
+		return nil, nil, false, false // targets past where a pointer reaches: leave it to miekg
 	}
-	n := qEnd + answersLen + extrasLen + optLen
-	truncated := false
 	switch {
-	case n <= size:
-	case qEnd+answersLen+optLen <= size:
-		extras = nil // additional records are optional; no TC (RFC 2181 section 9)
-	default:
-		extras = nil
-		fit, l := 0, qEnd
-		for _, i := range perm {
-			if l += len(answers[i]); l > size-optLen {
-				break
-			}
-			fit++
-		}
-		perm, truncated = perm[:fit], true
+	case qEnd+answersLen+extrasLen <= room:
+		return perm, extras, false, true
+	case qEnd+answersLen <= room:
+		return perm, nil, false, true // additional records are optional; no TC (RFC 2181 section 9)
 	}
+	fit, l := 0, qEnd
+	for _, i := range perm {
+		if l += len(answers[i]); l > room {
+			break
+		}
+		fit++
+	}
+	return perm[:fit], nil, true, true
+}
 
-	// Header: the query's ID, QR, opcode QUERY, AA, TC, the query's RD;
-	// RA, the query's CD, NOERROR.
+// appendWireHeader appends the response header: the query's ID, QR,
+// opcode QUERY, AA, TC, the query's RD; RA, the query's CD, NOERROR; one
+// question, the answers, no authority, the additional records and the OPT.
+func appendWireHeader(buf, raw []byte, ancount, extras int, edns, truncated, recursion bool) []byte {
 	flags1 := byte(0x80 | 0x04 | raw[2]&0x01)
 	if truncated {
 		flags1 |= 0x02
 	}
 	flags2 := raw[3] & 0x10
-	if len(set.recursors) > 0 {
+	if recursion {
 		flags2 |= 0x80
 	}
-	arcount := len(extras)
-	if q.edns {
+	arcount := extras
+	if edns {
 		arcount++
 	}
-	buf = append(buf[:0], raw[0], raw[1], flags1, flags2, 0, 1,
-		byte(len(perm)>>8), byte(len(perm)), 0, 0, byte(arcount>>8), byte(arcount))
-	buf = append(buf, raw[12:qEnd]...)
+	return append(buf[:0], raw[0], raw[1], flags1, flags2, 0, 1,
+		byte(ancount>>8), byte(ancount), 0, 0, byte(arcount>>8), byte(arcount))
+}
+
+// appendWireRecords appends the answers in perm's order, then the
+// additional records in extras' order, each owned by a pointer to the
+// first SRV target in the response that names it.
+func appendWireRecords(buf []byte, answers [][]byte, perm []int, w *wireSet, extras []int, s *udpScratch) []byte {
 	targetOff := s.targetOff[:0]
 	if extras != nil {
 		for range w.extra {
@@ -335,15 +358,18 @@ func packWire(buf, raw []byte, q wireQuery, w *wireSet, set *settings, s *udpScr
 		buf = append(buf, 0xC0|byte(off>>8), byte(off))
 		buf = append(buf, w.extra[i]...)
 	}
-	if q.edns {
-		ours := uint16(set.MaxUDPSize)
-		var do byte
-		if q.do {
-			do = 0x80 // RFC 3225 section 3
-		}
-		buf = append(buf, 0, 0, 41, byte(ours>>8), byte(ours), 0, 0, do, 0, 0, 0)
+	return buf
+}
+
+// appendWireOPT appends the response's OPT record: our UDP size and the
+// query's DO bit (RFC 3225 section 3).
+func appendWireOPT(buf []byte, do bool, maxUDPSize int) []byte {
+	ours := uint16(maxUDPSize)
+	var doBit byte
+	if do {
+		doBit = 0x80
 	}
-	return buf, true
+	return append(buf, 0, 0, 41, byte(ours>>8), byte(ours), 0, 0, doBit, 0, 0, 0)
 }
 
 // shuffledIndexes appends 0..n-1 to dst in a random order.

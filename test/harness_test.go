@@ -104,6 +104,27 @@ func TestHarness_HAProxySeamlessReload(t *testing.T) {
 	if err := HAProxyAvailable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
+	lb, hp := startHandWrittenHAProxy(t)
+	url := "http://127.0.0.1:80/"
+	// Every host answers through haproxy.
+	WaitFor(t, 20*time.Second, func() error {
+		r, err := lb.Load(bins.Tool, url, "-n", "30", "-c", "3")
+		if err != nil {
+			return err
+		}
+		if len(r.Backends) != 3 || r.Failed > 0 {
+			return fmt.Errorf("got answers %v and %d failures, want all 3 hosts and none failed", r.Backends, r.Failed)
+		}
+		return nil
+	})
+	checkReloadsUnderLoad(t, lb, hp, url)
+	checkDrainStopsRouting(t, hp)
+}
+
+// startHandWrittenHAProxy starts three backend hosts h1..h3 and, on host
+// lb, haproxy with a hand-written config that balances port 80 over them.
+func startHandWrittenHAProxy(t *testing.T) (*Host, *HAProxy) {
+	t.Helper()
 	n, err := NewNet()
 	if err != nil {
 		t.Fatal(err)
@@ -135,18 +156,13 @@ func TestHarness_HAProxySeamlessReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://127.0.0.1:80/"
-	WaitFor(t, 20*time.Second, func() error {
-		r, err := lb.Load(bins.Tool, url, "-n", "30", "-c", "3")
-		if err != nil {
-			return err
-		}
-		if len(r.Backends) != 3 || r.Failed > 0 {
-			return fmt.Errorf("got answers %v and %d failures, want all 3 hosts and none failed", r.Backends, r.Failed)
-		}
-		return nil
-	})
+	return lb, hp
+}
 
+// checkReloadsUnderLoad reloads haproxy five times while lb sends
+// requests to url, and checks that none failed.
+func checkReloadsUnderLoad(t *testing.T, lb *Host, hp *HAProxy, url string) {
+	t.Helper()
 	load, err := lb.StartLoad("load", bins.Tool, url, "-c", "4", "-duration", "60s")
 	if err != nil {
 		t.Fatal(err)
@@ -167,9 +183,13 @@ func TestHarness_HAProxySeamlessReload(t *testing.T) {
 	if r.Failed > 0 || r.OK == 0 {
 		t.Fatalf("got %d failed and %d ok requests across reloads, want 0 failed: %v", r.Failed, r.OK, r.Errors)
 	}
+}
 
-	// What the scenarios read of the running worker: a server put in
-	// drain through the master CLI is no longer routed to.
+// checkDrainStopsRouting checks what the scenarios read of the running
+// worker: a server put in drain through the master CLI is no longer
+// routed to.
+func checkDrainStopsRouting(t *testing.T, hp *HAProxy) {
+	t.Helper()
 	routed := func() string {
 		live, err := hp.ServersState()
 		if err != nil {

@@ -152,21 +152,33 @@ func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 	for _, lb := range c.LBs {
 		lb.WaitServers(30*time.Second, c.WebNames())
 	}
+	checkReloadEventOncePerLB(t, c)
+	hashes := checkConfigHashes(t, c)
+	t.Logf("every lb reloaded once per reload event; config-hash: %v", hashes)
+}
+
+// lbReloads reads every lb's haproxy reload counter, by lb name.
+func lbReloads(c *Cluster) (map[string]int, error) {
+	m := map[string]int{}
+	for _, lb := range c.LBs {
+		n, err := lb.Reloads()
+		if err != nil {
+			return nil, err
+		}
+		m[lb.Name] = n
+	}
+	return m, nil
+}
+
+// checkReloadEventOncePerLB sends two `shoal event reload`s and checks
+// that each reloads every lb's haproxy exactly once, and that every agent
+// ran its user:reload handler once per event.
+func checkReloadEventOncePerLB(t *testing.T, c *Cluster) {
+	t.Helper()
 	// The master CLI refuses connections while the master re-executes, so
 	// every read is polled.
-	reloads := func() (map[string]int, error) {
-		m := map[string]int{}
-		for _, lb := range c.LBs {
-			n, err := lb.Reloads()
-			if err != nil {
-				return nil, err
-			}
-			m[lb.Name] = n
-		}
-		return m, nil
-	}
 	var base map[string]int
-	WaitFor(t, 10*time.Second, func() (err error) { base, err = reloads(); return err })
+	WaitFor(t, 10*time.Second, func() (err error) { base, err = lbReloads(c); return err })
 	for round := 1; round <= 2; round++ {
 		if _, err := c.Web[0].Shoal(context.Background(), "event", "reload"); err != nil {
 			t.Fatal(err)
@@ -174,7 +186,7 @@ func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 		// Round 2 is the sentinel for round 1: had round 1 reloaded twice,
 		// a counter would be past base+2 after round 2.
 		WaitFor(t, 30*time.Second, func() error {
-			now, err := reloads()
+			now, err := lbReloads(c)
 			if err != nil {
 				return err
 			}
@@ -200,7 +212,14 @@ func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 		}
 		return nil
 	})
+}
 
+// checkConfigHashes checks `shoal query config-hash`: every node answers,
+// web nodes with no templates, and every lb with the sha256 of the file
+// it serves, the same on every lb, whose install it also announced in a
+// config-hash user event. It returns the answers.
+func checkConfigHashes(t *testing.T, c *Cluster) map[string]map[string]string {
+	t.Helper()
 	hashes, err := c.Web[0].ConfigHashes()
 	if err != nil {
 		t.Fatal(err)
@@ -241,5 +260,5 @@ func TestScenario_ReloadEventAndConfigHash(t *testing.T) {
 			return fmt.Errorf("%s saw no config-hash event %q: %v", c.Web[0].Name, announced, c.Web[0].UserEvents("config-hash"))
 		})
 	}
-	t.Logf("every lb reloaded once per reload event; config-hash: %v", hashes)
+	return hashes
 }

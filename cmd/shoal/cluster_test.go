@@ -22,16 +22,35 @@ func TestCluster_Verbs(t *testing.T) {
 	b := startAgent(t, "b", nil, "-encrypt", key, "-tag", "role=db", "-join", a.gossip)
 	c := startAgent(t, "c", nil, "-encrypt", key, "-tag", "role=web")
 
-	// join
+	checkJoinVerb(t, a, c)
+	checkMembersVerb(t, a)
+	checkEventInMonitor(t, a, b)
+	checkQueryVerb(t, a)
+	checkTagsVerb(t, a, b)
+	checkInfoVerb(t, a)
+	checkKeysVerb(t, a, b, key)
+	checkForceLeaveVerb(t, a, c)
+	checkLeaveVerb(t, a, b)
+	checkSIGINTLeaves(t, a)
+}
+
+// checkJoinVerb checks shoal join: c joins a, and both see all three
+// alive.
+func checkJoinVerb(t *testing.T, a, c *agentProc) {
+	t.Helper()
 	out := mustShoal(t, c, "join", a.gossip)
 	if !strings.Contains(out, "contacting 1 nodes") {
 		t.Errorf("join: got %q", out)
 	}
 	a.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
 	c.waitStatus(map[string]string{"a": "alive", "b": "alive", "c": "alive"})
+}
 
-	// members: Serf's text layout, json, filters
-	out = mustShoal(t, a, "members")
+// checkMembersVerb checks shoal members: Serf's text layout, json,
+// filters.
+func checkMembersVerb(t *testing.T, a *agentProc) {
+	t.Helper()
+	out := mustShoal(t, a, "members")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 {
 		t.Fatalf("members: got %q, want 3 rows and no header, as serf members prints", out)
@@ -66,8 +85,12 @@ func TestCluster_Verbs(t *testing.T) {
 	if out := mustShoal(t, a, "members", "-status", "failed"); out != "\n" {
 		t.Errorf("members -status failed: got %q, want an empty line, as serf members prints", out)
 	}
+}
 
-	// event and monitor: the event shows in b's monitor stream.
+// checkEventInMonitor checks shoal event and monitor: an event sent
+// through a shows in b's monitor stream, and monitor exits 0 on SIGINT.
+func checkEventInMonitor(t *testing.T, a, b *agentProc) {
+	t.Helper()
 	mon := exec.Command(bin, "monitor", "-http-addr", b.http, "-log-level", "debug")
 	stdout, err := mon.StdoutPipe()
 	if err != nil {
@@ -86,7 +109,7 @@ func TestCluster_Verbs(t *testing.T) {
 		close(monLines)
 	}()
 	waitLine(t, monLines, "==> Monitoring")
-	out = mustShoal(t, a, "event", "-coalesce=false", "deploy", "v42")
+	out := mustShoal(t, a, "event", "-coalesce=false", "deploy", "v42")
 	if !strings.Contains(out, "Event 'deploy' dispatched") {
 		t.Errorf("event: got %q", out)
 	}
@@ -97,9 +120,13 @@ func TestCluster_Verbs(t *testing.T) {
 	if err := mon.Wait(); err != nil {
 		t.Errorf("monitor after SIGINT: %v, want exit 0", err)
 	}
+}
 
-	// query: acks from all, -node narrows, json lines
-	out = mustShoal(t, a, "query", "-timeout", "2s", "ping")
+// checkQueryVerb checks shoal query: acks from all, -node narrows, json
+// lines, -no-ack.
+func checkQueryVerb(t *testing.T, a *agentProc) {
+	t.Helper()
+	out := mustShoal(t, a, "query", "-timeout", "2s", "ping")
 	for _, n := range []string{"a", "b", "c"} {
 		if !strings.Contains(out, "Ack from '"+n+"'") {
 			t.Errorf("query: no ack from %s in %q", n, out)
@@ -126,8 +153,12 @@ func TestCluster_Verbs(t *testing.T) {
 	if !strings.Contains(out, "Total Acks: 0") {
 		t.Errorf("query -no-ack: got %q", out)
 	}
+}
 
-	// tags: set, delete, seen by the others
+// checkTagsVerb checks shoal tags: b sets one and deletes one, and a
+// sees the change.
+func checkTagsVerb(t *testing.T, a, b *agentProc) {
+	t.Helper()
 	mustShoal(t, b, "tags", "-set", "zone=eu-1", "-delete", "role")
 	if out := mustShoal(t, b, "tags"); out != "zone=eu-1\n" {
 		t.Errorf("tags: got %q, want zone=eu-1", out)
@@ -142,17 +173,25 @@ func TestCluster_Verbs(t *testing.T) {
 		}
 		return nil
 	})
+}
 
-	// info
-	out = mustShoal(t, a, "info")
+// checkInfoVerb checks that shoal info shows a's name, gossip address,
+// encryption and services.
+func checkInfoVerb(t *testing.T, a *agentProc) {
+	t.Helper()
+	out := mustShoal(t, a, "info")
 	for _, want := range []string{"name:", " a\n", "gossip_addr:", a.gossip, "gossip_encrypted:", "true", "web:8080:v2,eu"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info: %q lacks %q", out, want)
 		}
 	}
+}
 
-	// keys: list, install, use, remove, across the cluster
-	out = mustShoal(t, a, "keys", "-list")
+// checkKeysVerb checks shoal keys: list, install, use, remove, across
+// the cluster; the primary key cannot be removed.
+func checkKeysVerb(t *testing.T, a, b *agentProc, key string) {
+	t.Helper()
+	out := mustShoal(t, a, "keys", "-list")
 	if !strings.Contains(out, key) || !strings.Contains(out, "3/3") {
 		t.Errorf("keys -list: got %q, want %s on 3/3", out, key)
 	}
@@ -167,9 +206,12 @@ func TestCluster_Verbs(t *testing.T) {
 	if r := shoal(t, a, "keys", "-remove", key2); r.code != 1 || r.stderr == "" {
 		t.Errorf("removing the primary key: got exit %d stderr %q, want 1 and why", r.code, r.stderr)
 	}
+}
 
-	// SIGTERM: c exits without leaving, so the others see it fail;
-	// force-leave then marks it left.
+// checkForceLeaveVerb: on SIGTERM c exits without leaving, so a sees it
+// fail; force-leave then marks it left, and -prune drops it.
+func checkForceLeaveVerb(t *testing.T, a, c *agentProc) {
+	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +232,13 @@ func TestCluster_Verbs(t *testing.T) {
 		}
 		return nil
 	})
+}
 
-	// leave: b leaves and exits; a sees it left.
-	out = mustShoal(t, b, "leave")
+// checkLeaveVerb checks shoal leave: b leaves and exits 0; a sees it
+// left.
+func checkLeaveVerb(t *testing.T, a, b *agentProc) {
+	t.Helper()
+	out := mustShoal(t, b, "leave")
 	if !strings.Contains(out, "leave complete") {
 		t.Errorf("leave: got %q", out)
 	}
@@ -200,8 +246,12 @@ func TestCluster_Verbs(t *testing.T) {
 		t.Errorf("agent after leave: exit %d, want 0", code)
 	}
 	a.waitStatus(map[string]string{"b": "left"})
+}
 
-	// SIGINT: a leaves gracefully, then exits 0.
+// checkSIGINTLeaves checks that on SIGINT a leaves gracefully, then
+// exits 0.
+func checkSIGINTLeaves(t *testing.T, a *agentProc) {
+	t.Helper()
 	if err := a.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

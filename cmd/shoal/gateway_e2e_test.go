@@ -133,15 +133,48 @@ func readFile(t *testing.T, path string) string {
 // and query have two renderers to reach.
 func TestGateway_HAProxy(t *testing.T) {
 	t.Parallel()
-	srvA, portA := webServer(t, "A")
-	_, portB := webServer(t, "B")
+	g := startGateway(t)
+	st := g.checkBothBackends(t)
+	g.checkConfigHash(t, st.Hash)
+	g.checkReloadEvent(t)
+	g.checkMemberKilled(t)
+	// The file after web-a was dropped: no bad input below may change it.
+	good := readFile(t, g.cfgPath)
+	g.checkBadTemplates(t, good)
+	g.checkUnreadTag(t, good)
+	st = g.checkInjection(t, good)
+	checkRenderMetrics(t, g.lb, st.Applied)
+}
+
+// gatewayRig is the cluster TestGateway_HAProxy drives: web-a and web-b
+// offer service web, lb renders it into haproxy's live config, lb2 into a
+// file of its own through the command backend.
+type gatewayRig struct {
+	srvA              *httptest.Server // web-a's HTTP backend
+	listen            int              // haproxy's web listener
+	cfgPath, tmplPath string           // haproxy's config and lb's template
+	builtin           string           // the built-in haproxy template
+	hp                *backendtest.HAProxyProcess
+	webA, webB        *agentProc
+	lb, lb2           *agentProc
+}
+
+// startGateway starts the web servers, haproxy with a stats-only config,
+// and the four agents.
+func startGateway(t *testing.T) *gatewayRig {
+	t.Helper()
+	g := &gatewayRig{}
+	var portA, portB int
+	g.srvA, portA = webServer(t, "A")
+	_, portB = webServer(t, "B")
 	listen, stats := backendtest.FreePort(t), backendtest.FreePort(t)
+	g.listen = listen
 
 	dir := backendtest.ShortTempDir(t)
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	g.cfgPath = filepath.Join(dir, "haproxy.cfg")
 	// haproxy will not start without a listener; the stats page is one
 	// that every rendering keeps.
-	writeFile(t, cfgPath, fmt.Sprintf(`global
+	writeFile(t, g.cfgPath, fmt.Sprintf(`global
     master-worker
 defaults
     mode tcp
@@ -153,16 +186,32 @@ listen stats
     bind 127.0.0.1:%d
     stats enable
 `, stats))
-	hp := backendtest.StartHAProxy(t, cfgPath)
+	g.hp = backendtest.StartHAProxy(t, g.cfgPath)
 
-	tmplPath := filepath.Join(dir, "haproxy.tmpl")
+	g.tmplPath = filepath.Join(dir, "haproxy.tmpl")
 	builtin, err := templates.Get("haproxy")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, tmplPath, string(builtin))
+	g.builtin = string(builtin)
+	writeFile(t, g.tmplPath, g.builtin)
 	vars := fmt.Sprintf(`vars = { bind = "127.0.0.1", stats_port = "%d", "listen.web" = "%d" }`, stats, listen)
-	lbConf := filepath.Join(dir, "lb.hcl")
+	lbConf, lb2Conf := writeGatewayConfigs(t, dir, g.tmplPath, g.cfgPath, g.hp.MasterSocket, vars)
+
+	key := gossipKey(t)
+	g.webA = startAgent(t, "web-a", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portA))
+	g.webB = startAgent(t, "web-b", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portB), "-join", g.webA.gossip)
+	g.lb = startAgent(t, "lb", nil, "-encrypt", key, "-config-file", lbConf, "-join", g.webA.gossip)
+	g.lb2 = startAgent(t, "lb2", nil, "-encrypt", key, "-config-file", lb2Conf, "-join", g.webA.gossip)
+	return g
+}
+
+// writeGatewayConfigs writes lb's config (the haproxy backend on the
+// master socket, installing into cfgPath) and lb2's (the command backend,
+// checked by haproxy -c, installing under dir/lb2), and returns their paths.
+func writeGatewayConfigs(t *testing.T, dir, tmplPath, cfgPath, masterSocket, vars string) (lbConf, lb2Conf string) {
+	t.Helper()
+	lbConf = filepath.Join(dir, "lb.hcl")
 	writeFile(t, lbConf, fmt.Sprintf(`
 template {
   name          = "edge"
@@ -176,12 +225,12 @@ template {
   }
   %s
 }
-`, tmplPath, cfgPath, hp.MasterSocket, vars))
+`, tmplPath, cfgPath, masterSocket, vars))
 	lb2Dest := filepath.Join(dir, "lb2", "haproxy.cfg")
 	if err := os.MkdirAll(filepath.Dir(lb2Dest), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lb2Conf := filepath.Join(dir, "lb2.hcl")
+	lb2Conf = filepath.Join(dir, "lb2.hcl")
 	writeFile(t, lb2Conf, fmt.Sprintf(`
 template {
   name        = "edge"
@@ -198,140 +247,167 @@ template {
   %s
 }
 `, tmplPath, lb2Dest, vars))
+	return lbConf, lb2Conf
+}
 
-	key := gossipKey(t)
-	webA := startAgent(t, "web-a", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portA))
-	webB := startAgent(t, "web-b", nil, "-encrypt", key, "-service", fmt.Sprintf("web:%d", portB), "-join", webA.gossip)
-	lb := startAgent(t, "lb", nil, "-encrypt", key, "-config-file", lbConf, "-join", webA.gossip)
-	lb2 := startAgent(t, "lb2", nil, "-encrypt", key, "-config-file", lb2Conf, "-join", webA.gossip)
-
-	// Both backends in the file, haproxy reloaded, requests reach both.
-	st := lb.waitRender("2 backends installed and reloaded", func(s api.TemplateStatus) bool {
+// checkBothBackends checks that both backends are in the file, haproxy
+// reloaded, and requests reach both; it returns lb's status.
+func (g *gatewayRig) checkBothBackends(t *testing.T) api.TemplateStatus {
+	t.Helper()
+	st := g.lb.waitRender("2 backends installed and reloaded", func(s api.TemplateStatus) bool {
 		return s.OK && s.Backends == 2 && s.Reloads >= 1
 	})
 	if st.Hash == "" || st.Backend != "haproxy" {
 		t.Errorf("status: got hash %q backend %q", st.Hash, st.Backend)
 	}
-	waitServedBy(t, listen, "A", "B")
-	lb2.waitRender("2 backends", func(s api.TemplateStatus) bool { return s.OK && s.Backends == 2 })
+	waitServedBy(t, g.listen, "A", "B")
+	g.lb2.waitRender("2 backends", func(s api.TemplateStatus) bool { return s.OK && s.Backends == 2 })
+	return st
+}
 
-	// shoal query config-hash: both renderers serve the same bytes.
-	lb2.waitRender("same hash as lb", func(s api.TemplateStatus) bool { return s.Hash == st.Hash })
-	out := mustShoal(t, webB, "query", "-timeout", "2s", "config-hash")
-	for _, want := range []string{"lb    ", "lb2", "web-a", "(no templates)", st.Hash[:12], "4 nodes, 1 distinct hash "} {
+// checkConfigHash checks shoal query config-hash: both renderers serve
+// the same bytes, hash.
+func (g *gatewayRig) checkConfigHash(t *testing.T, hash string) {
+	t.Helper()
+	g.lb2.waitRender("same hash as lb", func(s api.TemplateStatus) bool { return s.Hash == hash })
+	out := mustShoal(t, g.webB, "query", "-timeout", "2s", "config-hash")
+	for _, want := range []string{"lb    ", "lb2", "web-a", "(no templates)", hash[:12], "4 nodes, 1 distinct hash "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("query config-hash: %q missing in:\n%s", want, out)
 		}
 	}
+}
 
-	// shoal event reload: every lb agent re-renders and reloads, once.
-	r1, _ := lb.renderStatus()
-	r2, _ := lb2.renderStatus()
-	mustShoal(t, webA, "event", "reload")
-	lb.waitRender("one more reload", func(s api.TemplateStatus) bool { return s.Reloads == r1.Reloads+1 })
-	lb2.waitRender("one more reload", func(s api.TemplateStatus) bool { return s.Reloads == r2.Reloads+1 })
+// checkReloadEvent checks shoal event reload: every lb agent re-renders
+// and reloads, once.
+func (g *gatewayRig) checkReloadEvent(t *testing.T) {
+	t.Helper()
+	r1, _ := g.lb.renderStatus()
+	r2, _ := g.lb2.renderStatus()
+	mustShoal(t, g.webA, "event", "reload")
+	g.lb.waitRender("one more reload", func(s api.TemplateStatus) bool { return s.Reloads == r1.Reloads+1 })
+	g.lb2.waitRender("one more reload", func(s api.TemplateStatus) bool { return s.Reloads == r2.Reloads+1 })
 	// A reload aimed at another template is ignored; its delivery is the
 	// sentinel that the first event was not handled twice.
-	mustShoal(t, webA, "event", "-coalesce=false", "reload", "no-such-template")
-	lb.waitLog("reload event ignored: no such template here")
-	if s, _ := lb.renderStatus(); s.Reloads != r1.Reloads+1 {
+	mustShoal(t, g.webA, "event", "-coalesce=false", "reload", "no-such-template")
+	g.lb.waitLog("reload event ignored: no such template here")
+	if s, _ := g.lb.renderStatus(); s.Reloads != r1.Reloads+1 {
 		t.Errorf("lb reloads after one reload event: got %d, want %d", s.Reloads, r1.Reloads+1)
 	}
+}
 
-	// Kill web-a's machine: its agent (SIGKILL) and its server. The file
-	// is rewritten and the change applied through haproxy's Runtime API,
-	// with no reload (a reload, should the runtime path decline, leaves an
-	// old worker until it finishes); then no request reaches A and none
-	// fails.
-	before, _ := lb.renderStatus()
-	if err := webA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+// checkMemberKilled kills web-a's machine: its agent (SIGKILL) and its
+// server. The file is rewritten and the change applied through haproxy's
+// Runtime API, with no reload (a reload, should the runtime path decline,
+// leaves an old worker until it finishes); then no request reaches A and
+// none fails.
+func (g *gatewayRig) checkMemberKilled(t *testing.T) {
+	t.Helper()
+	before, _ := g.lb.renderStatus()
+	if err := g.webA.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	srvA.Close()
-	st = lb.waitRender("web-a dropped and the change applied", func(s api.TemplateStatus) bool {
+	g.srvA.Close()
+	st := g.lb.waitRender("web-a dropped and the change applied", func(s api.TemplateStatus) bool {
 		return s.OK && s.Backends == 1 && s.Installs > before.Installs && s.Applied > before.Applied
 	})
-	if cfg := readFile(t, cfgPath); strings.Contains(cfg, "web-a") || !strings.Contains(cfg, "web-b") {
+	if cfg := readFile(t, g.cfgPath); strings.Contains(cfg, "web-a") || !strings.Contains(cfg, "web-b") {
 		t.Fatalf("haproxy.cfg after web-a failed:\n%s", cfg)
 	}
 	if st.Reloads != before.Reloads || st.Runtime == nil || st.Runtime.Applies == 0 || st.Runtime.Commands == 0 || st.Runtime.ServersRemoved == 0 {
 		t.Errorf("after web-a was dropped: reloads %d (before %d), runtime %+v; want no reload, and applies, commands and a removed server counted",
 			st.Reloads, before.Reloads, st.Runtime)
 	}
-	if out := mustShoal(t, lb, "render"); !strings.Contains(out, "APPLIED") || !strings.Contains(out, "edge: runtime: ") {
+	if out := mustShoal(t, g.lb, "render"); !strings.Contains(out, "APPLIED") || !strings.Contains(out, "edge: runtime: ") {
 		t.Errorf("shoal render: no APPLIED column or runtime line in:\n%s", out)
 	}
-	waitOneWorker(t, hp)
+	waitOneWorker(t, g.hp)
 	for i := range 30 {
-		got, err := get(listen)
+		got, err := get(g.listen)
 		if err != nil || got != "B" {
 			t.Fatalf("request %d after web-a was dropped: got %q, %v; want B", i, got, err)
 		}
 	}
+}
 
-	// A template that does not parse: watched, re-rendered at once, and
-	// the installed file stays.
-	good := readFile(t, cfgPath)
-	writeFile(t, tmplPath, string(builtin)+"\n{{ .Broken ")
-	lb.waitRender("template error", func(s api.TemplateStatus) bool { return s.TemplateError != "" })
+// checkBadTemplates checks that a template that does not parse is
+// watched and re-rendered at once, and that one haproxy rejects is
+// reported with haproxy's message; the installed file stays good.
+func (g *gatewayRig) checkBadTemplates(t *testing.T, good string) {
+	t.Helper()
+	writeFile(t, g.tmplPath, g.builtin+"\n{{ .Broken ")
+	g.lb.waitRender("template error", func(s api.TemplateStatus) bool { return s.TemplateError != "" })
 	// A template that renders a config haproxy rejects.
-	writeFile(t, tmplPath, string(builtin)+"\nthis-is-not-a-keyword\n")
-	st = lb.waitRender("validation failure", func(s api.TemplateStatus) bool {
+	writeFile(t, g.tmplPath, g.builtin+"\nthis-is-not-a-keyword\n")
+	st := g.lb.waitRender("validation failure", func(s api.TemplateStatus) bool {
 		return !s.OK && strings.Contains(s.Error, "validate") && s.TemplateError == ""
 	})
 	if !strings.Contains(st.Error, "this-is-not-a-keyword") {
 		t.Errorf("validation error does not carry haproxy's message: %s", st.Error)
 	}
-	if got := readFile(t, cfgPath); got != good {
+	if got := readFile(t, g.cfgPath); got != good {
 		t.Fatalf("a rejected render changed the file:\n%s", got)
 	}
-	if got, err := get(listen); err != nil || got != "B" {
+	if got, err := get(g.listen); err != nil || got != "B" {
 		t.Fatalf("haproxy after rejected renders: got %q, %v; want B", got, err)
 	}
-	r := shoal(t, lb, "render")
+	r := shoal(t, g.lb, "render")
 	if r.code != 1 || !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "this-is-not-a-keyword") {
 		t.Errorf("shoal render with a failing template: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
-	writeFile(t, tmplPath, string(builtin))
-	lb.waitRender("good again", func(s api.TemplateStatus) bool { return s.OK && s.TemplateError == "" })
+	writeFile(t, g.tmplPath, g.builtin)
+	g.lb.waitRender("good again", func(s api.TemplateStatus) bool { return s.OK && s.TemplateError == "" })
+}
 
-	// A tag the template never reads does not exclude a member, unsafe
-	// or not: web-b keeps serving with owner="team a".
-	settled := lb.waitRender("settled", func(s api.TemplateStatus) bool { return s.OK })
-	mustShoal(t, webB, "tags", "-set", "owner=team a")
-	lb.waitRender("a render after owner was set", func(s api.TemplateStatus) bool {
+// checkUnreadTag checks that a tag the template never reads does not
+// exclude a member, unsafe or not: web-b keeps serving with
+// owner="team a" and the file stays good.
+func (g *gatewayRig) checkUnreadTag(t *testing.T, good string) {
+	t.Helper()
+	settled := g.lb.waitRender("settled", func(s api.TemplateStatus) bool { return s.OK })
+	mustShoal(t, g.webB, "tags", "-set", "owner=team a")
+	g.lb.waitRender("a render after owner was set", func(s api.TemplateStatus) bool {
 		return s.Renders > settled.Renders && s.OK && len(s.Excluded) == 0
 	})
-	if got := readFile(t, cfgPath); got != good {
+	if got := readFile(t, g.cfgPath); got != good {
 		t.Fatalf("an unread tag changed the file:\n%s", got)
 	}
+}
 
-	// Injection: a control character is refused by the agent itself; a
-	// value with spaces is gossiped, and in a tag the template reads
-	// (listenPort reads listen.*) render leaves web-b out entirely, which
-	// the floor (min_backends = 1) refuses: the file does not change.
-	if r := shoal(t, webB, "tags", "-set", "listen.evil=x\nserver evil 1.2.3.4:80"); r.code == 0 {
+// checkInjection: a control character is refused by the agent itself; a
+// value with spaces is gossiped, and in a tag the template reads
+// (listenPort reads listen.*) render leaves web-b out entirely, which the
+// floor (min_backends = 1) refuses: the file does not change. It returns
+// lb's status.
+func (g *gatewayRig) checkInjection(t *testing.T, good string) api.TemplateStatus {
+	t.Helper()
+	if r := shoal(t, g.webB, "tags", "-set", "listen.evil=x\nserver evil 1.2.3.4:80"); r.code == 0 {
 		t.Errorf("tags -set with a newline: got exit 0, want a refusal")
 	}
-	mustShoal(t, webB, "tags", "-set", "listen.evil=x server evil 1.2.3.4:80")
-	st = lb.waitRender("web-b excluded", func(s api.TemplateStatus) bool {
+	mustShoal(t, g.webB, "tags", "-set", "listen.evil=x server evil 1.2.3.4:80")
+	st := g.lb.waitRender("web-b excluded", func(s api.TemplateStatus) bool {
 		return len(s.Excluded) == 1 && strings.Contains(s.Excluded[0].Member, "web-b")
 	})
-	if got := readFile(t, cfgPath); got != good || strings.Contains(got, "evil") {
+	if got := readFile(t, g.cfgPath); got != good || strings.Contains(got, "evil") {
 		t.Fatalf("the injection attempt changed the file:\n%s", got)
 	}
 	if st.OK || !strings.Contains(st.Error, "floor") {
 		t.Errorf("status after web-b was excluded: ok %v error %q, want the floor guard", st.OK, st.Error)
 	}
 	// A dry render of the live data fails the same floor, writes nothing.
-	if r := shoal(t, lb, "render", "-dry"); r.code != 1 || strings.Contains(r.stdout, "evil") || !strings.Contains(r.stdout, "would fail") {
+	if r := shoal(t, g.lb, "render", "-dry"); r.code != 1 || strings.Contains(r.stdout, "evil") || !strings.Contains(r.stdout, "would fail") {
 		t.Errorf("render -dry: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
-	if got, err := get(listen); err != nil || got != "B" {
+	if got, err := get(g.listen); err != nil || got != "B" {
 		t.Fatalf("haproxy after the injection attempt: got %q, %v; want B", got, err)
 	}
+	return st
+}
 
-	// Metrics count per template.
+// checkRenderMetrics checks that lb's metrics count per template, and
+// that its applied counter reads applied.
+func checkRenderMetrics(t *testing.T, lb *agentProc, applied uint64) {
+	t.Helper()
 	resp, err := http.Get("http://" + lb.http + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +415,7 @@ template {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`shoal_render_reloads_total{template="edge"}`, `shoal_render_failures_total{template="edge"}`, `shoal_render_ok{template="edge"} 0`,
-		fmt.Sprintf(`shoal_render_applied_total{template="edge"} %d`, st.Applied), `shoal_haproxy_runtime_commands_total{template="edge"}`,
+		fmt.Sprintf(`shoal_render_applied_total{template="edge"} %d`, applied), `shoal_haproxy_runtime_commands_total{template="edge"}`,
 		`shoal_haproxy_runtime_fallbacks_total{reason="structure",template="edge"}`, `shoal_haproxy_runtime_drift_repairs_total{template="edge"}`,
 		`shoal_haproxy_draining_servers{template="edge"}`, `shoal_haproxy_ghost_servers{template="edge"}`} {
 		if !strings.Contains(string(body), want) {

@@ -286,6 +286,17 @@ func waitTXT(t *testing.T, a *agentProc, name, want string) {
 // the right HTTP status and the right CLI exit code.
 func TestServices_BadInput(t *testing.T) {
 	t.Parallel()
+	a := startHangingChecks(t)
+	checkHangingChecksTimeOut(t, a)
+	checkCLIRefusesBadServices(t, a)
+	checkAPIRefusesBadServices(t, a)
+}
+
+// startHangingChecks starts an agent whose config has service web, with
+// an http check on a listener that accepts and never answers, and service
+// job, with a script check that never exits.
+func startHangingChecks(t *testing.T) *agentProc {
+	t.Helper()
 	hang, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +324,13 @@ service {
   }
 }
 `, hang.Addr()))
-	a := startAgent(t, "bad", nil, "-config-file", conf)
+	return startAgent(t, "bad", nil, "-config-file", conf)
+}
+
+// checkHangingChecksTimeOut checks that both hanging checks turn critical
+// on a timeout while the API and the CLI keep answering.
+func checkHangingChecksTimeOut(t *testing.T, a *agentProc) {
+	t.Helper()
 	web := a.waitLocal("web", "critical on a timeout", func(s api.LocalService) bool {
 		return s.Health == "critical" && len(s.Checks) == 1 && strings.Contains(strings.ToLower(s.Checks[0].Note+s.Checks[0].Output), "timeout")
 	})
@@ -329,7 +346,13 @@ service {
 		}
 		mustShoal(t, a, "members")
 	}
+}
 
+// checkCLIRefusesBadServices checks that shoal services and shoal check
+// refuse bad registrations, config services and unknown or non-TTL
+// checks with the right exit code and the field named.
+func checkCLIRefusesBadServices(t *testing.T, a *agentProc) {
+	t.Helper()
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -355,8 +378,12 @@ service {
 	if r := shoal(t, a, "check", "pass", "web-check"); r.code != 1 || !strings.Contains(r.stderr, "not a ttl check") {
 		t.Errorf("pass an http check: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
 
-	// The API's statuses, straight.
+// checkAPIRefusesBadServices checks the API's statuses and messages for
+// the same bad input, straight.
+func checkAPIRefusesBadServices(t *testing.T, a *agentProc) {
+	t.Helper()
 	for _, tc := range []struct {
 		method, path, body string
 		code               int

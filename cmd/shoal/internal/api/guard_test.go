@@ -77,19 +77,20 @@ func newServer(t *testing.T, a api.Agent, opts api.Options) (*api.Server, *slog.
 
 // TestServer_TrustRules runs requests a browser page or a rebinding
 // attacker could send, and the operator's own, through the API.
+// trustCase is one request to the API and the answer its trust rules give.
+type trustCase struct {
+	name         string
+	method, path string
+	host         string // "" is self
+	hdr          map[string]string
+	token        string // the server's
+	want         int
+	wantMsg      string // in the error answer
+	wantChange   bool
+}
+
 func TestServer_TrustRules(t *testing.T) {
-	const self = "127.0.0.1:7373"
-	const body = `{"set":{"role":"evil"}}`
-	for _, tc := range []struct {
-		name         string
-		method, path string
-		host         string // "" is self
-		hdr          map[string]string
-		token        string // the server's
-		want         int
-		wantMsg      string // in the error answer
-		wantChange   bool
-	}{
+	for _, tc := range []trustCase{
 		// Content type: a cross-site form or text/plain POST needs no CORS preflight.
 		{name: "text/plain POST", method: "POST", path: "/v1/tags", hdr: map[string]string{"Content-Type": "text/plain"}, want: 415, wantMsg: "Content-Type: application/json"},
 		{name: "form POST", method: "POST", path: "/v1/tags", hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, want: 415},
@@ -142,43 +143,51 @@ func TestServer_TrustRules(t *testing.T) {
 		{name: "token but text/plain", method: "POST", path: "/v1/tags", token: "s3cret", hdr: map[string]string{api.TokenHeader: "s3cret", "Content-Type": "text/plain"}, want: 415},
 		{name: "token but evil origin", method: "POST", path: "/v1/tags", token: "s3cret", hdr: map[string]string{api.TokenHeader: "s3cret", "Content-Type": "application/json", "Origin": "http://evil.example"}, want: 403},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a := &recAgent{}
-			srv, _ := newServer(t, a, api.Options{Token: tc.token, AllowedHosts: []string{"shoal.internal"}})
-			var rb io.Reader
-			if tc.method != "GET" {
-				rb = strings.NewReader(body)
-			}
-			req := httptest.NewRequest(tc.method, "http://"+self+tc.path, rb)
-			if tc.host != "" {
-				req.Host = tc.host
-			}
-			for k, v := range tc.hdr {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, req)
-			if rec.Code != tc.want {
-				t.Fatalf("got %d %s, want %d", rec.Code, rec.Body, tc.want)
-			}
-			if rec.Code != 200 {
-				var e api.Error
-				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
-					t.Errorf("error answer %q is not {\"error\": ...}: %v", rec.Body, err)
-				}
-				if !strings.Contains(e.Error, tc.wantMsg) {
-					t.Errorf("error %q does not mention %q", e.Error, tc.wantMsg)
-				}
-			}
-			if got := a.changed(); (len(got) > 0) != tc.wantChange {
-				t.Errorf("agent changes: got %v, want changed=%v", got, tc.wantChange)
-			}
-			for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"} {
-				if v := rec.Header().Get(h); v != "" {
-					t.Errorf("answer carries %s: %q; the API sends no CORS headers", h, v)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkTrustRule(t, tc) })
+	}
+}
+
+// checkTrustRule sends tc's request to a fresh server and checks the
+// status, that a refusal is a JSON error naming its reason, that only an
+// accepted request changed the agent, and that no CORS header is sent.
+func checkTrustRule(t *testing.T, tc trustCase) {
+	t.Helper()
+	const self = "127.0.0.1:7373"
+	const body = `{"set":{"role":"evil"}}`
+	a := &recAgent{}
+	srv, _ := newServer(t, a, api.Options{Token: tc.token, AllowedHosts: []string{"shoal.internal"}})
+	var rb io.Reader
+	if tc.method != "GET" {
+		rb = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(tc.method, "http://"+self+tc.path, rb)
+	if tc.host != "" {
+		req.Host = tc.host
+	}
+	for k, v := range tc.hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != tc.want {
+		t.Fatalf("got %d %s, want %d", rec.Code, rec.Body, tc.want)
+	}
+	if rec.Code != 200 {
+		var e api.Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+			t.Errorf("error answer %q is not {\"error\": ...}: %v", rec.Body, err)
+		}
+		if !strings.Contains(e.Error, tc.wantMsg) {
+			t.Errorf("error %q does not mention %q", e.Error, tc.wantMsg)
+		}
+	}
+	if got := a.changed(); (len(got) > 0) != tc.wantChange {
+		t.Errorf("agent changes: got %v, want changed=%v", got, tc.wantChange)
+	}
+	for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"} {
+		if v := rec.Header().Get(h); v != "" {
+			t.Errorf("answer carries %s: %q; the API sends no CORS headers", h, v)
+		}
 	}
 }
 
@@ -205,39 +214,7 @@ func TestServer_StreamsOutliveReadTimeout(t *testing.T) {
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // before ts.Close, which waits for the handler
 
-	mon, err := http.Get(ts.URL + "/v1/monitor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mon.Body.Close()
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(mon.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	// nextLine waits for a line containing want; the stream ending or a
-	// stall (a canceled handler may leave the response unfinished) fails.
-	nextLine := func(want string) {
-		t.Helper()
-		stall := time.NewTimer(10 * time.Second)
-		defer stall.Stop()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("monitor stream ended, want a line with %q", want)
-				}
-				if strings.Contains(l, want) {
-					return
-				}
-			case <-stall.C:
-				t.Fatalf("monitor stream stalled, want a line with %q", want)
-			}
-		}
-	}
+	nextLine := followMonitor(t, ts.URL)
 	nextLine(`"hello"`)
 
 	type answer struct {
@@ -265,5 +242,43 @@ func TestServer_StreamsOutliveReadTimeout(t *testing.T) {
 	unblock()
 	if got := <-done; got.err != nil || got.code != 200 {
 		t.Fatalf("POST /v1/render that outlived the read timeout: got %d %q %v, want 200", got.code, got.body, got.err)
+	}
+}
+
+// followMonitor opens GET /v1/monitor at url and returns nextLine, which
+// waits for a line containing want; the stream ending or a stall (a
+// canceled handler may leave the response unfinished) fails the test.
+func followMonitor(t *testing.T, url string) (nextLine func(want string)) {
+	t.Helper()
+	mon, err := http.Get(url + "/v1/monitor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Body.Close() })
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(mon.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return func(want string) {
+		t.Helper()
+		stall := time.NewTimer(10 * time.Second)
+		defer stall.Stop()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("monitor stream ended, want a line with %q", want)
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-stall.C:
+				t.Fatalf("monitor stream stalled, want a line with %q", want)
+			}
+		}
 	}
 }
