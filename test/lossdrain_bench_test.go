@@ -1,0 +1,493 @@
+//go:build linux
+
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Loss-drain load: each lb's client opens a new connection per request,
+// 100 a second, and gives up on a request after 5 s, as a browser or an
+// HTTP client with a short deadline would.
+const (
+	lossPct         = 20
+	lossReqTimeout  = 5 * time.Second
+	lossLoadRate    = 100
+	lossPollEvery   = 100 * time.Millisecond
+	lossWholeWithin = 2 * time.Minute
+)
+
+// TestBenchLossDrain is issue 12's "20% packet loss for 60 s": five
+// namespaces (three web hosts, two lbs on the built-in HAProxy template's
+// runtime path) on the shipped LAN timings, each lb under a steady load of
+// a new connection per request. Every host's link drops 20% of its frames
+// (the lbs' too, so the lb-to-web data path loses them as well) for
+// DURATION (default 60s). Meanwhile each lb's "show servers state" is read
+// every 100 ms and every interval a healthy web server was not served is
+// recorded; the agents' logs give the suspicions and any member marked
+// failed. It compares draining on suspicion (the default) with
+// drain_on_suspect = false, and reports drains, their length, failed
+// requests and why they failed, reloads, and whether the pool is whole
+// again once the loss clears. SHOAL_BENCH=1 runs it (test/loss-drain.sh).
+func TestBenchLossDrain(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH") != "1" {
+		t.Skip("skipping: set SHOAL_BENCH=1 (or run test/loss-drain.sh) for the loss-drain benchmark")
+	}
+	needShoal(t)
+	window := 60 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("DURATION")); err == nil && d > 0 {
+		window = d
+	}
+	noDrain := strings.Replace(LBTemplate, "min_backends = 1", "min_backends = 1\n  drain_on_suspect = false", 1)
+	modes := []struct{ short, name, lbhcl string }{
+		{"drain", "drain on suspicion (default)", LBTemplate},
+		{"nodrain", "drain_on_suspect = false", noDrain},
+	}
+	var results []lossResult
+	for _, m := range modes {
+		t.Run(m.short, func(t *testing.T) {
+			c := NewCluster(t, bins, Options{Web: 3, LBs: 2, Gossip: DefaultGossip, LBHCL: m.lbhcl})
+			c.WaitConverged(2 * time.Minute)
+			for _, lb := range c.LBs {
+				lb.WaitServers(2*time.Minute, c.WebNames())
+			}
+			r := lossRound(t, c, window)
+			r.mode = m.name
+			for _, l := range r.lbs {
+				t.Logf("%s", l)
+			}
+			if len(r.failedMembers) > 0 {
+				t.Errorf("members were marked failed under %d%% loss: %v", lossPct, r.failedMembers)
+			}
+			results = append(results, r)
+		})
+	}
+	fmt.Print(lossReport(window, results))
+}
+
+// lossResult is one mode's run.
+type lossResult struct {
+	mode          string
+	lbs           []lbLoss
+	suspicions    int      // "member suspected" lines in every agent's log
+	refutations   int      // "member no longer suspected" lines
+	failedMembers []string // member-failed events and "member failed" lines
+	whole         time.Duration
+	wholeErr      error
+}
+
+// lbLoss is what one lb saw.
+type lbLoss struct {
+	name string
+	// drains are the intervals haproxy served a web server not because
+	// shoal said so (weight 0, drain or maintenance, removed); checkDown
+	// those its own health check alone had it down.
+	drains, checkDown []outage
+	suspicions        int // suspicions of web hosts in this lb agent's log
+	load              LoadResult
+	reloads           int // haproxy master's reload counter, during the run
+	shoalReloads      int // reloads shoal counts (render status)
+	stat              map[string]int
+	pollErrs          int
+	// Failures begun in a second when a web server was drained on this
+	// lb, and the seconds of the run that were such; the others.
+	failDrained, secsDrained, failOther, secsOther int
+}
+
+func (l lbLoss) String() string {
+	var ds []string
+	for _, o := range l.drains {
+		ds = append(ds, o.String())
+	}
+	var cs []string
+	for _, o := range l.checkDown {
+		cs = append(cs, o.String())
+	}
+	return fmt.Sprintf("%s: %d drains [%s]; check down [%s]; %d suspicions of web hosts; load %d ok %d failed %v, ok latency ms %v, first errors %q; reloads %d (shoal %d); svc_web %v; %d failed polls; failures begun while drained %d in %d s, otherwise %d in %d s",
+		l.name, len(l.drains), strings.Join(ds, ", "), strings.Join(cs, ", "), l.suspicions, l.load.OK, l.load.Failed, l.load.Kinds,
+		l.load.OKMillis, l.load.Errors, l.reloads, l.shoalReloads, l.stat, l.pollErrs, l.failDrained, l.secsDrained, l.failOther, l.secsOther)
+}
+
+// lossRound starts the load on every lb and the watchers of their
+// servers, puts loss on every host for window, clears it, waits for the
+// pool to be whole again and collects what happened.
+func lossRound(t *testing.T, c *Cluster, window time.Duration) lossResult {
+	t.Helper()
+	var r lossResult
+	before := make([]lbLoss, len(c.LBs))
+	for i, lb := range c.LBs {
+		before[i] = readLBCounters(t, lb)
+	}
+	var loads []*BackgroundLoad
+	var watches []*serverWatch
+	for _, lb := range c.LBs {
+		l, err := lb.StartLoad("load", bins.Tool, LBURL, "-rate", strconv.Itoa(lossLoadRate),
+			"-duration", (window + 10*time.Minute).String(), "-timeout", lossReqTimeout.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		loads = append(loads, l)
+		watches = append(watches, watchServers(lb.HAProxy, c.WebNames(), lossPollEvery))
+	}
+	start := time.Now()
+	setLossAll(t, c, lossPct)
+	time.Sleep(window) // the measurement window, not synchronisation
+	setLossAll(t, c, 0)
+	cleared := time.Now()
+	r.wholeErr = poll(lossWholeWithin, func() error {
+		for _, lb := range c.LBs {
+			if err := serving(lb.HAProxy, lb.Name, c.WebNames()); err != nil {
+				return err
+			}
+		}
+		return CheckStatus(c.All(), c.Names(), "alive")
+	})
+	r.whole = time.Since(cleared)
+	if r.wholeErr != nil {
+		t.Errorf("pool not whole %s after the loss cleared: %v", lossWholeWithin, r.wholeErr)
+	}
+	// Requests begun under loss end within their timeout; let them.
+	time.Sleep(lossReqTimeout + time.Second) // a measurement window, not synchronisation
+	for i, lb := range c.LBs {
+		res, err := loads[i].Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		outages, errs := watches[i].Stop()
+		r.lbs = append(r.lbs, collectLB(t, c, lb, before[i], res, outages, errs, start))
+	}
+	r.suspicions, r.refutations, r.failedMembers = membershipEvents(c, start)
+	return r
+}
+
+// collectLB gathers what one lb saw during the run that began at start.
+func collectLB(t *testing.T, c *Cluster, lb *Agent, before lbLoss, res LoadResult, outages []outage, pollErrs int, start time.Time) lbLoss {
+	t.Helper()
+	l := readLBCounters(t, lb)
+	l.name, l.load, l.pollErrs = lb.Name, res, pollErrs
+	l.reloads -= before.reloads
+	l.shoalReloads -= before.shoalReloads
+	for k := range l.stat {
+		l.stat[k] -= before.stat[k]
+	}
+	for _, o := range outages {
+		if o.drained() {
+			l.drains = append(l.drains, o)
+		} else {
+			l.checkDown = append(l.checkDown, o)
+		}
+	}
+	l.suspicions = countWebSuspicions(lb, c.WebNames(), start)
+	l.failDrained, l.secsDrained, l.failOther, l.secsOther = failuresByDrain(res.FailedStarts, l.drains, start, time.Now())
+	return l
+}
+
+// setLossAll puts pct percent loss on every host's link (0 clears it).
+func setLossAll(t *testing.T, c *Cluster, pct int) {
+	t.Helper()
+	for _, h := range c.Net.Hosts() {
+		if err := h.SetLoss(pct); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readLBCounters reads the lb's reload counters and its haproxy's svc_web
+// backend statistics.
+func readLBCounters(t *testing.T, lb *Agent) lbLoss {
+	t.Helper()
+	var l lbLoss
+	var err error
+	if l.reloads, err = lb.Reloads(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := lb.Template()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.shoalReloads = st.Reloads
+	if l.stat, err = showStat(lb.HAProxy, WebProxy, "BACKEND"); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// outage is an interval a web server was not served on one lb.
+type outage struct {
+	server   string
+	from, to time.Time
+	how      []string // why, as seen by the polls: removed, maint/drain, weight 0, check down
+	open     bool     // still out when the watch stopped
+}
+
+func (o outage) d() time.Duration { return o.to.Sub(o.from) }
+
+// drained reports whether shoal took the server out (rather than
+// haproxy's own health check alone).
+func (o outage) drained() bool {
+	return slices.ContainsFunc(o.how, func(h string) bool { return h != "check down" })
+}
+
+func (o outage) String() string {
+	s := fmt.Sprintf("%s %.2f s (%s)", o.server, o.d().Seconds(), strings.Join(o.how, "+"))
+	if o.open {
+		s += " still out at the end"
+	}
+	return s
+}
+
+// serverWatch polls one haproxy's servers and records their outages.
+type serverWatch struct {
+	stop, done chan struct{}
+	outages    []outage
+	errs       int // polls that failed
+}
+
+// watchServers polls hp's svc_web every interval until Stop.
+func watchServers(hp *HAProxy, names []string, every time.Duration) *serverWatch {
+	w := &serverWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run(hp, names, every)
+	return w
+}
+
+// Stop ends the watch and returns the outages, those still open ending
+// now, and the number of failed polls.
+func (w *serverWatch) Stop() ([]outage, int) {
+	close(w.stop)
+	<-w.done
+	return w.outages, w.errs
+}
+
+func (w *serverWatch) run(hp *HAProxy, names []string, every time.Duration) {
+	defer close(w.done)
+	open := map[string]*outage{}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.stop:
+			now := time.Now()
+			for _, n := range names {
+				if o := open[n]; o != nil {
+					o.to, o.open = now, true
+					w.outages = append(w.outages, *o)
+				}
+			}
+			return
+		case <-tick.C:
+		}
+		rows, err := serversState(hp)
+		now := time.Now()
+		if err != nil {
+			w.errs++
+			continue
+		}
+		for _, n := range names {
+			why, o := notServing(rows, n), open[n]
+			switch {
+			case len(why) > 0 && o == nil:
+				open[n] = &outage{server: n, from: now, how: why}
+			case len(why) > 0:
+				for _, h := range why {
+					if !slices.Contains(o.how, h) {
+						o.how = append(o.how, h)
+					}
+				}
+			case o != nil:
+				o.to = now
+				w.outages = append(w.outages, *o)
+				delete(open, n)
+			}
+		}
+	}
+}
+
+// notServing says why haproxy sends name no new connections, or nothing
+// when it does.
+func notServing(rows map[string]serverRow, name string) []string {
+	row, ok := rows[name]
+	if !ok {
+		return []string{"removed"}
+	}
+	var why []string
+	if row.admin&0x09 != 0 {
+		why = append(why, "maint/drain")
+	}
+	if row.weight == 0 {
+		why = append(why, "weight 0")
+	}
+	if row.op == 0 {
+		why = append(why, "check down")
+	}
+	return why
+}
+
+// statFields are the counters of "show stat" the report uses.
+var statFields = []string{"stot", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "chkfail", "chkdown"}
+
+// showStat reads the counters of one row (a server, or BACKEND) of proxy
+// from the current worker's "show stat".
+func showStat(hp *HAProxy, proxy, row string) (map[string]int, error) {
+	out, err := hp.Command("@1 show stat")
+	if err != nil {
+		return nil, err
+	}
+	var col map[string]int
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if h, ok := strings.CutPrefix(line, "# "); ok {
+			col = map[string]int{}
+			for i, name := range strings.Split(h, ",") {
+				col[name] = i
+			}
+			continue
+		}
+		f := strings.Split(line, ",")
+		if col == nil || len(f) < len(col) || f[col["pxname"]] != proxy || f[col["svname"]] != row {
+			continue
+		}
+		st := map[string]int{}
+		for _, name := range statFields {
+			if i, ok := col[name]; ok {
+				st[name], _ = strconv.Atoi(f[i])
+			}
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("show stat: no row %s/%s in %q", proxy, row, out)
+}
+
+// countWebSuspicions counts the suspicions of web hosts in the lb agent's
+// log since start: each is a drain of a healthy server, unless it ends
+// before the render's wait lets it through.
+func countWebSuspicions(lb *Agent, webs []string, start time.Time) int {
+	n := 0
+	for _, w := range webs {
+		n += len(logTimes(lb.Proc.Log, start, `msg="member suspected"`, " member="+w+" "))
+	}
+	return n
+}
+
+// membershipEvents counts the suspicions and their refutations in every
+// agent's log since start, and lists members marked failed (by a handler's
+// member-failed event or a "member failed" log line).
+func membershipEvents(c *Cluster, start time.Time) (suspected, refuted int, failed []string) {
+	failed = memberFailed(c.All())
+	for _, a := range c.All() {
+		suspected += len(logTimes(a.Proc.Log, start, `msg="member suspected"`))
+		refuted += len(logTimes(a.Proc.Log, start, `msg="member no longer suspected"`))
+		for _, at := range logTimes(a.Proc.Log, start, `msg="member failed"`) {
+			failed = append(failed, fmt.Sprintf("%s logged a member failed at %s", a.Name, at.Format("15:04:05.000")))
+		}
+	}
+	return suspected, refuted, failed
+}
+
+// failuresByDrain splits the failed requests by whether their request
+// began in a second of [from, to) in which some web server was drained,
+// and counts those seconds and the others.
+func failuresByDrain(failedStarts map[int64]int, drains []outage, from, to time.Time) (failDrained, secsDrained, failOther, secsOther int) {
+	for s := from.Unix(); s < to.Unix(); s++ {
+		sec := time.Unix(s, 0)
+		drained := slices.ContainsFunc(drains, func(o outage) bool {
+			return o.from.Before(sec.Add(time.Second)) && o.to.After(sec)
+		})
+		if drained {
+			failDrained += failedStarts[s]
+			secsDrained++
+		} else {
+			failOther += failedStarts[s]
+			secsOther++
+		}
+	}
+	return failDrained, secsDrained, failOther, secsOther
+}
+
+// lossReport is the markdown of the runs: what the loss cost, then why
+// requests failed.
+func lossReport(window time.Duration, rs []lossResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d%% loss on every host's link for %s (lbs included, so haproxy's connections to the web hosts lose %d%% of frames each way), "+
+		"3 web + 2 lb hosts, LAN timings; each lb's client sends %d requests a second, a new connection each, open loop, %s timeout, to haproxy over loopback (no loss there)\n",
+		lossPct, window, lossPct, lossLoadRate, lossReqTimeout)
+	b.WriteString("| mode | drains of healthy servers (lb / lb2) | drain length min / median / p90 / max | drained server-seconds (lb / lb2) | " +
+		"suspicions of web hosts in lb's / lb2's log (all agents' suspicions, refutations) | failed / total requests (lb / lb2) | reloads (haproxy, shoal) | members marked failed | pool whole after the loss cleared |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		var all []time.Duration
+		for _, l := range r.lbs {
+			for _, o := range l.drains {
+				all = append(all, o.d())
+			}
+		}
+		lengths := "-"
+		if len(all) > 0 {
+			lengths = fmt.Sprintf("%.2f / %.2f / %.2f / %.2f s", slices.Min(all).Seconds(), percentile(all, 50).Seconds(),
+				percentile(all, 90).Seconds(), slices.Max(all).Seconds())
+		}
+		whole := fmt.Sprintf("yes, after %.1f s", r.whole.Seconds())
+		if r.wholeErr != nil {
+			whole = "NO: " + r.wholeErr.Error()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (%d, %d) | %s | %s | %d | %s |\n", r.mode,
+			perLB(r.lbs, func(l lbLoss) string { return strconv.Itoa(len(l.drains)) }),
+			lengths,
+			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%.1f", drainedSeconds(l.drains)) }),
+			perLB(r.lbs, func(l lbLoss) string { return strconv.Itoa(l.suspicions) }), r.suspicions, r.refutations,
+			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%d / %d", l.load.Failed, l.load.OK+l.load.Failed) }),
+			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%d, %d", l.reloads, l.shoalReloads) }),
+			len(r.failedMembers), whole)
+	}
+	b.WriteString("\nwhy requests failed (per lb: lb / lb2)\n")
+	b.WriteString("| mode | failures by kind | failures per 1000 requests begun while a server was drained / otherwise | " +
+		"haproxy svc_web: connect errors, retries, redispatches, client aborts | haproxy's own check: failures, downs (intervals) | answers' latency p50 / p90 / p99 / max (ms) |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.mode,
+			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprint(l.load.Kinds) }),
+			perLB(r.lbs, func(l lbLoss) string {
+				return fmt.Sprintf("%s vs %s", perThousand(l.failDrained, l.secsDrained), perThousand(l.failOther, l.secsOther))
+			}),
+			perLB(r.lbs, func(l lbLoss) string {
+				return fmt.Sprintf("%d, %d, %d, %d", l.stat["econ"], l.stat["wretr"], l.stat["wredis"], l.stat["cli_abrt"])
+			}),
+			perLB(r.lbs, func(l lbLoss) string {
+				return fmt.Sprintf("%d, %d (%d)", l.stat["chkfail"], l.stat["chkdown"], len(l.checkDown))
+			}),
+			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprint(l.load.OKMillis) }))
+	}
+	return b.String() + "\n"
+}
+
+// perThousand is failures per 1000 requests begun in secs seconds at the
+// load's rate.
+func perThousand(failures, secs int) string {
+	if secs == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", 1000*float64(failures)/float64(secs*lossLoadRate))
+}
+
+func perLB(lbs []lbLoss, f func(lbLoss) string) string {
+	var out []string
+	for _, l := range lbs {
+		out = append(out, f(l))
+	}
+	return strings.Join(out, " / ")
+}
+
+func drainedSeconds(outs []outage) float64 {
+	var total time.Duration
+	for _, o := range outs {
+		total += o.d()
+	}
+	return total.Seconds()
+}
