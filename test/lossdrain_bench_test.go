@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +34,13 @@ const (
 // every 100 ms and every interval a healthy web server was not served is
 // recorded; the agents' logs give the suspicions and any member marked
 // failed. It compares draining on suspicion (the default) with
-// drain_on_suspect = false, and reports drains, their length, failed
-// requests and why they failed, reloads, and whether the pool is whole
-// again once the loss clears. SHOAL_BENCH=1 runs it (test/loss-drain.sh).
+// drain_on_suspect = false; then runs the drain with the loss on gossip
+// frames only (the same suspicions on a clean data path: what the drains
+// themselves cost), and with the template's "timeout connect" at 1 s
+// instead of 5 s (what haproxy's retries save on the lossy data path).
+// It reports drains, their length, failed requests and why they failed,
+// reloads, and whether the pool is whole again once the loss clears.
+// SHOAL_BENCH=1 runs it (test/loss-drain.sh).
 func TestBenchLossDrain(t *testing.T) {
 	if os.Getenv("SHOAL_BENCH") != "1" {
 		t.Skip("skipping: set SHOAL_BENCH=1 (or run test/loss-drain.sh) for the loss-drain benchmark")
@@ -46,9 +51,16 @@ func TestBenchLossDrain(t *testing.T) {
 		window = d
 	}
 	noDrain := strings.Replace(LBTemplate, "min_backends = 1", "min_backends = 1\n  drain_on_suspect = false", 1)
-	modes := []struct{ short, name, lbhcl string }{
-		{"drain", "drain on suspicion (default)", LBTemplate},
-		{"nodrain", "drain_on_suspect = false", noDrain},
+	modes := []lossMode{
+		{short: "drain", name: "drain on suspicion (default)", lbhcl: LBTemplate},
+		{short: "nodrain", name: "drain_on_suspect = false", lbhcl: noDrain},
+		// The same suspicions with a clean data path: what the drains
+		// themselves cost the traffic.
+		{short: "gossiponly", name: "drain on suspicion, loss on gossip frames only", lbhcl: LBTemplate, gossipOnly: true},
+		// What a shorter connect timeout in the template would save:
+		// haproxy retries (on another server) after 1 s instead of
+		// waiting out the kernel's SYN back-off (1 s, 2 s, 4 s).
+		{short: "connect1s", name: "drain on suspicion, template with timeout connect 1s", lbhcl: connectTimeoutTemplate(t, "1s")},
 	}
 	var results []lossResult
 	for _, m := range modes {
@@ -58,7 +70,7 @@ func TestBenchLossDrain(t *testing.T) {
 			for _, lb := range c.LBs {
 				lb.WaitServers(2*time.Minute, c.WebNames())
 			}
-			r := lossRound(t, c, window)
+			r := lossRound(t, c, window, m.gossipOnly)
 			r.mode = m.name
 			for _, l := range r.lbs {
 				t.Logf("%s", l)
@@ -70,6 +82,31 @@ func TestBenchLossDrain(t *testing.T) {
 		})
 	}
 	fmt.Print(lossReport(window, results))
+}
+
+// lossMode is one configuration the benchmark runs.
+type lossMode struct {
+	short, name, lbhcl string
+	gossipOnly         bool // loss on gossip frames only (SetGossipLoss)
+}
+
+// connectTimeoutTemplate is LBTemplate on a copy of the built-in HAProxy
+// template whose "timeout connect" is d instead of 5s.
+func connectTimeoutTemplate(t *testing.T, d string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "templates", "haproxy.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := strings.Replace(string(data), "timeout connect 5s", "timeout connect "+d, 1)
+	if tmpl == string(data) {
+		t.Fatal(`templates/haproxy.tmpl has no "timeout connect 5s" to change`)
+	}
+	path := filepath.Join(t.TempDir(), "haproxy-connect.tmpl")
+	if err := os.WriteFile(path, []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(LBTemplate, `"builtin:haproxy"`, strconv.Quote(path), 1)
 }
 
 // lossResult is one mode's run.
@@ -96,9 +133,11 @@ type lbLoss struct {
 	shoalReloads      int // reloads shoal counts (render status)
 	stat              map[string]int
 	pollErrs          int
-	// Failures begun in a second when a web server was drained on this
-	// lb, and the seconds of the run that were such; the others.
-	failDrained, secsDrained, failOther, secsOther int
+	// Failures begun in a second when this lb's agent suspected a web
+	// host (so, with drain on suspicion, drained it), the seconds of the
+	// run that were such; the others.
+	failSuspected, secsSuspected, failOther, secsOther int
+	failAfter                                          int // failures begun after the loss cleared
 }
 
 func (l lbLoss) String() string {
@@ -110,15 +149,15 @@ func (l lbLoss) String() string {
 	for _, o := range l.checkDown {
 		cs = append(cs, o.String())
 	}
-	return fmt.Sprintf("%s: %d drains [%s]; check down [%s]; %d suspicions of web hosts; load %d ok %d failed %v, ok latency ms %v, first errors %q; reloads %d (shoal %d); svc_web %v; %d failed polls; failures begun while drained %d in %d s, otherwise %d in %d s",
+	return fmt.Sprintf("%s: %d drains [%s]; check down [%s]; %d suspicions of web hosts; load %d ok %d failed %v, ok latency ms %v, first errors %q; reloads %d (shoal %d); svc_web %v; %d failed polls; under loss, failures begun while a web host was suspected %d in %d s, otherwise %d in %d s; %d begun after the loss cleared",
 		l.name, len(l.drains), strings.Join(ds, ", "), strings.Join(cs, ", "), l.suspicions, l.load.OK, l.load.Failed, l.load.Kinds,
-		l.load.OKMillis, l.load.Errors, l.reloads, l.shoalReloads, l.stat, l.pollErrs, l.failDrained, l.secsDrained, l.failOther, l.secsOther)
+		l.load.OKMillis, l.load.Errors, l.reloads, l.shoalReloads, l.stat, l.pollErrs, l.failSuspected, l.secsSuspected, l.failOther, l.secsOther, l.failAfter)
 }
 
 // lossRound starts the load on every lb and the watchers of their
 // servers, puts loss on every host for window, clears it, waits for the
 // pool to be whole again and collects what happened.
-func lossRound(t *testing.T, c *Cluster, window time.Duration) lossResult {
+func lossRound(t *testing.T, c *Cluster, window time.Duration, gossipOnly bool) lossResult {
 	t.Helper()
 	var r lossResult
 	before := make([]lbLoss, len(c.LBs))
@@ -137,9 +176,9 @@ func lossRound(t *testing.T, c *Cluster, window time.Duration) lossResult {
 		watches = append(watches, watchServers(lb.HAProxy, c.WebNames(), lossPollEvery))
 	}
 	start := time.Now()
-	setLossAll(t, c, lossPct)
+	setLossAll(t, c, lossPct, gossipOnly)
 	time.Sleep(window) // the measurement window, not synchronisation
-	setLossAll(t, c, 0)
+	setLossAll(t, c, 0, gossipOnly)
 	cleared := time.Now()
 	r.wholeErr = poll(lossWholeWithin, func() error {
 		for _, lb := range c.LBs {
@@ -161,14 +200,15 @@ func lossRound(t *testing.T, c *Cluster, window time.Duration) lossResult {
 			t.Fatal(err)
 		}
 		outages, errs := watches[i].Stop()
-		r.lbs = append(r.lbs, collectLB(t, c, lb, before[i], res, outages, errs, start))
+		r.lbs = append(r.lbs, collectLB(t, c, lb, before[i], res, outages, errs, start, cleared))
 	}
 	r.suspicions, r.refutations, r.failedMembers = membershipEvents(c, start)
 	return r
 }
 
-// collectLB gathers what one lb saw during the run that began at start.
-func collectLB(t *testing.T, c *Cluster, lb *Agent, before lbLoss, res LoadResult, outages []outage, pollErrs int, start time.Time) lbLoss {
+// collectLB gathers what one lb saw during the run whose loss began at
+// start and cleared at cleared.
+func collectLB(t *testing.T, c *Cluster, lb *Agent, before lbLoss, res LoadResult, outages []outage, pollErrs int, start, cleared time.Time) lbLoss {
 	t.Helper()
 	l := readLBCounters(t, lb)
 	l.name, l.load, l.pollErrs = lb.Name, res, pollErrs
@@ -185,15 +225,25 @@ func collectLB(t *testing.T, c *Cluster, lb *Agent, before lbLoss, res LoadResul
 		}
 	}
 	l.suspicions = countWebSuspicions(lb, c.WebNames(), start)
-	l.failDrained, l.secsDrained, l.failOther, l.secsOther = failuresByDrain(res.FailedStarts, l.drains, start, time.Now())
+	l.failSuspected, l.secsSuspected, l.failOther, l.secsOther = failuresDuring(res.FailedStarts, suspicionIntervals(lb, c.WebNames(), start, cleared), start, cleared)
+	for s, n := range res.FailedStarts {
+		if s >= cleared.Unix() {
+			l.failAfter += n
+		}
+	}
 	return l
 }
 
-// setLossAll puts pct percent loss on every host's link (0 clears it).
-func setLossAll(t *testing.T, c *Cluster, pct int) {
+// setLossAll puts pct percent loss on every host's link, or on its
+// gossip frames only (0 clears it).
+func setLossAll(t *testing.T, c *Cluster, pct int, gossipOnly bool) {
 	t.Helper()
 	for _, h := range c.Net.Hosts() {
-		if err := h.SetLoss(pct); err != nil {
+		set := h.SetLoss
+		if gossipOnly {
+			set = h.SetGossipLoss
+		}
+		if err := set(pct); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -391,31 +441,51 @@ func membershipEvents(c *Cluster, start time.Time) (suspected, refuted int, fail
 	return suspected, refuted, failed
 }
 
-// failuresByDrain splits the failed requests by whether their request
-// began in a second of [from, to) in which some web server was drained,
-// and counts those seconds and the others.
-func failuresByDrain(failedStarts map[int64]int, drains []outage, from, to time.Time) (failDrained, secsDrained, failOther, secsOther int) {
-	for s := from.Unix(); s < to.Unix(); s++ {
-		sec := time.Unix(s, 0)
-		drained := slices.ContainsFunc(drains, func(o outage) bool {
-			return o.from.Before(sec.Add(time.Second)) && o.to.After(sec)
-		})
-		if drained {
-			failDrained += failedStarts[s]
-			secsDrained++
-		} else {
-			failOther += failedStarts[s]
-			secsOther++
+// suspicionIntervals reads from the lb agent's log the intervals in
+// [start, end) during which it suspected a web host: from "member
+// suspected" to the next "member no longer suspected" of that member.
+func suspicionIntervals(lb *Agent, webs []string, start, end time.Time) []outage {
+	var out []outage
+	for _, w := range webs {
+		began := logTimes(lb.Proc.Log, start, `msg="member suspected"`, " member="+w+" ")
+		cleared := logTimes(lb.Proc.Log, start, `msg="member no longer suspected"`, " member="+w+" ")
+		for _, b := range began {
+			o := outage{server: w, from: b, to: end, how: []string{"suspected"}}
+			if i := slices.IndexFunc(cleared, b.Before); i >= 0 {
+				o.to = cleared[i]
+			}
+			out = append(out, o)
 		}
 	}
-	return failDrained, secsDrained, failOther, secsOther
+	return out
+}
+
+// failuresDuring splits the failed requests by whether their request
+// began in a second of [from, to) that overlaps one of the intervals, and
+// counts those seconds and the others.
+func failuresDuring(failedStarts map[int64]int, intervals []outage, from, to time.Time) (failIn, secsIn, failOut, secsOut int) {
+	for s := from.Unix(); s < to.Unix(); s++ {
+		sec := time.Unix(s, 0)
+		in := slices.ContainsFunc(intervals, func(o outage) bool {
+			return o.from.Before(sec.Add(time.Second)) && o.to.After(sec)
+		})
+		if in {
+			failIn += failedStarts[s]
+			secsIn++
+		} else {
+			failOut += failedStarts[s]
+			secsOut++
+		}
+	}
+	return failIn, secsIn, failOut, secsOut
 }
 
 // lossReport is the markdown of the runs: what the loss cost, then why
 // requests failed.
 func lossReport(window time.Duration, rs []lossResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d%% loss on every host's link for %s (lbs included, so haproxy's connections to the web hosts lose %d%% of frames each way), "+
+	fmt.Fprintf(&b, "\n%d%% loss on every host's link for %s (lbs included, so haproxy's connections to the web hosts lose %d%% of frames each way; "+
+		"the gossip-only mode loses only frames to or from the gossip port), "+
 		"3 web + 2 lb hosts, LAN timings; each lb's client sends %d requests a second, a new connection each, open loop, %s timeout, to haproxy over loopback (no loss there)\n",
 		lossPct, window, lossPct, lossLoadRate, lossReqTimeout)
 	b.WriteString("| mode | drains of healthy servers (lb / lb2) | drain length min / median / p90 / max | drained server-seconds (lb / lb2) | " +
@@ -447,14 +517,14 @@ func lossReport(window time.Duration, rs []lossResult) string {
 			len(r.failedMembers), whole)
 	}
 	b.WriteString("\nwhy requests failed (per lb: lb / lb2)\n")
-	b.WriteString("| mode | failures by kind | failures per 1000 requests begun while a server was drained / otherwise | " +
+	b.WriteString("| mode | failures by kind | failures per 1000 requests begun while the lb's agent suspected a web host / otherwise | " +
 		"haproxy svc_web: connect errors, retries, redispatches, client aborts | haproxy's own check: failures, downs (intervals) | answers' latency p50 / p90 / p99 / max (ms) |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.mode,
 			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprint(l.load.Kinds) }),
 			perLB(r.lbs, func(l lbLoss) string {
-				return fmt.Sprintf("%s vs %s", perThousand(l.failDrained, l.secsDrained), perThousand(l.failOther, l.secsOther))
+				return fmt.Sprintf("%s (%d s) vs %s", perThousand(l.failSuspected, l.secsSuspected), l.secsSuspected, perThousand(l.failOther, l.secsOther))
 			}),
 			perLB(r.lbs, func(l lbLoss) string {
 				return fmt.Sprintf("%d, %d, %d, %d", l.stat["econ"], l.stat["wretr"], l.stat["wredis"], l.stat["cli_abrt"])
