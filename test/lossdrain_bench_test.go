@@ -115,6 +115,7 @@ type lossResult struct {
 	lbs           []lbLoss
 	suspicions    int      // "member suspected" lines in every agent's log
 	refutations   int      // "member no longer suspected" lines
+	expired       int      // "suspicion expired" lines: suspicions nothing cleared
 	failedMembers []string // member-failed events and "member failed" lines
 	whole         time.Duration
 	wholeErr      error
@@ -127,12 +128,14 @@ type lbLoss struct {
 	// shoal said so (weight 0, drain or maintenance, removed); checkDown
 	// those its own health check alone had it down.
 	drains, checkDown []outage
-	suspicions        int // suspicions of web hosts in this lb agent's log
-	load              LoadResult
-	reloads           int // haproxy master's reload counter, during the run
-	shoalReloads      int // reloads shoal counts (render status)
-	stat              map[string]int
-	pollErrs          int
+	// suspected are the intervals this lb's agent suspected a web host.
+	suspected    []outage
+	suspicions   int // suspicions of web hosts in this lb agent's log
+	load         LoadResult
+	reloads      int // haproxy master's reload counter, during the run
+	shoalReloads int // reloads shoal counts (render status)
+	stat         map[string]int
+	pollErrs     int
 	// Failures begun in a second when this lb's agent suspected a web
 	// host (so, with drain on suspicion, drained it), the seconds of the
 	// run that were such; the others.
@@ -149,8 +152,12 @@ func (l lbLoss) String() string {
 	for _, o := range l.checkDown {
 		cs = append(cs, o.String())
 	}
-	return fmt.Sprintf("%s: %d drains [%s]; check down [%s]; %d suspicions of web hosts; load %d ok %d failed %v, ok latency ms %v, first errors %q; reloads %d (shoal %d); svc_web %v; %d failed polls; under loss, failures begun while a web host was suspected %d in %d s, otherwise %d in %d s; %d begun after the loss cleared",
-		l.name, len(l.drains), strings.Join(ds, ", "), strings.Join(cs, ", "), l.suspicions, l.load.OK, l.load.Failed, l.load.Kinds,
+	var ss []string
+	for _, o := range l.suspected {
+		ss = append(ss, o.String())
+	}
+	return fmt.Sprintf("%s: %d drains [%s]; check down [%s]; %d suspicions of web hosts [%s]; load %d ok %d failed %v, ok latency ms %v, first errors %q; reloads %d (shoal %d); svc_web %v; %d failed polls; under loss, failures begun while a web host was suspected %d in %d s, otherwise %d in %d s; %d begun after the loss cleared",
+		l.name, len(l.drains), strings.Join(ds, ", "), strings.Join(cs, ", "), l.suspicions, strings.Join(ss, ", "), l.load.OK, l.load.Failed, l.load.Kinds,
 		l.load.OKMillis, l.load.Errors, l.reloads, l.shoalReloads, l.stat, l.pollErrs, l.failSuspected, l.secsSuspected, l.failOther, l.secsOther, l.failAfter)
 }
 
@@ -202,7 +209,8 @@ func lossRound(t *testing.T, c *Cluster, window time.Duration, gossipOnly bool) 
 		outages, errs := watches[i].Stop()
 		r.lbs = append(r.lbs, collectLB(t, c, lb, before[i], res, outages, errs, start, cleared))
 	}
-	r.suspicions, r.refutations, r.failedMembers = membershipEvents(c, start)
+	r.suspicions, r.refutations, r.expired, r.failedMembers = membershipEvents(c, start)
+	keepLogs(t, c)
 	return r
 }
 
@@ -225,7 +233,8 @@ func collectLB(t *testing.T, c *Cluster, lb *Agent, before lbLoss, res LoadResul
 		}
 	}
 	l.suspicions = countWebSuspicions(lb, c.WebNames(), start)
-	l.failSuspected, l.secsSuspected, l.failOther, l.secsOther = failuresDuring(res.FailedStarts, suspicionIntervals(lb, c.WebNames(), start, cleared), start, cleared)
+	l.suspected = suspicionIntervals(lb, c.WebNames(), start, cleared)
+	l.failSuspected, l.secsSuspected, l.failOther, l.secsOther = failuresDuring(res.FailedStarts, l.suspected, start, cleared)
 	for s, n := range res.FailedStarts {
 		if s >= cleared.Unix() {
 			l.failAfter += n
@@ -429,26 +438,56 @@ func countWebSuspicions(lb *Agent, webs []string, start time.Time) int {
 // membershipEvents counts the suspicions and their refutations in every
 // agent's log since start, and lists members marked failed (by a handler's
 // member-failed event or a "member failed" log line).
-func membershipEvents(c *Cluster, start time.Time) (suspected, refuted int, failed []string) {
+func membershipEvents(c *Cluster, start time.Time) (suspected, refuted, expired int, failed []string) {
 	failed = memberFailed(c.All())
 	for _, a := range c.All() {
 		suspected += len(logTimes(a.Proc.Log, start, `msg="member suspected"`))
 		refuted += len(logTimes(a.Proc.Log, start, `msg="member no longer suspected"`))
+		expired += len(logTimes(a.Proc.Log, start, `msg="suspicion expired`))
 		for _, at := range logTimes(a.Proc.Log, start, `msg="member failed"`) {
 			failed = append(failed, fmt.Sprintf("%s logged a member failed at %s", a.Name, at.Format("15:04:05.000")))
 		}
 	}
-	return suspected, refuted, failed
+	return suspected, refuted, expired, failed
+}
+
+// keepLogs copies every agent's and haproxy's log into the directory
+// LOSSDRAIN_LOGS names, if set, as <test>-<host>-<name>.log: the test's
+// own directory goes when it ends.
+func keepLogs(t *testing.T, c *Cluster) {
+	dir := os.Getenv("LOSSDRAIN_LOGS")
+	if dir == "" {
+		return
+	}
+	prefix := strings.ReplaceAll(t.Name(), "/", "-")
+	for _, a := range c.All() {
+		procs := []*Proc{a.Proc}
+		if a.HAProxy != nil {
+			procs = append(procs, a.HAProxy.Proc)
+		}
+		for _, p := range procs {
+			data, err := os.ReadFile(p.Log)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, prefix+"-"+strings.ReplaceAll(p.Name, "/", "-")+".log"), data, 0o644)
+			}
+			if err != nil {
+				t.Logf("keeping logs: %v", err)
+			}
+		}
+	}
 }
 
 // suspicionIntervals reads from the lb agent's log the intervals in
 // [start, end) during which it suspected a web host: from "member
-// suspected" to the next "member no longer suspected" of that member.
+// suspected" to the next "member no longer suspected" or "suspicion
+// expired" of that member.
 func suspicionIntervals(lb *Agent, webs []string, start, end time.Time) []outage {
 	var out []outage
 	for _, w := range webs {
 		began := logTimes(lb.Proc.Log, start, `msg="member suspected"`, " member="+w+" ")
-		cleared := logTimes(lb.Proc.Log, start, `msg="member no longer suspected"`, " member="+w+" ")
+		cleared := append(logTimes(lb.Proc.Log, start, `msg="member no longer suspected"`, " member="+w+" "),
+			logTimes(lb.Proc.Log, start, `msg="suspicion expired`, " member="+w+" ")...)
+		slices.SortFunc(cleared, time.Time.Compare)
 		for _, b := range began {
 			o := outage{server: w, from: b, to: end, how: []string{"suspected"}}
 			if i := slices.IndexFunc(cleared, b.Before); i >= 0 {
@@ -489,7 +528,7 @@ func lossReport(window time.Duration, rs []lossResult) string {
 		"3 web + 2 lb hosts, LAN timings; each lb's client sends %d requests a second, a new connection each, open loop, %s timeout, to haproxy over loopback (no loss there)\n",
 		lossPct, window, lossPct, lossLoadRate, lossReqTimeout)
 	b.WriteString("| mode | drains of healthy servers (lb / lb2) | drain length min / median / p90 / max | drained server-seconds (lb / lb2) | " +
-		"suspicions of web hosts in lb's / lb2's log (all agents' suspicions, refutations) | failed / total requests (lb / lb2) | reloads (haproxy, shoal) | members marked failed | pool whole after the loss cleared |\n")
+		"suspicions of web hosts in lb's / lb2's log (all agents' suspicions, refutations, expiries) | failed / total requests (lb / lb2) | reloads (haproxy, shoal) | members marked failed | pool whole after the loss cleared |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		var all []time.Duration
@@ -507,11 +546,11 @@ func lossReport(window time.Duration, rs []lossResult) string {
 		if r.wholeErr != nil {
 			whole = "NO: " + r.wholeErr.Error()
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (%d, %d) | %s | %s | %d | %s |\n", r.mode,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (%d, %d, %d) | %s | %s | %d | %s |\n", r.mode,
 			perLB(r.lbs, func(l lbLoss) string { return strconv.Itoa(len(l.drains)) }),
 			lengths,
 			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%.1f", drainedSeconds(l.drains)) }),
-			perLB(r.lbs, func(l lbLoss) string { return strconv.Itoa(l.suspicions) }), r.suspicions, r.refutations,
+			perLB(r.lbs, func(l lbLoss) string { return strconv.Itoa(l.suspicions) }), r.suspicions, r.refutations, r.expired,
 			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%d / %d", l.load.Failed, l.load.OK+l.load.Failed) }),
 			perLB(r.lbs, func(l lbLoss) string { return fmt.Sprintf("%d, %d", l.reloads, l.shoalReloads) }),
 			len(r.failedMembers), whole)
