@@ -241,23 +241,8 @@ func firstSuspicion(c *Cluster, name string, start time.Time) time.Duration {
 func firstLogLine(logs []string, start time.Time, needles ...string) time.Duration {
 	var first time.Time
 	for _, path := range logs {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-	lines:
-		for _, line := range strings.Split(string(data), "\n") {
-			for _, n := range needles {
-				if !strings.Contains(line, n) {
-					continue lines
-				}
-			}
-			f := strings.Fields(line)
-			if len(f) == 0 || !strings.HasPrefix(f[0], "time=") {
-				continue
-			}
-			at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time="))
-			if err == nil && at.After(start) && (first.IsZero() || at.Before(first)) {
+		for _, at := range logTimes(path, start, needles...) {
+			if first.IsZero() || at.Before(first) {
 				first = at
 			}
 		}
@@ -266,6 +251,33 @@ func firstLogLine(logs []string, start time.Time, needles ...string) time.Durati
 		return -1
 	}
 	return first.Sub(start)
+}
+
+// logTimes returns the times of the lines of an agent's log written after
+// start that hold every one of needles (none when the file is unreadable).
+func logTimes(path string, start time.Time, needles ...string) []time.Time {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []time.Time
+lines:
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, n := range needles {
+			if !strings.Contains(line, n) {
+				continue lines
+			}
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "time=") {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time="))
+		if err == nil && at.After(start) {
+			out = append(out, at)
+		}
+	}
+	return out
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -180,6 +180,40 @@ func (h *Host) SetLoss(pct int) error {
 	return nil
 }
 
+// SetGossipLoss drops pct percent of the host's gossip frames (TCP or UDP
+// to or from the gossip port) and no others (0 removes the rule): an
+// nftables random-drop rule on the host's bridge port, as SetLoss's
+// fallback. With it, members are suspected as under SetLoss while the
+// data path stays clean, which separates what suspicions cost traffic
+// from what lost frames do.
+func (h *Host) SetGossipLoss(pct int) error {
+	ctx := context.Background()
+	table := "gossiploss_" + h.port
+	_ = run(ctx, "ip", "netns", "exec", h.net.bridgeNS, "nft", "delete", "table", "bridge", table)
+	if pct <= 0 {
+		return nil
+	}
+	pct = min(pct, 100)
+	port := strconv.Itoa(GossipPort)
+	steps := [][]string{
+		{"nft", "add", "table", "bridge", table},
+		{"nft", "add chain bridge " + table + " wire { type filter hook forward priority 0; }"},
+		// One roll per frame: a UDP gossip frame has the port at both
+		// ends, and two rules would each drop pct percent of it.
+		{"nft", "add chain bridge " + table + " lossy"},
+		{"nft", "add", "rule", "bridge", table, "lossy", "numgen", "random", "mod", "100", "<=", strconv.Itoa(pct - 1), "drop"},
+		{"nft", "add", "rule", "bridge", table, "lossy", "accept"},
+		{"nft", "add", "rule", "bridge", table, "wire", "iifname", h.port, "meta", "l4proto", "{", "tcp,", "udp", "}", "th", "dport", port, "jump", "lossy"},
+		{"nft", "add", "rule", "bridge", table, "wire", "iifname", h.port, "meta", "l4proto", "{", "tcp,", "udp", "}", "th", "sport", port, "jump", "lossy"},
+	}
+	for _, s := range steps {
+		if err := run(ctx, append([]string{"ip", "netns", "exec", h.net.bridgeNS}, s...)...); err != nil {
+			return fmt.Errorf("gossip loss on %s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
 // Close stops every process started in the net, then deletes the host
 // namespaces (their veth pairs go with them) and the bridge namespace.
 // It is safe to call more than once.

@@ -154,6 +154,14 @@ type LoadResult struct {
 	Failed   int            `json:"failed"`
 	Errors   []string       `json:"errors"`
 	Backends map[string]int `json:"backends"`
+	// Kinds counts the failures by cause: timeout, reset, eof, refused,
+	// "status NNN", other.
+	Kinds map[string]int `json:"kinds"`
+	// FailedStarts counts the failures by the Unix second their request
+	// started.
+	FailedStarts map[int64]int `json:"failed_starts"`
+	// OKMillis is the answers' latency: p50, p90, p99 and max, in ms.
+	OKMillis []float64 `json:"ok_ms"`
 }
 
 // Load runs `shoaltool load` on h against url with the given arguments

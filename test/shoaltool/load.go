@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +25,13 @@ type Result struct {
 	Failed   int            `json:"failed"`
 	Errors   []string       `json:"errors,omitempty"` // the first few failures
 	Backends map[string]int `json:"backends"`         // answers per body
+	// Kinds counts the failures by cause (see failureKind).
+	Kinds map[string]int `json:"kinds,omitempty"`
+	// FailedStarts counts the failures by the Unix second their request
+	// started, so that a test can line them up with what it did.
+	FailedStarts map[int64]int `json:"failed_starts,omitempty"`
+	// OKMillis is the answers' latency: p50, p90, p99 and max, in ms.
+	OKMillis []float64 `json:"ok_ms,omitempty"`
 }
 
 // load sends GET requests with n workers (or, with -rate, at a fixed rate
@@ -52,7 +62,8 @@ func load(args []string) error {
 	}
 	var (
 		mu        sync.Mutex
-		res       = Result{Backends: map[string]int{}}
+		res       = Result{Backends: map[string]int{}, Kinds: map[string]int{}, FailedStarts: map[int64]int{}}
+		latencies []time.Duration
 		issued    int
 		readyOnce sync.Once
 	)
@@ -65,16 +76,19 @@ func load(args []string) error {
 		issued++
 		return true
 	}
-	record := func(body string, err error) {
+	record := func(began time.Time, body string, err error) {
 		mu.Lock()
 		if err != nil {
 			res.Failed++
+			res.Kinds[failureKind(err)]++
+			res.FailedStarts[began.Unix()]++
 			if len(res.Errors) < 10 {
 				res.Errors = append(res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
 			}
 		} else {
 			res.OK++
 			res.Backends[body]++
+			latencies = append(latencies, time.Since(began))
 		}
 		mu.Unlock()
 		if err == nil && *ready != "" {
@@ -88,24 +102,71 @@ func load(args []string) error {
 		interval := time.Second / time.Duration(*rate)
 		start := time.Now()
 		for i := 0; sleepUntil(ctx, start.Add(time.Duration(i)*interval)) && take(); i++ {
-			wg.Go(func() { record(get(client, *url)) })
+			wg.Go(func() {
+				began := time.Now()
+				body, err := get(client, *url)
+				record(began, body, err)
+			})
 		}
 	} else {
 		for range *workers {
 			wg.Go(func() {
 				for ctx.Err() == nil && take() {
+					began := time.Now()
 					body, err := get(client, *url)
 					if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 						return
 					}
-					record(body, err)
+					record(began, body, err)
 				}
 			})
 		}
 	}
 	wg.Wait()
+	res.OKMillis = latencyMillis(latencies)
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
+
+// latencyMillis returns p50, p90, p99 and max of ds in milliseconds, or
+// nothing when ds is empty.
+func latencyMillis(ds []time.Duration) []float64 {
+	if len(ds) == 0 {
+		return nil
+	}
+	slices.Sort(ds)
+	var out []float64
+	for _, q := range []float64{0.50, 0.90, 0.99, 1} {
+		i := max(int(math.Ceil(q*float64(len(ds))))-1, 0)
+		out = append(out, float64(ds[i].Microseconds())/1000)
+	}
+	return out
+}
+
+// failureKind names why a request failed: "timeout" (the per-request
+// timeout passed), "reset" (the connection was reset), "eof" (closed with
+// no answer, as haproxy in tcp mode closes a client whose server it could
+// not reach), "refused", "status NNN", or "other".
+func failureKind(err error) string {
+	var status statusError
+	var ne net.Error
+	switch {
+	case errors.As(err, &status):
+		return fmt.Sprintf("status %d", int(status))
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "other"
+}
+
+// statusError is an answer other than 200.
+type statusError int
 
 func get(c *http.Client, url string) (string, error) {
 	resp, err := c.Get(url)
@@ -118,7 +179,9 @@ func get(c *http.Client, url string) (string, error) {
 		return "", fmt.Errorf("read body: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return "", fmt.Errorf("%w: %s", statusError(resp.StatusCode), strings.TrimSpace(string(body)))
 	}
 	return strings.TrimSpace(string(body)), nil
 }
+
+func (s statusError) Error() string { return fmt.Sprintf("status %d", int(s)) }
