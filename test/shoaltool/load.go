@@ -60,71 +60,82 @@ func load(args []string) error {
 		Timeout:   *timeout,
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}
-	var (
-		mu        sync.Mutex
-		res       = Result{Backends: map[string]int{}, Kinds: map[string]int{}, FailedStarts: map[int64]int{}}
-		latencies []time.Duration
-		issued    int
-		readyOnce sync.Once
-	)
-	take := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if *count > 0 && issued >= *count {
-			return false
-		}
-		issued++
-		return true
-	}
-	record := func(began time.Time, body string, err error) {
-		mu.Lock()
-		if err != nil {
-			res.Failed++
-			res.Kinds[failureKind(err)]++
-			res.FailedStarts[began.Unix()]++
-			if len(res.Errors) < 10 {
-				res.Errors = append(res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
-			}
-		} else {
-			res.OK++
-			res.Backends[body]++
-			latencies = append(latencies, time.Since(began))
-		}
-		mu.Unlock()
-		if err == nil && *ready != "" {
-			readyOnce.Do(func() { _ = os.WriteFile(*ready, nil, 0o644) })
-		}
-	}
+	t := &tally{limit: *count, ready: *ready,
+		res: Result{Backends: map[string]int{}, Kinds: map[string]int{}, FailedStarts: map[int64]int{}}}
 	var wg sync.WaitGroup
 	if *rate > 0 {
 		// A request stuck on a dead server does not hold back the next
 		// ones, so the failures count the requests sent its way.
 		interval := time.Second / time.Duration(*rate)
 		start := time.Now()
-		for i := 0; sleepUntil(ctx, start.Add(time.Duration(i)*interval)) && take(); i++ {
+		for i := 0; sleepUntil(ctx, start.Add(time.Duration(i)*interval)) && t.take(); i++ {
 			wg.Go(func() {
 				began := time.Now()
 				body, err := get(client, *url)
-				record(began, body, err)
+				t.record(began, body, err)
 			})
 		}
 	} else {
 		for range *workers {
 			wg.Go(func() {
-				for ctx.Err() == nil && take() {
+				for ctx.Err() == nil && t.take() {
 					began := time.Now()
 					body, err := get(client, *url)
 					if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 						return
 					}
-					record(began, body, err)
+					t.record(began, body, err)
 				}
 			})
 		}
 	}
 	wg.Wait()
-	res.OKMillis = latencyMillis(latencies)
-	return json.NewEncoder(os.Stdout).Encode(res)
+	t.res.OKMillis = latencyMillis(t.latencies)
+	return json.NewEncoder(os.Stdout).Encode(t.res)
+}
+
+// tally counts the load's requests as the workers finish them.
+type tally struct {
+	limit     int    // requests to issue at most; 0: no limit
+	ready     string // file to create after the first success; "": none
+	readyOnce sync.Once
+
+	mu        sync.Mutex
+	res       Result
+	latencies []time.Duration
+	issued    int
+}
+
+// take reports whether another request may start, counting it if so.
+func (t *tally) take() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.limit > 0 && t.issued >= t.limit {
+		return false
+	}
+	t.issued++
+	return true
+}
+
+// record counts one answer or failure of a request begun at began.
+func (t *tally) record(began time.Time, body string, err error) {
+	t.mu.Lock()
+	if err != nil {
+		t.res.Failed++
+		t.res.Kinds[failureKind(err)]++
+		t.res.FailedStarts[began.Unix()]++
+		if len(t.res.Errors) < 10 {
+			t.res.Errors = append(t.res.Errors, time.Now().Format("15:04:05.000 ")+err.Error())
+		}
+	} else {
+		t.res.OK++
+		t.res.Backends[body]++
+		t.latencies = append(t.latencies, time.Since(began))
+	}
+	t.mu.Unlock()
+	if err == nil && t.ready != "" {
+		t.readyOnce.Do(func() { _ = os.WriteFile(t.ready, nil, 0o644) })
+	}
 }
 
 // latencyMillis returns p50, p90, p99 and max of ds in milliseconds, or
