@@ -65,7 +65,16 @@ func (r *sideBySideRun) waitStamps(name string, timeout time.Duration) (map[*Hos
 			return stamps, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("after %s only %d of %d handlers ran for event %s", timeout, len(stamps), len(r.hosts), name)
+			// Name the hosts whose handler did not run, with their agents'
+			// last lines (a dropped event or a failed run is logged).
+			var missing []string
+			for _, h := range r.hosts {
+				if _, ok := stamps[h]; !ok {
+					missing = append(missing, fmt.Sprintf("%s:\n%s", h.Name, r.procs[h].TailWithout(30, "level=DEBUG")))
+				}
+			}
+			return nil, fmt.Errorf("after %s only %d of %d handlers ran for event %s; missing %s",
+				timeout, len(stamps), len(r.hosts), name, strings.Join(missing, "\n"))
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
