@@ -366,7 +366,7 @@ func (b *agentChurn) report(seed int) churnReport {
 		reloads, b.procBefore.Reloads, b.procEnd.Reloads, b.procEnd.FailedReloads, b.procBefore.Workers, b.procEnd.Workers,
 		installs, applied, b.after.Reloads-b.before.Reloads)
 	rt, rb := b.after.Runtime, b.before.Runtime
-	fmt.Fprintf(&d, "runtime API: %d commands, %d servers added, %d deleted, %d fallbacks %v %s, %d drift repairs %s, %d draining and %d ghosts at the end\n",
+	fmt.Fprintf(&d, "runtime API: %d commands, %d servers added, %d deleted, %d fallbacks %v (last %q), %d drift repairs (last %q), %d draining and %d ghosts at the end\n",
 		rt.Commands-rb.Commands, rt.ServersAdded-rb.ServersAdded, rt.ServersRemoved-rb.ServersRemoved,
 		rt.Fallbacks-rb.Fallbacks, rt.FallbackReasons, rt.LastFallback, rt.DriftRepairs-rb.DriftRepairs, rt.LastDrift, rt.Draining, rt.Ghosts)
 	fmt.Fprintf(&d, "requests: %d failed of %d, by cause %v, first errors %q; answers by backend %v, latency ms (p50 p90 p99 max) %v\n",
