@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -268,6 +269,33 @@ func (a *Agent) StartWith(extra ...string) {
 	if err != nil {
 		t.Fatalf("agent %s API: %v", a.Name, err)
 	}
+}
+
+// Leave stops the agent gracefully (SIGINT: it leaves the cluster, then
+// exits) and waits for it to exit. Its backend keeps running, as on a
+// machine taken out of the pool.
+func (a *Agent) Leave() error {
+	if err := a.Proc.Signal(syscall.SIGINT); err != nil {
+		return err
+	}
+	if err := a.Proc.Wait(30 * time.Second); err != nil && !a.Proc.Exited() {
+		return err
+	}
+	return nil
+}
+
+// Rejoin starts a stopped agent again, joining through every other agent
+// that runs, so it finds the cluster whichever members are away (a web
+// host's own join arguments name only h1).
+func (a *Agent) Rejoin() {
+	a.c.T.Helper()
+	var join []string
+	for _, o := range a.c.All() {
+		if o != a && o.Proc != nil && !o.Proc.Exited() {
+			join = append(join, "-retry-join", fmt.Sprintf("%s:%d", o.IP, GossipPort))
+		}
+	}
+	a.StartWith(join...)
 }
 
 // StartBackend runs the HTTP backend answering with the host name.

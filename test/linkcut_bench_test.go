@@ -5,6 +5,7 @@ package test
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -152,8 +153,12 @@ func linkCutRound(t *testing.T, c *Cluster, victim *Agent) cutResult {
 	return r
 }
 
-// serverRow is one server of "show servers state".
-type serverRow struct{ weight, admin, op int }
+// serverRow is one server of "show servers state": its weight,
+// administrative and operational state, and address (host:port).
+type serverRow struct {
+	weight, admin, op int
+	addr              string
+}
 
 func serversState(hp *HAProxy) (map[string]serverRow, error) {
 	out, err := hp.Command("@1 show servers state svc_web")
@@ -176,6 +181,9 @@ func serversState(hp *HAProxy) (map[string]serverRow, error) {
 			r.weight, _ = strconv.Atoi(f[col["srv_uweight"]])
 			r.admin, _ = strconv.Atoi(f[col["srv_admin_state"]])
 			r.op, _ = strconv.Atoi(f[col["srv_op_state"]])
+			if a, p := col["srv_addr"], col["srv_port"]; len(f) > max(a, p) {
+				r.addr = net.JoinHostPort(f[a], f[p])
+			}
 			rows[f[col["srv_name"]]] = r
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -178,26 +179,52 @@ func (h *Host) Load(tool, url string, args ...string) (LoadResult, error) {
 
 // StartLoad runs `shoaltool load` in the background; Stop it for the report.
 func (h *Host) StartLoad(name, tool, url string, args ...string) (*BackgroundLoad, error) {
-	ready := filepath.Join(h.Dir, name+".ready")
-	_ = os.Remove(ready)
-	p, err := h.Start(name, nil, append([]string{tool, "load", "-url", url, "-ready", ready}, args...)...)
+	p, err := h.startTool(name, tool, "load", url, args...)
 	if err != nil {
 		return nil, err
 	}
-	l := &BackgroundLoad{Proc: p}
-	// Wait for a first answer so the load really runs before the test acts.
+	return &BackgroundLoad{Proc: p}, nil
+}
+
+// startTool runs `shoaltool VERB -url url -ready FILE args...` in the
+// background and waits until it created FILE: its first answer, so it
+// really runs before the test acts.
+func (h *Host) startTool(name, tool, verb, url string, args ...string) (*Proc, error) {
+	ready := filepath.Join(h.Dir, name+".ready")
+	_ = os.Remove(ready)
+	p, err := h.Start(name, nil, append([]string{tool, verb, "-url", url, "-ready", ready}, args...)...)
+	if err != nil {
+		return nil, err
+	}
 	err = poll(30*time.Second, func() error {
 		if p.Exited() {
-			return fmt.Errorf("load exited early:\n%s", p.Tail(10))
+			return fmt.Errorf("%s exited early:\n%s", verb, p.Tail(10))
 		}
 		_, err := os.Stat(ready)
 		return err
 	})
 	if err != nil {
 		p.Kill()
-		return nil, fmt.Errorf("load on %s: %w", h.Name, err)
+		return nil, fmt.Errorf("%s on %s: %w", verb, h.Name, err)
 	}
-	return l, nil
+	return p, nil
+}
+
+// stopTool ends a background shoaltool with SIGTERM and returns the last
+// line it printed: its report.
+func stopTool(p *Proc) (string, error) {
+	if err := p.Signal(syscall.SIGTERM); err != nil && !p.Exited() {
+		return "", err
+	}
+	if err := p.Wait(30 * time.Second); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", p.Name, err, p.Tail(10))
+	}
+	data, err := os.ReadFile(p.Log)
+	if err != nil {
+		return "", fmt.Errorf("%s report: %w", p.Name, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return lines[len(lines)-1], nil
 }
 
 // BackgroundLoad is a running `shoaltool load`.
@@ -205,18 +232,56 @@ type BackgroundLoad struct{ Proc *Proc }
 
 // Stop ends the load with SIGTERM and returns its report.
 func (l *BackgroundLoad) Stop() (LoadResult, error) {
-	if err := l.Proc.Signal(syscall.SIGTERM); err != nil && !l.Proc.Exited() {
+	line, err := stopTool(l.Proc)
+	if err != nil {
 		return LoadResult{}, err
 	}
-	if err := l.Proc.Wait(30 * time.Second); err != nil {
-		return LoadResult{}, fmt.Errorf("load: %w\n%s", err, l.Proc.Tail(10))
+	return parseLoad(line)
+}
+
+// HeldConn is one connection of `shoaltool hold`'s report.
+type HeldConn struct {
+	Server   string `json:"server"`    // the backend its first answer came from
+	Answers  int    `json:"answers"`   // requests it answered
+	ClosedNs int64  `json:"closed_ns"` // when it was found closed (Unix ns); 0: open at the end
+	Err      string `json:"err"`       // how it ended: eof, reset, timeout, "moved to NAME", ...
+}
+
+// Closed returns when the connection was found closed, zero if it was
+// open at the end.
+func (c HeldConn) Closed() time.Time {
+	if c.ClosedNs == 0 {
+		return time.Time{}
 	}
-	data, err := os.ReadFile(l.Proc.Log)
+	return time.Unix(0, c.ClosedNs)
+}
+
+// BackgroundHold is a running `shoaltool hold`: long-lived keep-alive
+// connections, each asking every second and watching for its close.
+type BackgroundHold struct{ Proc *Proc }
+
+// StartHold runs `shoaltool hold` on h against url with n connections and
+// waits until every one answered once.
+func (h *Host) StartHold(name, tool, url string, n int, args ...string) (*BackgroundHold, error) {
+	p, err := h.startTool(name, tool, "hold", url, append([]string{"-n", strconv.Itoa(n)}, args...)...)
 	if err != nil {
-		return LoadResult{}, fmt.Errorf("load report: %w", err)
+		return nil, err
 	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	return parseLoad(lines[len(lines)-1])
+	return &BackgroundHold{Proc: p}, nil
+}
+
+// Stop ends the hold with SIGTERM and returns its connections, each having
+// answered a last request or recorded when and how it closed.
+func (b *BackgroundHold) Stop() ([]HeldConn, error) {
+	line, err := stopTool(b.Proc)
+	if err != nil {
+		return nil, err
+	}
+	var r struct{ Conns []HeldConn }
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		return nil, fmt.Errorf("hold report: %w: %q", err, line)
+	}
+	return r.Conns, nil
 }
 
 func parseLoad(out string) (LoadResult, error) {
@@ -233,18 +298,50 @@ const LBURL = "http://127.0.0.1:18080/"
 
 // Servers returns the server names in the lb's rendered HAProxy config.
 func (a *Agent) Servers() ([]string, error) {
+	lines, err := a.ServerLines()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for name := range lines {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// FileServer is one server line of the lb's rendered HAProxy config.
+type FileServer struct {
+	Addr     string // host:port
+	Weight   int    // 1 when the line has no weight
+	Disabled bool
+}
+
+// ServerLines returns the server lines of the lb's rendered HAProxy
+// config by server name.
+func (a *Agent) ServerLines() (map[string]FileServer, error) {
 	data, err := os.ReadFile(a.LBConfig())
 	if err != nil {
 		return nil, fmt.Errorf("lb config: %w", err)
 	}
-	var names []string
+	out := map[string]FileServer{}
 	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) >= 3 && f[0] == "server" {
-			names = append(names, f[1])
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "server" {
+			continue
 		}
+		s := FileServer{Addr: f[2], Weight: 1}
+		for i, w := range f[3:] {
+			switch {
+			case w == "weight" && i+4 < len(f):
+				s.Weight, _ = strconv.Atoi(f[i+4])
+			case w == "disabled":
+				s.Disabled = true
+			}
+		}
+		out[f[1]] = s
 	}
-	sort.Strings(names)
-	return names, nil
+	return out, nil
 }
 
 // CheckServers returns nil when the lb's config lists exactly want.
@@ -304,6 +401,24 @@ type RenderStatus struct {
 	Installs int    `json:"installs"`
 	Applied  int    `json:"applied"`
 	Reloads  int    `json:"reloads"`
+	// Runtime is what the agent did through haproxy's Runtime API.
+	Runtime RuntimeCounters `json:"runtime"`
+}
+
+// RuntimeCounters is the part of a template's "runtime" status the harness
+// reads: runtime commands, servers added and deleted, changes that fell
+// back to a reload and why, and servers draining now.
+type RuntimeCounters struct {
+	Commands        int            `json:"commands"`
+	ServersAdded    int            `json:"servers_added"`
+	ServersRemoved  int            `json:"servers_removed"`
+	Fallbacks       int            `json:"fallbacks"`
+	FallbackReasons map[string]int `json:"fallback_reasons"`
+	LastFallback    string         `json:"last_fallback"`
+	DriftRepairs    int            `json:"drift_repairs"`
+	LastDrift       string         `json:"last_drift"`
+	Draining        int            `json:"draining"`
+	Ghosts          int            `json:"ghosts"`
 }
 
 // RenderStatus asks this host's agent for its templates' status.

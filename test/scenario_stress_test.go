@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -107,10 +106,7 @@ func churn(t *testing.T, c *Cluster, done func() (bool, error)) (int, LoadResult
 			t.Fatalf("not done after %d churn cycles in 4 minutes", cycles)
 		}
 		a := c.Web[1+cycles%2]
-		if err := a.Proc.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Proc.Wait(30 * time.Second); err != nil && !a.Proc.Exited() {
+		if err := a.Leave(); err != nil {
 			t.Fatal(err)
 		}
 		c.LB.WaitServers(30*time.Second, c.WebNames(a.Name))

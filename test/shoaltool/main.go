@@ -1,7 +1,8 @@
 // Command shoaltool is the multi-host harness's helper, run inside host
 // namespaces: an HTTP backend that answers with its host name (and can
-// serve a flapping health path), a bounded HTTP load generator, a bounded
-// flood of random bytes, a watcher of one name's DNS answers; and, for
+// serve a flapping health path), a bounded HTTP load generator, a holder
+// of long-lived keep-alive connections, a bounded flood of random bytes,
+// a watcher of one name's DNS answers; and, for
 // test/pressure.sh, a dead DNS upstream and a latency probe of an agent
 // under floods of connections and forwarded queries (loopback only).
 package main
@@ -13,7 +14,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: shoaltool serve|load|flood|blackhole|pressure|dnswatch [flags]")
+		fmt.Fprintln(os.Stderr, "usage: shoaltool serve|load|hold|flood|blackhole|pressure|dnswatch [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -30,6 +31,8 @@ func main() {
 		err = pressure(os.Args[2:])
 	case "dnswatch":
 		err = dnswatch(os.Args[2:])
+	case "hold":
+		err = holdConns(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
