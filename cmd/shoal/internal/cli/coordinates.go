@@ -38,11 +38,9 @@ func runRTT(e env, args []string) int {
 		return fail(e, "rtt", fmt.Errorf("%s <-> %s: %w", a.Node, b.Node, err))
 	}
 	res := rttResult{A: a.Node, B: b.Node, RTTMillis: rtt.Seconds() * 1e3}
-	if *format == "json" {
-		return printJSON(e, res)
-	}
-	fmt.Fprintf(e.stdout, "Estimated %s <-> %s rtt: %.3f ms\n", safe(res.A), safe(res.B), res.RTTMillis)
-	return exitOK
+	return printAs(e, *format, res, func() {
+		fmt.Fprintf(e.stdout, "Estimated %s <-> %s rtt: %.3f ms\n", safe(res.A), safe(res.B), res.RTTMillis)
+	})
 }
 
 func fetchCoordinate(c *client, name string) (*api.CoordinateResponse, error) {

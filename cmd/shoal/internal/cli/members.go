@@ -45,11 +45,7 @@ func runMembers(e env, args []string) int {
 	if err := c.call("GET", "/v1/members?"+q.Encode(), nil, &members); err != nil {
 		return fail(e, "members", err)
 	}
-	if *format == "json" {
-		return printJSON(e, members)
-	}
-	printMembers(e.stdout, members, *detailed)
-	return exitOK
+	return printAs(e, *format, members, func() { printMembers(e.stdout, members, *detailed) })
 }
 
 // printMembers writes members in the layout of `serf members`, so scripts

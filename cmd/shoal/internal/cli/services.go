@@ -37,22 +37,14 @@ func runServices(e env, args []string) int {
 		if err := c.call("GET", "/v1/agent/services", nil, &out); err != nil {
 			return fail(e, "services", err)
 		}
-		if *format == "json" {
-			return printJSON(e, out)
-		}
-		printLocalServices(e, out)
-		return exitOK
+		return printAs(e, *format, out, func() { printLocalServices(e, out) })
 	}
 	var members []api.Member
 	if err := c.call("GET", "/v1/members?"+url.Values{"status": {"alive|suspect"}}.Encode(), nil, &members); err != nil {
 		return fail(e, "services", err)
 	}
 	insts := clusterInstances(members)
-	if *format == "json" {
-		return printJSON(e, insts)
-	}
-	printInstances(e, insts)
-	return exitOK
+	return printAs(e, *format, insts, func() { printInstances(e, insts) })
 }
 
 // clusterInstances flattens the members' instances, sorted by service

@@ -63,6 +63,15 @@ func printJSON(e env, v any) int {
 	return exitOK
 }
 
+// printAs prints v as JSON for -format json, else with text.
+func printAs(e env, format string, v any, text func()) int {
+	if format == "json" {
+		return printJSON(e, v)
+	}
+	text()
+	return exitOK
+}
+
 func runJoin(e env, args []string) int {
 	fs := newFlags(e, "join", "ADDR:PORT...")
 	c := fs.client()
@@ -368,11 +377,7 @@ func runInfo(e env, args []string) int {
 	if err := c.call("GET", "/v1/info", nil, &info); err != nil {
 		return fail(e, "info", err)
 	}
-	if *format == "json" {
-		return printJSON(e, info)
-	}
-	printInfo(e, info)
-	return exitOK
+	return printAs(e, *format, info, func() { printInfo(e, info) })
 }
 
 func printInfo(e env, info api.Info) {
