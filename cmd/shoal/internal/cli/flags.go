@@ -9,8 +9,8 @@ import (
 
 // verbFlags is a verb's flag set with the checks that verbs share, made
 // once the flags are parsed: how many positional arguments there are,
-// -format, and durations that must not be negative. Each is a usage
-// error (exit 2) that names the verb, as usageErr does.
+// -format, and durations that must not be negative. Each failure is a
+// usage error: one line naming the verb, exit status 2.
 type verbFlags struct {
 	*flag.FlagSet
 	e         env
