@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/dns"
@@ -35,27 +34,23 @@ func dnsConfig(cfg config.Config) dns.Config {
 	dc.NearSort = d.NearSort
 	dc.OnlyPassing = d.OnlyPassing
 	dc.Recursors = d.Recursors
-	// Unset (zero) bounds keep package dns's defaults.
-	if d.TCPMaxConns > 0 {
-		dc.TCPMaxConns = d.TCPMaxConns
-	}
-	if d.TCPIdleTimeout > 0 {
-		dc.IdleTimeout = d.TCPIdleTimeout
-	}
-	if d.MaxInflightForwards > 0 {
-		dc.MaxInflightForwards = d.MaxInflightForwards
-	}
-	if d.RecursorTimeout > 0 {
-		dc.RecursorTimeout = d.RecursorTimeout
-	}
-	for _, t := range []struct{ dst, src *time.Duration }{
-		{&dc.SOARefresh, &d.SOARefresh}, {&dc.SOARetry, &d.SOARetry}, {&dc.SOAExpire, &d.SOAExpire},
-	} {
-		if *t.src > 0 {
-			*t.dst = *t.src
-		}
-	}
+	// Unset (zero) bounds and SOA timers keep package dns's defaults.
+	setPositive(&dc.TCPMaxConns, d.TCPMaxConns)
+	setPositive(&dc.IdleTimeout, d.TCPIdleTimeout)
+	setPositive(&dc.MaxInflightForwards, d.MaxInflightForwards)
+	setPositive(&dc.RecursorTimeout, d.RecursorTimeout)
+	setPositive(&dc.SOARefresh, d.SOARefresh)
+	setPositive(&dc.SOARetry, d.SOARetry)
+	setPositive(&dc.SOAExpire, d.SOAExpire)
 	return dc
+}
+
+// setPositive sets *dst to v when v is above zero; else *dst keeps its
+// default.
+func setPositive[T ~int | ~int64](dst *T, v T) {
+	if v > 0 {
+		*dst = v
+	}
 }
 
 // newDNS builds the DNS server; an empty dns_addr turns DNS off.

@@ -28,17 +28,17 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 		}
 		nc.Keys = [][]byte{k}
 	}
-	setInt(&nc.QuerySizeLimit, c.QuerySizeLimit)
-	setInt(&nc.QueryResponseSizeLimit, c.QueryResponseSizeLimit)
-	setInt(&nc.UserEventSizeLimit, c.UserEventSizeLimit)
+	setNonZero(&nc.QuerySizeLimit, c.QuerySizeLimit)
+	setNonZero(&nc.QueryResponseSizeLimit, c.QueryResponseSizeLimit)
+	setNonZero(&nc.UserEventSizeLimit, c.UserEventSizeLimit)
 	// Set as they are: 0 is meaningful (no coalescing).
 	nc.QuiescentPeriod, nc.CoalescePeriod = c.UserQuiescentPeriod, c.UserCoalescePeriod
 	g := c.Gossip
-	setDur(&nc.ReconnectInterval, g.ReconnectInterval)
-	setDur(&nc.ReconnectTimeout, g.ReconnectTimeout)
-	setDur(&nc.TombstoneTimeout, g.TombstoneTimeout)
-	setDur(&nc.ReapInterval, g.ReapInterval)
-	setDur(&nc.LeaveTimeout, g.LeaveTimeout)
+	setNonZero(&nc.ReconnectInterval, g.ReconnectInterval)
+	setNonZero(&nc.ReconnectTimeout, g.ReconnectTimeout)
+	setNonZero(&nc.TombstoneTimeout, g.TombstoneTimeout)
+	setNonZero(&nc.ReapInterval, g.ReapInterval)
+	setNonZero(&nc.LeaveTimeout, g.LeaveTimeout)
 	nc.Tuning = node.Tuning{
 		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
 		GossipInterval: g.GossipInterval, PushPullInterval: g.PushPullInterval,
@@ -47,13 +47,9 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	return nc, nil
 }
 
-func setInt(dst *int, v int) {
-	if v != 0 {
-		*dst = v
-	}
-}
-
-func setDur[T ~int64](dst *T, v T) {
+// setNonZero sets *dst to v unless v is zero (unset), which keeps the
+// default *dst holds.
+func setNonZero[T ~int | ~int64](dst *T, v T) {
 	if v != 0 {
 		*dst = v
 	}
@@ -63,6 +59,6 @@ func setDur[T ~int64](dst *T, v T) {
 // also bounds a query handler's output.
 func queryResponseLimit(cfg config.Config) int {
 	limit := node.DefaultConfig().QueryResponseSizeLimit
-	setInt(&limit, cfg.QueryResponseSizeLimit)
+	setNonZero(&limit, cfg.QueryResponseSizeLimit)
 	return limit
 }

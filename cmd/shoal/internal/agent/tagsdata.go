@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-
-	"github.com/shoal-dev/shoal/internal/atomicfile"
 )
 
 // Without a tags file (-tags-file, Serf's, which holds every tag), tags
@@ -72,15 +70,11 @@ func (a *Agent) persistAPITags() error {
 	if path == "" {
 		return nil
 	}
-	t := apiTags{Set: a.tagSet, Delete: slices.Sorted(maps.Keys(a.tagDel))}
-	b, err := json.MarshalIndent(t, "", "  ")
-	if err != nil {
-		return fmt.Errorf("api tags: %w", err)
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("api tags: %w", err)
 	}
-	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	t := apiTags{Set: a.tagSet, Delete: slices.Sorted(maps.Keys(a.tagDel))}
+	if err := writeJSONFile(path, t); err != nil {
 		return fmt.Errorf("api tags: %w", err)
 	}
 	return nil

@@ -41,14 +41,20 @@ func loadTagsFile(path string) (map[string]string, error) {
 // or the new ones, never half a file. Mode 0600, as Serf's: tags can be
 // sensitive.
 func writeTagsFile(path string, tags map[string]string) error {
-	b, err := json.MarshalIndent(tags, "", "  ")
-	if err != nil {
-		return fmt.Errorf("tags file: %w", err)
-	}
-	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	if err := writeJSONFile(path, tags); err != nil {
 		return fmt.Errorf("tags file: %w", err)
 	}
 	return nil
+}
+
+// writeJSONFile replaces path with v, indented, atomically and readable by
+// the agent's user only.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // restoreTags loads the tags file, if any, as tags set through the API,

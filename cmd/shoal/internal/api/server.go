@@ -170,12 +170,19 @@ func writeErr(w http.ResponseWriter, status int, err error) {
 }
 
 // decode reads a JSON body into v; unknown fields are errors, as in config.
+// A body that checks itself (checkedBody) is refused when it fails.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
 		return false
+	}
+	if c, ok := v.(checkedBody); ok {
+		if err := c.check(); err != nil {
+			writeErr(w, http.StatusBadRequest, err)
+			return false
+		}
 	}
 	return true
 }
@@ -199,10 +206,6 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.Addrs) == 0 {
-		writeErr(w, http.StatusBadRequest, errors.New("no addresses to join"))
-		return
-	}
 	n, err := s.agent.Join(req.Addrs, req.Replay)
 	if err != nil && n == 0 {
 		writeErr(w, http.StatusBadGateway, err) // node names the join and each address
@@ -224,10 +227,6 @@ func (s *Server) forceLeave(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Node == "" {
-		writeErr(w, http.StatusBadRequest, errors.New("no node named"))
-		return
-	}
 	if err := s.agent.ForceLeave(req.Node, req.Prune); err != nil {
 		writeErr(w, http.StatusBadRequest, err) // says "force-leave" already
 		return
@@ -238,10 +237,6 @@ func (s *Server) forceLeave(w http.ResponseWriter, r *http.Request) {
 func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	var req EventRequest
 	if !decode(w, r, &req) {
-		return
-	}
-	if req.Name == "" {
-		writeErr(w, http.StatusBadRequest, errors.New("event has no name"))
 		return
 	}
 	coalesce := req.Coalesce == nil || *req.Coalesce

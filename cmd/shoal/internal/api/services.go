@@ -87,6 +87,12 @@ func (s *Server) registry(w http.ResponseWriter) (Services, bool) {
 	return s.services, true
 }
 
+// registryWithBody is registry, then decode of the request's body into v.
+func (s *Server) registryWithBody(w http.ResponseWriter, r *http.Request, v any) (Services, bool) {
+	reg, ok := s.registry(w)
+	return reg, ok && decode(w, r, v)
+}
+
 // writeServicesErr answers with the status the error wraps (see Services).
 func writeServicesErr(w http.ResponseWriter, what string, err error) {
 	status := http.StatusBadRequest
@@ -146,12 +152,9 @@ func findLocal(reg Services, id string) (LocalService, bool) {
 }
 
 func (s *Server) registerService(w http.ResponseWriter, r *http.Request) {
-	reg, ok := s.registry(w)
-	if !ok {
-		return
-	}
 	var req ServiceRegistration
-	if !decode(w, r, &req) {
+	reg, ok := s.registryWithBody(w, r, &req)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -184,16 +187,9 @@ func (s *Server) deregisterService(w http.ResponseWriter, r *http.Request) {
 // maintenance serves both the node's and one instance's switch; the path
 // has no {id} for the node.
 func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) {
-	reg, ok := s.registry(w)
-	if !ok {
-		return
-	}
 	var req MaintenanceRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if len(req.Reason) > maxNoteLen {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("maintenance: reason is %d bytes, at most %d", len(req.Reason), maxNoteLen))
+	reg, ok := s.registryWithBody(w, r, &req)
+	if !ok {
 		return
 	}
 	id := r.PathValue("id")
@@ -226,10 +222,6 @@ func (s *Server) updateCheck(w http.ResponseWriter, r *http.Request) {
 	var req CheckUpdate
 	// The body is optional: `shoal check pass ID` sends none.
 	if r.ContentLength != 0 && !decode(w, r, &req) {
-		return
-	}
-	if len(req.Note) > maxNoteLen {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("check: note is %d bytes, at most %d", len(req.Note), maxNoteLen))
 		return
 	}
 	id := r.PathValue("id")

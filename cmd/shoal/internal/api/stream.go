@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,10 +37,6 @@ func (n *ndjson) send(v any) error {
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	var req QueryRequest
 	if !decode(w, r, &req) {
-		return
-	}
-	if req.Name == "" {
-		writeErr(w, http.StatusBadRequest, errors.New("query has no name"))
 		return
 	}
 	qp := &node.QueryParams{FilterNodes: req.Nodes, FilterTags: req.Tags, RequestAck: !req.NoAck, RelayFactor: req.RelayFactor}

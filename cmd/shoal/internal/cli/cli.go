@@ -8,8 +8,6 @@
 package cli
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -98,34 +96,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, verbs[n].synopsis)
 	}
 	fmt.Fprintln(w, "\nRun `shoal COMMAND -h` for a command's options.")
-}
-
-// newFlags returns a verb's flag set, writing its errors and usage to stderr.
-func newFlags(e env, name, args string) *flag.FlagSet {
-	fs := flag.NewFlagSet("shoal "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: shoal %s %s\n\n%s.\n\nOptions:\n", name, args, verbs[name].synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags; the int is the exit status when ok is false.
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	return 0, true
-}
-
-// usageErr reports a usage mistake and returns exit status 2.
-func usageErr(e env, fs *flag.FlagSet, format string, args ...any) int {
-	fmt.Fprintf(e.stderr, "%s: %s (run `%s -h` for help)\n", fs.Name(), fmt.Sprintf(format, args...), fs.Name())
-	return exitUsage
 }
 
 // fail reports err, one line per problem, and returns exit status 1. An

@@ -79,3 +79,30 @@ func TestValidate_UsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestVerbs_UsageErrors: the checks verbFlags makes for every verb, each a
+// one-line usage error with exit status 2, before any agent is called.
+func TestVerbs_UsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"info", "-format", "xml"}, `shoal info: -format "xml" is not text or json (run ` + "`shoal info -h`" + ` for help)`},
+		{[]string{"members", "x"}, `shoal members: unexpected argument "x"`},
+		{[]string{"monitor", "x"}, `shoal monitor: unexpected argument "x"`},
+		{[]string{"keys", "-list", "x"}, `shoal keys: unexpected argument "x"`},
+		{[]string{"services", "x"}, `shoal services: unexpected argument "x" (subcommands: register, deregister)`},
+		{[]string{"validate", "x.hcl"}, `shoal validate: unexpected argument "x.hcl": name files with -config-file`},
+		{[]string{"join"}, `shoal join: name at least one ADDR:PORT to join`},
+		{[]string{"rtt", "a", "b", "c"}, `shoal rtt: name one or two nodes`},
+		{[]string{"rtt", "-format", "xml", "a"}, `shoal rtt: -format "xml" is not text or json`},
+		{[]string{"reachability", "-timeout", "-1s"}, `shoal reachability: -timeout -1s is negative`},
+		{[]string{"query", "-timeout", "-1s", "q"}, `shoal query: -timeout -1s is negative`},
+		{[]string{"services", "deregister"}, `shoal services: deregister takes one instance ID`},
+	} {
+		code, out, errOut := run(c.args...)
+		if code != exitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, c.want) {
+			t.Errorf("shoal %q: got exit %d, stdout %q, stderr %q; want 2 and one line starting %q", c.args, code, out, errOut, c.want)
+		}
+	}
+}

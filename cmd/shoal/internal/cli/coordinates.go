@@ -20,16 +20,10 @@ type rttResult struct {
 // defaults to the agent itself.
 func runRTT(e env, args []string) int {
 	fs := newFlags(e, "rtt", "[-format text|json] NODE [NODE2]")
-	c := clientFlags(fs)
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
+	c := fs.client()
+	format := fs.formatFlag("output `format`: text or json")
+	if code, ok := fs.parseArgs(args, 1, 2, "name one or two nodes"); !ok {
 		return code
-	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usageErr(e, fs, "name one or two nodes")
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
 	}
 	a, err := fetchCoordinate(c, fs.Arg(0))
 	if err != nil {
@@ -44,11 +38,9 @@ func runRTT(e env, args []string) int {
 		return fail(e, "rtt", fmt.Errorf("%s <-> %s: %w", a.Node, b.Node, err))
 	}
 	res := rttResult{A: a.Node, B: b.Node, RTTMillis: rtt.Seconds() * 1e3}
-	if *format == "json" {
-		return printJSON(e, res)
-	}
-	fmt.Fprintf(e.stdout, "Estimated %s <-> %s rtt: %.3f ms\n", safe(res.A), safe(res.B), res.RTTMillis)
-	return exitOK
+	return printAs(e, *format, res, func() {
+		fmt.Fprintf(e.stdout, "Estimated %s <-> %s rtt: %.3f ms\n", safe(res.A), safe(res.B), res.RTTMillis)
+	})
 }
 
 func fetchCoordinate(c *client, name string) (*api.CoordinateResponse, error) {
@@ -71,21 +63,12 @@ func fetchCoordinate(c *client, name string) (*api.CoordinateResponse, error) {
 // missing or an ack came from a member that is not alive.
 func runReachability(e env, args []string) int {
 	fs := newFlags(e, "reachability", "[-verbose] [-timeout D] [-format text|json]")
-	c := clientFlags(fs)
+	c := fs.client()
 	verbose := fs.Bool("verbose", false, "list every ack and the timings")
-	timeout := fs.Duration("timeout", 0, "how long to wait for acks (`D`; 0: the cluster-size based default)")
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
+	timeout := fs.durationFlag("timeout", "how long to wait for acks (`D`; 0: the cluster-size based default)")
+	format := fs.formatFlag("output `format`: text or json")
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
-	}
-	if *timeout < 0 {
-		return usageErr(e, fs, "-timeout %s is negative", *timeout)
 	}
 	path := "/v1/reachability"
 	if *timeout > 0 {

@@ -11,20 +11,20 @@ import (
 // runCheck updates a ttl check: shoal check pass|warn|fail ID [-note TEXT].
 func runCheck(e env, args []string) int {
 	fs := newFlags(e, "check", "pass|warn|fail ID [-note TEXT]")
-	c := clientFlags(fs)
+	c := fs.client()
 	note := fs.String("note", "", "a short `text` shown with the status (gossiped, so keep it short)")
-	pos, code, ok := parseInterspersed(fs, args)
+	pos, code, ok := parseInterspersed(fs.FlagSet, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 2 {
-		return usageErr(e, fs, "want a status (pass, warn or fail) and a check ID")
+		return fs.usageErr("want a status (pass, warn or fail) and a check ID")
 	}
 	status, id := pos[0], pos[1]
 	switch status {
 	case "pass", "warn", "fail":
 	default:
-		return usageErr(e, fs, "status %q is not pass, warn or fail", status)
+		return fs.usageErr("status %q is not pass, warn or fail", status)
 	}
 	if err := c.call("PUT", checkPath(id, status), checkBody(*note), nil); err != nil {
 		return fail(e, "check", err)
@@ -48,20 +48,17 @@ func checkBody(note string) any {
 // neither -enable nor -disable shows what is in maintenance.
 func runMaint(e env, args []string) int {
 	fs := newFlags(e, "maint", "[-enable [-reason TEXT] | -disable] [-service ID]")
-	c := clientFlags(fs)
+	c := fs.client()
 	enable := fs.Bool("enable", false, "put the node, or the -service, in maintenance: it takes no traffic")
 	disable := fs.Bool("disable", false, "take the node, or the -service, out of maintenance")
 	service := fs.String("service", "", "the instance `ID` (default: the whole node)")
 	reason := fs.String("reason", "", "why, shown in members, the API and DNS TXT (`text`)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parse(args); !ok {
 		return code
 	}
 	path, req, err := maintRequest(*enable, *disable, *service, *reason)
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
 	if err != nil {
-		return usageErr(e, fs, "%v", err)
+		return fs.usageErr("%v", err)
 	}
 	if path == "" {
 		return showMaint(e, c)
@@ -122,7 +119,7 @@ func showMaint(e env, c *client) int {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var pos []string
 	for {
-		if code, ok := parse(fs, args); !ok {
+		if code, ok := parseFlagSet(fs, args); !ok {
 			return nil, code, false
 		}
 		if fs.NArg() == 0 {

@@ -12,22 +12,16 @@ import (
 
 func runMembers(e env, args []string) int {
 	fs := newFlags(e, "members", "[-detailed] [-name REGEX] [-role REGEX] [-status REGEX] [-tag KEY=REGEX]... [-format text|json]")
-	c := clientFlags(fs)
+	c := fs.client()
 	detailed := fs.Bool("detailed", false, "also show protocol versions and services (text output)")
 	name := fs.String("name", "", "only members whose name matches `REGEX`")
 	role := fs.String("role", "", "only members whose role tag matches `REGEX` (the same as -tag role=REGEX)")
 	status := fs.String("status", "", "only members whose status matches `REGEX` (alive, leaving, left, failed)")
 	var tags repeated
 	fs.Var(&tags, "tag", "only members with a tag matching `KEY=REGEX` (repeatable)")
-	format := fs.String("format", "text", "output `format`: text (Serf's columns: name addr status tags) or json")
-	if code, ok := parse(fs, args); !ok {
+	format := fs.formatFlag("output `format`: text (Serf's columns: name addr status tags) or json")
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
 	}
 	if *role != "" {
 		// As in Serf, -role is a tag filter on "role", applied last.
@@ -35,7 +29,7 @@ func runMembers(e env, args []string) int {
 	}
 	// Check the filters here so a typo is a usage error, not a 400.
 	if _, err := api.NewMemberFilter(*status, tags, *name); err != nil {
-		return usageErr(e, fs, "%v", err)
+		return fs.usageErr("%v", err)
 	}
 	q := url.Values{}
 	if *status != "" {
@@ -51,11 +45,7 @@ func runMembers(e env, args []string) int {
 	if err := c.call("GET", "/v1/members?"+q.Encode(), nil, &members); err != nil {
 		return fail(e, "members", err)
 	}
-	if *format == "json" {
-		return printJSON(e, members)
-	}
-	printMembers(e.stdout, members, *detailed)
-	return exitOK
+	return printAs(e, *format, members, func() { printMembers(e.stdout, members, *detailed) })
 }
 
 // printMembers writes members in the layout of `serf members`, so scripts

@@ -25,39 +25,26 @@ func runServices(e env, args []string) int {
 		}
 	}
 	fs := newFlags(e, "services", "[-local] [-format text|json] | register ... | deregister ID")
-	c := clientFlags(fs)
+	c := fs.client()
 	local := fs.Bool("local", false, "only this agent's instances, with their checks and the checks' output")
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
+	format := fs.formatFlag("output `format`: text or json")
+	fs.strayHint = " (subcommands: register, deregister)"
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q (subcommands: register, deregister)", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
 	}
 	if *local {
 		var out api.AgentServices
 		if err := c.call("GET", "/v1/agent/services", nil, &out); err != nil {
 			return fail(e, "services", err)
 		}
-		if *format == "json" {
-			return printJSON(e, out)
-		}
-		printLocalServices(e, out)
-		return exitOK
+		return printAs(e, *format, out, func() { printLocalServices(e, out) })
 	}
 	var members []api.Member
 	if err := c.call("GET", "/v1/members?"+url.Values{"status": {"alive|suspect"}}.Encode(), nil, &members); err != nil {
 		return fail(e, "services", err)
 	}
 	insts := clusterInstances(members)
-	if *format == "json" {
-		return printJSON(e, insts)
-	}
-	printInstances(e, insts)
-	return exitOK
+	return printAs(e, *format, insts, func() { printInstances(e, insts) })
 }
 
 // clusterInstances flattens the members' instances, sorted by service
@@ -248,14 +235,14 @@ func (f *registerFlags) request(script []string) (api.ServiceRegistration, error
 func runRegister(e env, args []string) int {
 	fs := newFlags(e, "services", "register -name NAME -port PORT [-id ID] [-address IP] [-tag TAG]... [-meta KEY=VALUE]... "+
 		"[-check-http URL | -check-tcp HOST:PORT | -check-ttl DURATION | -- PROGRAM ARG...] [-check-interval D] [-check-timeout D] ...")
-	c := clientFlags(fs)
-	f := defineRegisterFlags(fs)
-	if code, ok := parse(fs, args); !ok {
+	c := fs.client()
+	f := defineRegisterFlags(fs.FlagSet)
+	if code, ok := fs.parseArgs(args, 0, anyNumber, ""); !ok {
 		return code
 	}
 	req, err := f.request(fs.Args())
 	if err != nil {
-		return usageErr(e, fs, "register: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return fs.usageErr("register: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	var out api.LocalService
 	if err := c.call("PUT", "/v1/agent/services/"+url.PathEscape(req.ID), req, &out); err != nil {
@@ -267,12 +254,9 @@ func runRegister(e env, args []string) int {
 
 func runDeregister(e env, args []string) int {
 	fs := newFlags(e, "services", "deregister ID")
-	c := clientFlags(fs)
-	if code, ok := parse(fs, args); !ok {
+	c := fs.client()
+	if code, ok := fs.parseArgs(args, 1, 1, "deregister takes one instance ID"); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		return usageErr(e, fs, "deregister takes one instance ID")
 	}
 	id := fs.Arg(0)
 	if err := c.call("DELETE", "/v1/agent/services/"+url.PathEscape(id), nil, nil); err != nil {

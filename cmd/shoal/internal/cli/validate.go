@@ -38,14 +38,12 @@ func runValidate(e env, args []string) int {
 	var sources []string
 	fs.Var(sourceArgs{"config-file", &sources}, "config-file", "check this .hcl or .json `file` (repeatable)")
 	fs.Var(sourceArgs{"config-dir", &sources}, "config-dir", "check every *.hcl and *.json in this `dir` (repeatable)")
-	if code, ok := parse(fs, args); !ok {
+	fs.strayHint = ": name files with -config-file"
+	if code, ok := fs.parse(args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q: name files with -config-file", fs.Arg(0))
-	}
 	if len(sources) == 0 {
-		return usageErr(e, fs, "name at least one -config-file or -config-dir")
+		return fs.usageErr("name at least one -config-file or -config-dir")
 	}
 	flags, err := config.ParseFlags(sources, e.stderr)
 	if err != nil {

@@ -17,8 +17,6 @@ import (
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 )
 
-func checkFormat(format string) bool { return format == "text" || format == "json" }
-
 func hostPort(addr string, port uint16) string {
 	if strings.Contains(addr, ":") {
 		return fmt.Sprintf("[%s]:%d", addr, port)
@@ -65,15 +63,21 @@ func printJSON(e env, v any) int {
 	return exitOK
 }
 
+// printAs prints v as JSON for -format json, else with text.
+func printAs(e env, format string, v any, text func()) int {
+	if format == "json" {
+		return printJSON(e, v)
+	}
+	text()
+	return exitOK
+}
+
 func runJoin(e env, args []string) int {
 	fs := newFlags(e, "join", "ADDR:PORT...")
-	c := clientFlags(fs)
+	c := fs.client()
 	replay := fs.Bool("replay", false, "replay past user events to the joining agent")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parseArgs(args, 1, anyNumber, "name at least one ADDR:PORT to join"); !ok {
 		return code
-	}
-	if fs.NArg() == 0 {
-		return usageErr(e, fs, "name at least one ADDR:PORT to join")
 	}
 	var out api.JoinResponse
 	if err := c.call("POST", "/v1/join", api.JoinRequest{Addrs: fs.Args(), Replay: *replay}, &out); err != nil {
@@ -85,12 +89,9 @@ func runJoin(e env, args []string) int {
 
 func runLeave(e env, args []string) int {
 	fs := newFlags(e, "leave", "")
-	c := clientFlags(fs)
-	if code, ok := parse(fs, args); !ok {
+	c := fs.client()
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
 	if err := c.call("POST", "/v1/leave", struct{}{}, nil); err != nil {
 		return fail(e, "leave", err)
@@ -101,13 +102,10 @@ func runLeave(e env, args []string) int {
 
 func runForceLeave(e env, args []string) int {
 	fs := newFlags(e, "force-leave", "[-prune] NODE")
-	c := clientFlags(fs)
+	c := fs.client()
 	prune := fs.Bool("prune", false, "forget the member at once instead of keeping it as left")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parseArgs(args, 1, 1, "name exactly one node"); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		return usageErr(e, fs, "name exactly one node")
 	}
 	if err := c.call("POST", "/v1/force-leave", api.ForceLeaveRequest{Node: fs.Arg(0), Prune: *prune}, nil); err != nil {
 		return fail(e, "force-leave", err)
@@ -117,13 +115,10 @@ func runForceLeave(e env, args []string) int {
 
 func runEvent(e env, args []string) int {
 	fs := newFlags(e, "event", "[-coalesce=false] NAME [PAYLOAD]")
-	c := clientFlags(fs)
+	c := fs.client()
 	coalesce := fs.Bool("coalesce", true, "let agents coalesce events of the same name, delivering the latest")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parseArgs(args, 1, 2, "give an event NAME and at most one PAYLOAD"); !ok {
 		return code
-	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usageErr(e, fs, "give an event NAME and at most one PAYLOAD")
 	}
 	req := api.EventRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Coalesce: coalesce}
 	if err := c.call("POST", "/v1/event", req, nil); err != nil {
@@ -135,37 +130,28 @@ func runEvent(e env, args []string) int {
 
 func runQuery(e env, args []string) int {
 	fs := newFlags(e, "query", "[-node NAME]... [-tag KEY=REGEX]... [-timeout D] [-no-ack] [-relay-factor N] [-format text|json] NAME [PAYLOAD]")
-	c := clientFlags(fs)
+	c := fs.client()
 	var nodes, tags repeated
 	fs.Var(&nodes, "node", "ask only node `NAME` (repeatable)")
 	fs.Var(&tags, "tag", "ask only members with a tag matching `KEY=REGEX` (repeatable)")
-	timeout := fs.Duration("timeout", 0, "how long to wait for responses (default: scaled to the cluster size)")
+	timeout := fs.durationFlag("timeout", "how long to wait for responses (default: scaled to the cluster size)")
 	noAck := fs.Bool("no-ack", false, "do not ask members to acknowledge")
 	relay := fs.Uint("relay-factor", 0, "also relay each ack and response through `N` (0-255) other members, to survive packet loss")
-	format := fs.String("format", "text", "output `format`: text or json (one JSON object per line)")
-	if code, ok := parse(fs, args); !ok {
+	format := fs.formatFlag("output `format`: text or json (one JSON object per line)")
+	if code, ok := fs.parseArgs(args, 1, 2, "give a query NAME and at most one PAYLOAD"); !ok {
 		return code
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usageErr(e, fs, "give a query NAME and at most one PAYLOAD")
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
-	}
 	if *relay > 255 {
-		return usageErr(e, fs, "-relay-factor %d is over 255", *relay)
+		return fs.usageErr("-relay-factor %d is over 255", *relay)
 	}
 	req := api.QueryRequest{Name: fs.Arg(0), Payload: fs.Arg(1), Nodes: nodes, NoAck: *noAck, RelayFactor: uint8(*relay)}
-	if *timeout < 0 {
-		return usageErr(e, fs, "-timeout %s is negative", *timeout)
-	}
 	if *timeout > 0 {
 		req.Timeout = timeout.String()
 	}
 	for _, t := range tags {
 		k, v, err := config.ParseTag(t)
 		if err != nil {
-			return usageErr(e, fs, "-tag: %v", err)
+			return fs.usageErr("-tag: %v", err)
 		}
 		if req.Tags == nil {
 			req.Tags = map[string]string{}
@@ -209,13 +195,13 @@ func printQueryLine(e env, l api.QueryLine) {
 
 func runMonitor(e env, args []string) int {
 	fs := newFlags(e, "monitor", "[-log-level LEVEL]")
-	c := clientFlags(fs)
+	c := fs.client()
 	level := fs.String("log-level", "info", "lowest log `level` to show: debug, info, warn, error")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parse(args); !ok {
 		return code
 	}
 	if _, err := config.ParseLevel(*level); err != nil {
-		return usageErr(e, fs, "-log-level: %v", err)
+		return fs.usageErr("-log-level: %v", err)
 	}
 	// SIGINT ends the stream; that is how monitor is meant to stop.
 	stop := make(chan os.Signal, 1)
@@ -272,15 +258,12 @@ func printMonitorLine(e env, l api.MonitorLine) {
 
 func runTags(e env, args []string) int {
 	fs := newFlags(e, "tags", "[-set KEY=VALUE]... [-delete KEY]...")
-	c := clientFlags(fs)
+	c := fs.client()
 	var set, del repeated
 	fs.Var(&set, "set", "set tag `KEY=VALUE` (repeatable)")
 	fs.Var(&del, "delete", "delete tag `KEY` (repeatable)")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
 	var tags map[string]string
 	var err error
@@ -291,7 +274,7 @@ func runTags(e env, args []string) int {
 		for _, s := range set {
 			k, v, perr := config.ParseTag(s)
 			if perr != nil {
-				return usageErr(e, fs, "-set: %v", perr)
+				return fs.usageErr("-set: %v", perr)
 			}
 			req.Set[k] = v
 		}
@@ -313,11 +296,8 @@ func runTags(e env, args []string) int {
 
 func runKeygen(e env, args []string) int {
 	fs := newFlags(e, "keygen", "")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
 	key, err := config.GenerateKey()
 	if err != nil {
@@ -329,12 +309,12 @@ func runKeygen(e env, args []string) int {
 
 func runKeys(e env, args []string) int {
 	fs := newFlags(e, "keys", "-list | -install KEY | -use KEY | -remove KEY")
-	c := clientFlags(fs)
+	c := fs.client()
 	list := fs.Bool("list", false, "list the keys each member has")
 	install := fs.String("install", "", "install `KEY` on every member")
 	use := fs.String("use", "", "make `KEY` the primary (encrypting) key everywhere")
 	remove := fs.String("remove", "", "remove `KEY` from every member")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := fs.parse(args); !ok {
 		return code
 	}
 	ops := 0
@@ -343,13 +323,13 @@ func runKeys(e env, args []string) int {
 			ops++
 		}
 	}
-	if ops != 1 || fs.NArg() > 0 {
-		return usageErr(e, fs, "give exactly one of -list, -install, -use, -remove")
+	if ops != 1 {
+		return fs.usageErr("give exactly one of -list, -install, -use, -remove")
 	}
 	for _, k := range []string{*install, *use, *remove} {
 		if k != "" {
 			if _, err := config.DecodeKey(k); err != nil {
-				return usageErr(e, fs, "%v", err)
+				return fs.usageErr("%v", err)
 			}
 		}
 	}
@@ -388,26 +368,16 @@ func runKeys(e env, args []string) int {
 
 func runInfo(e env, args []string) int {
 	fs := newFlags(e, "info", "[-format text|json]")
-	c := clientFlags(fs)
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
+	c := fs.client()
+	format := fs.formatFlag("output `format`: text or json")
+	if code, ok := fs.parse(args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
 	}
 	var info api.Info
 	if err := c.call("GET", "/v1/info", nil, &info); err != nil {
 		return fail(e, "info", err)
 	}
-	if *format == "json" {
-		return printJSON(e, info)
-	}
-	printInfo(e, info)
-	return exitOK
+	return printAs(e, *format, info, func() { printInfo(e, info) })
 }
 
 func printInfo(e env, info api.Info) {
@@ -438,22 +408,16 @@ func printInfo(e env, info api.Info) {
 
 func runRender(e env, args []string) int {
 	fs := newFlags(e, "render", "[-once] [-dry] [-template NAME] [-format text|json]")
-	c := clientFlags(fs)
+	c := fs.client()
 	once := fs.Bool("once", false, "render every template now, install, validate and reload like the agent does, then print the status")
 	dry := fs.Bool("dry", false, "print what would be written, from the agent's live data, without writing or reloading")
 	tmpl := fs.String("template", "", "with -once, render only the template `NAME` (name or destination)")
-	format := fs.String("format", "text", "output `format`: text or json")
-	if code, ok := parse(fs, args); !ok {
+	format := fs.formatFlag("output `format`: text or json")
+	if code, ok := fs.parse(args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		return usageErr(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if !checkFormat(*format) {
-		return usageErr(e, fs, "-format %q is not text or json", *format)
-	}
 	if *tmpl != "" && !*once {
-		return usageErr(e, fs, "-template goes with -once")
+		return fs.usageErr("-template goes with -once")
 	}
 	var out api.RenderResponse
 	var err error

@@ -65,6 +65,12 @@ func isDNSLabel(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
+	return labelChars(s)
+}
+
+// labelChars reports whether s holds only what a DNS label may: ASCII
+// letters, digits and '-'.
+func labelChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {

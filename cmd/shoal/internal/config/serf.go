@@ -69,16 +69,7 @@ func SyslogFacility(name string) (int, bool) {
 }
 
 func validDiscoverName(s string) bool {
-	if s == "" || len(MDNSServicePrefix+s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return s != "" && len(MDNSServicePrefix+s) <= 63 && labelChars(s)
 }
 
 // ParseHostOrIPPort is ParseHostPort that also takes a host name for ADDR

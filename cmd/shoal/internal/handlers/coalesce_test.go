@@ -118,16 +118,24 @@ func waitFile(t *testing.T, path, want string) {
 	})
 }
 
+// batchingRunner is a Runner on a fake clock that batches member and
+// health events (quiescent 1s, coalesce 3s), running recordScript's script,
+// whose file is out.
+func batchingRunner(t *testing.T) (r *Runner, clk *debouncetest.FakeClock, out string) {
+	s, out := recordScript(t)
+	clk = debouncetest.NewFakeClock()
+	r = NewRunner(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Timeout: 10 * time.Second,
+		MemberQuiescentPeriod: time.Second, MemberCoalescePeriod: 3 * time.Second, Clock: clk})
+	t.Cleanup(r.Close) // before the script's directory goes
+	r.SetScripts([]Script{s})
+	return r, clk, out
+}
+
 // TestRunner_BatchesMemberEvents: member events arriving close together
 // run a script once per event type, one stdin line per member, once the
 // quiescent period passed; a user event is not held.
 func TestRunner_BatchesMemberEvents(t *testing.T) {
-	clk := debouncetest.NewFakeClock()
-	r := NewRunner(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Timeout: 10 * time.Second,
-		MemberQuiescentPeriod: time.Second, MemberCoalescePeriod: 3 * time.Second, Clock: clk})
-	defer r.Close()
-	s, out := recordScript(t)
-	r.SetScripts([]Script{s})
+	r, clk, out := batchingRunner(t)
 
 	r.Handle(memberEvent(node.EventMemberJoin, "n2"))
 	clk.Advance(500 * time.Millisecond)
@@ -149,12 +157,7 @@ func TestRunner_BatchesMemberEvents(t *testing.T) {
 // TestRunner_CoalescePeriodCutsLongBursts: a member event every 900ms never
 // leaves a quiet second, and the coalesce period still ends the batch.
 func TestRunner_CoalescePeriodCutsLongBursts(t *testing.T) {
-	clk := debouncetest.NewFakeClock()
-	r := NewRunner(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Timeout: 10 * time.Second,
-		MemberQuiescentPeriod: time.Second, MemberCoalescePeriod: 3 * time.Second, Clock: clk})
-	defer r.Close()
-	s, out := recordScript(t)
-	r.SetScripts([]Script{s})
+	r, clk, out := batchingRunner(t)
 	for _, n := range []string{"a", "b", "c", "d"} {
 		r.Handle(memberEvent(node.EventMemberJoin, n))
 		r.coal.waitIdle()

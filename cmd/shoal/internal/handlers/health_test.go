@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/debounce"
-	"github.com/shoal-dev/shoal/internal/debounce/debouncetest"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -77,12 +76,7 @@ func TestHealthBatch(t *testing.T) {
 // the quiescent period run a "health" script once; with batching off
 // each runs at once.
 func TestRunner_BatchesHealthEvents(t *testing.T) {
-	clk := debouncetest.NewFakeClock()
-	r := NewRunner(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Timeout: 10 * time.Second,
-		MemberQuiescentPeriod: time.Second, MemberCoalescePeriod: 3 * time.Second, Clock: clk})
-	defer r.Close()
-	s, out := recordScript(t)
-	r.SetScripts([]Script{s})
+	r, clk, out := batchingRunner(t)
 	r.Handle(healthEvent("b", node.HealthPassing, map[string]node.Health{"web": node.HealthCritical}, "web"))
 	clk.Advance(500 * time.Millisecond)
 	r.Handle(healthEvent("a", node.HealthCritical, nil))
