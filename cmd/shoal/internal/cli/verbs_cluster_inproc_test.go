@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
 // servicesPhase: a runtime registration with a ttl check, as its owner
@@ -110,27 +111,39 @@ func nodeMaintPhase(t *testing.T, a, b *inprocAgent) {
 // use, remove the old one; removing the primary is refused by each node,
 // one line per node.
 func keysPhase(t *testing.T, a *inprocAgent, old string) {
-	if l := lineWith(a.mustRun(t, "keys", "-list"), old); l == "" || strings.Join(strings.Fields(l), " ") != old+" 2/2 2" {
-		t.Errorf("shoal keys -list: row %q, want %s on 2/2 nodes, primary on 2", l, old)
-	}
+	// Each operation is a query to every member; under load one may
+	// answer late, and each is safe to repeat, so each is retried.
+	waitOutput(t, a, "keys", []string{"-list"}, func(out string) error {
+		if l := lineWith(out, old); strings.Join(strings.Fields(l), " ") != old+" 2/2 2" {
+			return fmt.Errorf("row %q, want the key on 2/2 nodes, primary on 2", l)
+		}
+		return nil
+	})
 	next := keygenKey(t)
 	for _, op := range [][]string{{"-install", next}, {"-use", next}, {"-remove", old}} {
-		if out := a.mustRun(t, "keys", op...); out != "Done: 2 of 2 nodes answered.\n" {
-			t.Errorf("shoal keys %s: got %q, want both nodes", op[0], out)
+		waitOutput(t, a, "keys", op, func(out string) error {
+			if out != "Done: 2 of 2 nodes answered.\n" {
+				return fmt.Errorf("want both nodes")
+			}
+			return nil
+		})
+	}
+	waitOutput(t, a, "keys", []string{"-list"}, func(out string) error {
+		if ls := lines(out); len(ls) != 2 || ls[0] != "KEY                                           NODES  PRIMARY" ||
+			strings.Join(strings.Fields(ls[1]), " ") != next+" 2/2 2" {
+			return fmt.Errorf("want the header and the new key alone, on 2/2, primary on 2")
 		}
-	}
-	out := a.mustRun(t, "keys", "-list")
-	if ls := lines(out); len(ls) != 2 || ls[0] != "KEY                                           NODES  PRIMARY" ||
-		strings.Join(strings.Fields(ls[1]), " ") != next+" 2/2 2" {
-		t.Errorf("shoal keys -list after the rotation: got\n%s\nwant the header and %s alone, primary on 2", out, next)
-	}
-	code, out, errOut := a.run("keys", "-remove", next)
+		return nil
+	})
 	want := "shoal keys: 2 of 2 nodes reported an error\n" +
 		"shoal keys: alpha: removing the primary key is not allowed\n" +
 		"shoal keys: beta: removing the primary key is not allowed\n"
-	if code != 1 || out != "" || errOut != want {
-		t.Errorf("shoal keys -remove PRIMARY: exit %d, stdout %q, stderr %q; want 1 and\n%s", code, out, errOut, want)
-	}
+	testutil.WaitFor(t, waitLong, func() error {
+		if code, out, errOut := a.run("keys", "-remove", next); code != 1 || out != "" || errOut != want {
+			return fmt.Errorf("shoal keys -remove PRIMARY: exit %d, stdout %q, stderr %q; want 1 and\n%s", code, out, errOut, want)
+		}
+		return nil
+	})
 }
 
 // forceLeavePhase stops beta without leaving; once alpha sees it failed,
