@@ -19,6 +19,10 @@ type memberlistLog struct {
 	// suspect, when set, gets the member named by the prober's suspicion
 	// line (suspicion.go), whatever the log level lets through.
 	suspect func(name string)
+	// stopping, when set, reports that the node is shutting down: then
+	// memberlist's errors from its own closed sockets (a gossip or probe
+	// in flight as the transport closes) are expected, not failures.
+	stopping func() bool
 
 	mu         sync.Mutex
 	window     time.Time
@@ -49,6 +53,9 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 	if strings.HasPrefix(line, "memberlist: ignoring alive message for") && !strings.Contains(line, "because Vsn") {
 		// A member our AliveDelegate refused: rejectMember already logs
 		// it, rate-limited per name, and counts it.
+		level = slog.LevelDebug
+	}
+	if level == slog.LevelError && w.stopping != nil && w.stopping() && strings.Contains(line, "use of closed network connection") {
 		level = slog.LevelDebug
 	}
 	ctx := context.Background()

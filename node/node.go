@@ -239,7 +239,7 @@ func (n *Node) Start() error {
 	mc.Ping = &pingDelegate{n}
 	mc.Keyring = n.keyring
 	mc.SecretKey = nil
-	mc.Logger = log.New(&memberlistLog{logger: n.mlLogger, suspect: n.localSuspicion}, "", 0)
+	mc.Logger = log.New(&memberlistLog{logger: n.mlLogger, suspect: n.localSuspicion, stopping: n.stopping}, "", 0)
 	mc.LogOutput = nil
 	n.mlConfig = mc
 	numNodes := func() int { return n.list().NumMembers() }
@@ -393,6 +393,16 @@ func (n *Node) hasAlivePeers() bool {
 		}
 	}
 	return false
+}
+
+// stopping reports whether Shutdown has begun.
+func (n *Node) stopping() bool {
+	select {
+	case <-n.shutdownCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // Shutdown stops gossip and every goroutine, without leaving: peers will

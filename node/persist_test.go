@@ -279,3 +279,22 @@ func TestSnapshot_NamesCannotInjectRecords(t *testing.T) {
 	s.close()
 	check("compacted").close()
 }
+
+// A gossip send that races the transport's close at shutdown is expected:
+// it is logged at DEBUG then, and stays an ERROR while the node runs.
+func TestLogBridge_ClosedSocketAtShutdownIsNotAnError(t *testing.T) {
+	logs := &testutil.SyncBuffer{}
+	stopping := false
+	w := &memberlistLog{logger: slog.New(slog.NewTextHandler(logs, nil)), stopping: func() bool { return stopping }}
+	line := "[ERR] memberlist: Failed to send gossip to 127.0.0.1:7946: write udp 127.0.0.1:7946->127.0.0.1:7947: use of closed network connection"
+	w.Write([]byte(line))
+	if !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a closed-socket error while running was not logged as ERROR:\n%s", logs.String())
+	}
+	logs.Reset()
+	stopping = true
+	w.Write([]byte(line))
+	if logs.String() != "" {
+		t.Errorf("at shutdown the closed-socket error still logged at INFO or above:\n%s", logs.String())
+	}
+}
