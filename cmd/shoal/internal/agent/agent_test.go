@@ -578,3 +578,42 @@ template {
 		t.Errorf("no 'render cut short by shutdown' line in:\n%s", ta.logs.String())
 	}
 }
+
+// A monitor attached through the API ends cleanly when the agent leaves:
+// the stream is closed by the agent (a complete response), not cut when
+// the HTTP shutdown gives up waiting for it.
+func TestAgent_LeaveEndsAttachedMonitorCleanly(t *testing.T) {
+	a := startAgent(t, testConfig("a"))
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/monitor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadBytes('\n'); err != nil { // the hello line: subscribed
+		t.Fatalf("monitor hello: %v", err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, br)
+		read <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	if err := a.Leave(ctx); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Errorf("monitor stream after leave: %v, want a clean end", err)
+		}
+	case <-time.After(waitLong):
+		t.Fatal("the monitor stream did not end after the agent left")
+	}
+	if err := <-a.done; err != nil {
+		t.Errorf("Run after Leave: %v", err)
+	}
+	a.done <- nil // for Cleanup
+	checkLogs(t, "a", a.logs.String())
+}

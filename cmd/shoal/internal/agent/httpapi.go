@@ -40,7 +40,13 @@ func (a *Agent) serveHTTP(ctx context.Context, wg *sync.WaitGroup, fatal chan<- 
 	if a.httpLn == nil {
 		return nil
 	}
-	srv, ln := a.newHTTPServer(ctx)
+	// Shutdown waits for every handler to return, and a stream (monitor,
+	// query) returns only when its request's context ends: end the
+	// requests' contexts first, so a leave does not wait out the shutdown
+	// timeout behind an attached monitor and then cut it mid-stream.
+	reqCtx, endRequests := context.WithCancel(ctx)
+	srv, ln := a.newHTTPServer(reqCtx)
+	srv.RegisterOnShutdown(endRequests)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -49,6 +55,7 @@ func (a *Agent) serveHTTP(ctx context.Context, wg *sync.WaitGroup, fatal chan<- 
 		}
 	}()
 	return func() {
+		defer endRequests()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {

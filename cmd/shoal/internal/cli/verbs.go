@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -217,11 +218,12 @@ func runMonitor(e env, args []string) int {
 			printMonitorLine(e, l)
 			return nil
 		})
-		if err != nil {
-			done <- fail(e, "monitor", err)
-			return
+		if err == nil {
+			// As Serf's monitor: the stream ending without Ctrl-C means
+			// the agent went away, which a script watching it must see.
+			err = errors.New("the agent ended the stream: it left or is shutting down")
 		}
-		done <- exitOK
+		done <- fail(e, "monitor", err)
 	}()
 	select {
 	case code := <-done:
