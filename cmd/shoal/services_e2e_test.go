@@ -372,7 +372,7 @@ func checkCLIRefusesBadServices(t *testing.T, a *agentProc) {
 	if r := shoal(t, a, "services", "deregister", "web"); r.code != 1 || !strings.Contains(r.stderr, "defined in the config files") {
 		t.Errorf("deregister a config service: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if r := shoal(t, a, "check", "pass", "nope"); r.code != 1 || !strings.Contains(r.stderr, `check "nope": no such check`) {
+	if r := shoal(t, a, "check", "pass", "nope"); r.code != 1 || r.stderr != "shoal check: \"nope\": no such check\n" {
 		t.Errorf("pass an unknown check: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if r := shoal(t, a, "check", "pass", "web-check"); r.code != 1 || !strings.Contains(r.stderr, "not a ttl check") {

@@ -94,7 +94,9 @@ func (s *Server) registryWithBody(w http.ResponseWriter, r *http.Request, v any)
 }
 
 // writeServicesErr answers with the status the error wraps (see Services).
-func writeServicesErr(w http.ResponseWriter, what string, err error) {
+// The registry's errors name the service or check already; a prefix here
+// made the CLI say the id twice.
+func writeServicesErr(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -104,7 +106,7 @@ func writeServicesErr(w http.ResponseWriter, what string, err error) {
 	case errors.Is(err, ErrInternal):
 		status = http.StatusInternalServerError
 	}
-	writeErr(w, status, fmt.Errorf("%s: %w", what, err))
+	writeErr(w, status, err)
 }
 
 func (s *Server) agentServices(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +166,7 @@ func (s *Server) registerService(w http.ResponseWriter, r *http.Request) {
 	}
 	req.ID = id
 	if err := reg.Register(req); err != nil {
-		writeServicesErr(w, fmt.Sprintf("register %q", id), err)
+		writeServicesErr(w, err)
 		return
 	}
 	ls, _ := findLocal(reg, id)
@@ -178,7 +180,7 @@ func (s *Server) deregisterService(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if err := reg.Deregister(id); err != nil {
-		writeServicesErr(w, fmt.Sprintf("deregister %q", id), err)
+		writeServicesErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -192,13 +194,8 @@ func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.PathValue("id")
-	what := "node maintenance"
-	if id != "" {
-		what = fmt.Sprintf("maintenance of %q", id)
-	}
-	if err := reg.Maintenance(id, req.Enable, req.Reason); err != nil {
-		writeServicesErr(w, what, err)
+	if err := reg.Maintenance(r.PathValue("id"), req.Enable, req.Reason); err != nil {
+		writeServicesErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -226,7 +223,7 @@ func (s *Server) updateCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if err := reg.UpdateTTL(id, status, req.Note); err != nil {
-		writeServicesErr(w, fmt.Sprintf("check %q", id), err)
+		writeServicesErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})

@@ -192,7 +192,7 @@ func TestServices_Requests(t *testing.T) {
 		{"maint node", "PUT", "/v1/agent/maintenance", `{"enable":true,"reason":"kernel"}`, 200, `{}`},
 		{"maint shows", "GET", "/v1/agent/services", "", 200, `"health":"maintenance"`},
 		{"maint service", "PUT", "/v1/agent/services/web-1/maintenance", `{"enable":true}`, 200, `{}`},
-		{"maint unknown", "PUT", "/v1/agent/services/nope/maintenance", `{"enable":true}`, 404, `maintenance of \"nope\"`},
+		{"maint unknown", "PUT", "/v1/agent/services/nope/maintenance", `{"enable":true}`, 404, `no instance \"nope\"`},
 		{"deregister", "DELETE", "/v1/agent/services/web-1", "", 200, `{}`},
 		{"deregistered", "GET", "/v1/agent/services/web-1", "", 404, `no service instance`},
 	} {
