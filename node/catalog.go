@@ -363,14 +363,21 @@ func (n *Node) sendTo(name string, msg []byte, what string) {
 	if ml == nil {
 		return
 	}
-	for _, mn := range ml.Members() {
-		if mn.Name == name {
-			if err := ml.SendReliable(mn, msg); err != nil {
-				n.logger.Debug(what+" failed", "member", name, "err", err)
-			}
-			return
-		}
+	m, ok := n.Snapshot().Get(name)
+	if !ok || !m.Status.AliveOrSuspect() {
+		return
 	}
+	if err := ml.SendReliable(mlNode(m), msg); err != nil {
+		n.logger.Debug(what+" failed", "member", name, "err", err)
+	}
+}
+
+// mlNode is m's gossip address as memberlist's send calls take it, built
+// from node's own snapshot: the *memberlist.Node values Members returns
+// are memberlist's live state, which its gossip goroutines keep writing,
+// so reading them later (as a send does) races with them.
+func mlNode(m Member) *memberlist.Node {
+	return &memberlist.Node{Name: m.Name, Addr: m.Addr, Port: m.Port}
 }
 
 // handleCatalogMsg handles the catalog's gossip and TCP messages. Records

@@ -60,6 +60,46 @@ func TestNode_GracefulLeaveIsLeft(t *testing.T) {
 	}
 }
 
+// A leaving node tells each peer directly, besides gossiping: with gossip,
+// probes and push/pull all stalled (an hour apart), the peers still see it
+// leaving, so a leave cannot lose the race with memberlist's own notice and
+// read as a failure. Each node joins every earlier one, so all know all
+// from the joins' own state exchanges.
+func TestNode_LeaveIntentReachesPeersWithoutGossip(t *testing.T) {
+	var nodes []*testNode
+	var addrs []string
+	for i := range 3 {
+		cfg := testConfig(fmt.Sprintf("direct%d", i))
+		cfg.LeaveTimeout = 200 * time.Millisecond
+		cfg.Memberlist.GossipInterval = time.Hour
+		cfg.Memberlist.ProbeInterval = time.Hour
+		cfg.Memberlist.PushPullInterval = time.Hour
+		n := startNode(t, cfg)
+		if len(addrs) > 0 {
+			if _, err := n.Join(addrs, false); err != nil {
+				t.Fatalf("join %s: %v", cfg.Name, err)
+			}
+		}
+		nodes, addrs = append(nodes, n), append(addrs, n.addr())
+	}
+	waitStatus(t, nodes, StatusAlive, namesOf(nodes)...)
+	leaver := nodes[1]
+	// With gossip stalled memberlist's own leave notice never goes out, and
+	// Leave says so; what matters is what the peers heard.
+	if err := leaver.Leave(); err != nil && !strings.Contains(err.Error(), "timeout waiting for leave broadcast") {
+		t.Fatalf("leave: %v", err)
+	}
+	for _, o := range []*testNode{nodes[0], nodes[2]} {
+		testutil.WaitFor(t, 30*time.Second, func() error {
+			m, ok := o.Snapshot().Get(leaver.Name())
+			if !ok || (m.Status != StatusLeaving && m.Status != StatusLeft) {
+				return fmt.Errorf("%s sees %s %v, want leaving or left", o.Name(), leaver.Name(), m.Status)
+			}
+			return nil
+		})
+	}
+}
+
 func TestNode_ForceLeaveAndPrune(t *testing.T) {
 	nodes := startCluster(t, "force", 3, nil)
 	nodes[2].Shutdown()

@@ -368,7 +368,9 @@ func (n *Node) Leave() error {
 	msg := leaveIntent{LTime: n.clock.Increment(), Node: n.cfg.Name}
 	n.handleLeaveIntent(&msg)
 	notify := make(chan struct{})
-	n.broadcasts.QueueBroadcast(&broadcast{msg: encodeMessage(msgLeaveIntent, &msg), notify: notify})
+	wire := encodeMessage(msgLeaveIntent, &msg)
+	n.broadcasts.QueueBroadcast(&broadcast{msg: wire, notify: notify})
+	n.tellPeersDirectly(wire)
 	if n.hasAlivePeers() {
 		select {
 		case <-notify:
@@ -384,6 +386,33 @@ func (n *Node) Leave() error {
 	n.lifeMu.Unlock()
 	n.logger.Info("left the cluster")
 	return nil
+}
+
+// directLeaveFanout bounds the peers a leaving node tells directly.
+const directLeaveFanout = 512
+
+// tellPeersDirectly sends msg (the leave intent) in one best-effort packet
+// to each live peer, besides gossiping it. Gossip alone can lose the race
+// with memberlist's own leave notice, which the leaver sends straight to
+// random peers as soon as the intent's retransmissions are spent: a peer
+// that got the notice first saw the member fail, and a load balancer
+// shut its sessions instead of draining them. One packet per peer, once
+// per leave, is cheap next to that; past directLeaveFanout peers, gossip
+// carries the rest.
+func (n *Node) tellPeersDirectly(msg []byte) {
+	sent := 0
+	for _, peer := range n.Snapshot().Members {
+		if peer.Name == n.cfg.Name || !peer.Status.AliveOrSuspect() {
+			continue
+		}
+		if sent == directLeaveFanout {
+			return
+		}
+		if err := n.list().SendBestEffort(mlNode(peer), msg); err != nil {
+			n.logger.Debug("telling a peer of the leave directly", "member", peer.Name, "err", err)
+		}
+		sent++
+	}
 }
 
 func (n *Node) hasAlivePeers() bool {
