@@ -306,6 +306,17 @@ func (n *Node) Join(addrs []string, replay bool) (int, error) {
 	if !replay {
 		n.events.joinIgnore.Store(true)
 		defer n.events.joinIgnore.Store(false)
+		if !n.hasAlivePeers() {
+			// A fresh node: peers' events wait until the join's state
+			// exchange has said what is old (see eventState.held). Runs
+			// before joinIgnore clears.
+			n.events.startHolding()
+			defer func() {
+				for _, msg := range n.events.stopHolding() {
+					n.acceptUserEvent(&msg)
+				}
+			}()
+		}
 	}
 	joined, err := n.list().Join(addrs)
 	if joined > 0 {

@@ -16,6 +16,46 @@ type eventState struct {
 
 	sendMu   sync.Mutex
 	lastSent LamportTime
+
+	// While a fresh node joins without replay, events from peers wait in
+	// held until the join's state exchange has set the minimum time: a
+	// peer that already counts this node alive may gossip it an old event
+	// a moment before that exchange ends, and it would pass as new.
+	holdMu  sync.Mutex
+	holding bool
+	held    []userEventMsg
+}
+
+// maxJoinHeld bounds the events held during a join; past it they are
+// dropped (gossip and push/pull bring what is new again).
+const maxJoinHeld = 1024
+
+// hold keeps msg for later if a join is holding events.
+func (s *eventState) hold(msg *userEventMsg) bool {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	if !s.holding {
+		return false
+	}
+	if len(s.held) < maxJoinHeld {
+		s.held = append(s.held, *msg)
+	}
+	return true
+}
+
+func (s *eventState) startHolding() {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	s.holding, s.held = true, nil
+}
+
+// stopHolding ends holding and returns what was held.
+func (s *eventState) stopHolding() []userEventMsg {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	held := s.held
+	s.holding, s.held = false, nil
+	return held
 }
 
 // recent returns the remembered events, for push-pull anti-entropy.
@@ -51,14 +91,23 @@ func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 		Name: name, Payload: payload, Coalesce: coalesce,
 	}
 	n.events.lastSent = msg.LTime
-	n.handleUserEvent(&msg)
+	n.acceptUserEvent(&msg)
 	n.eventBroadcasts.QueueBroadcast(&broadcast{msg: encodeMessage(msgUserEvent, &msg)})
 	return nil
 }
 
-// handleUserEvent delivers or holds an event seen for the first time and
-// reports whether to gossip it on.
+// handleUserEvent takes an event from a peer: held while a join is
+// holding them, else as acceptUserEvent.
 func (n *Node) handleUserEvent(msg *userEventMsg) bool {
+	if n.events.hold(msg) {
+		return false
+	}
+	return n.acceptUserEvent(msg)
+}
+
+// acceptUserEvent delivers or holds an event seen for the first time and
+// reports whether to gossip it on.
+func (n *Node) acceptUserEvent(msg *userEventMsg) bool {
 	n.eventClock.Witness(msg.LTime)
 	return n.delivery.offer(msg)
 }
