@@ -1,7 +1,6 @@
 package render
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -96,11 +95,7 @@ func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 
 func (f *haproxyFixture) proc() backends.HAProxyStatus {
 	f.t.Helper()
-	st, err := f.be.Status(context.Background())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return st
+	return f.hx.Status(f.t)
 }
 
 // set renders snap and waits for the runner to finish with it.
