@@ -36,6 +36,21 @@ func localMember(t *testing.T, name string, i int, services map[string]string) n
 	return m
 }
 
+// threeWebs starts servers named one, two and three (at addrs) and returns
+// a load balancer member lb1 and members web1, web2 and web3 offering
+// service web on them.
+func threeWebs(t *testing.T) (lb, web1, web2, web3 node.Member, addrs [3]string) {
+	t.Helper()
+	for i, name := range []string{"one", "two", "three"} {
+		addrs[i] = backendtest.NamedTCPServer(t, name)
+	}
+	lb = localMember(t, "lb1", 1, nil)
+	web1 = localMember(t, "web1", 11, map[string]string{"web": addrs[0]})
+	web2 = localMember(t, "web2", 12, map[string]string{"web": addrs[1]})
+	web3 = localMember(t, "web3", 13, map[string]string{"web": addrs[2]})
+	return lb, web1, web2, web3, addrs
+}
+
 // haproxyFixture is the built-in template rendered for a real haproxy that
 // runs the first render.
 type haproxyFixture struct {
@@ -132,11 +147,8 @@ func (f *haproxyFixture) waitServedBy(port int, name string) {
 // listen section) reloads, and drift made behind shoal's back is repaired
 // at the next reconcile.
 func TestRunner_RuntimeApplyWithRealHAProxy(t *testing.T) {
-	one, two, three := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three")
-	lb := localMember(t, "lb1", 1, nil)
-	web1 := localMember(t, "web1", 11, map[string]string{"web": one})
-	web2 := localMember(t, "web2", 12, map[string]string{"web": two})
-	web3 := localMember(t, "web3", 13, map[string]string{"web": three})
+	lb, web1, web2, web3, addrs := threeWebs(t)
+	one, three := addrs[0], addrs[2]
 	f := newHAProxyFixture(t, snapshot("lb1", 1, lb, web1, web2))
 	f.waitServedBy(f.port, "one")
 	if st := statusOf(t, f.r, "lb"); st.Installs != 0 || st.Reloads != 0 {

@@ -98,11 +98,7 @@ func (c *heldConn) echo() error {
 // back without a reload; then a member that leaves drains, keeping its
 // sessions, while one that fails is removed with its sessions shut at once.
 func TestRunner_SuspectDrainsWithRealHAProxy(t *testing.T) {
-	one, two, three := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three")
-	lb := localMember(t, "lb1", 1, nil)
-	web1 := localMember(t, "web1", 11, map[string]string{"web": one})
-	web2 := localMember(t, "web2", 12, map[string]string{"web": two})
-	web3 := localMember(t, "web3", 13, map[string]string{"web": three})
+	lb, web1, web2, web3, _ := threeWebs(t)
 	base := snapshot("lb1", 1, lb, web1, web2, web3)
 	f := newHAProxyFixture(t, base)
 	f.waitServedBy(f.port, "two")
