@@ -66,6 +66,27 @@ type haproxyFixture struct {
 	base backends.HAProxyStatus
 }
 
+// startBuiltinHAProxy starts haproxy on the built-in template rendered
+// for first with vars, written to dest, as after a restart of shoal: the
+// runner's first render then changes nothing.
+func startBuiltinHAProxy(t *testing.T, first *node.Snapshot, vars map[string]string, dest string) *backendtest.HAProxyProcess {
+	t.Helper()
+	tmpl, err := ParseTemplate("builtin:haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewData(first)
+	d.Vars = vars
+	content, _, err := tmpl.Execute(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return backendtest.StartHAProxy(t, dest)
+}
+
 func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -76,22 +97,8 @@ func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 	f.dest = filepath.Join(t.TempDir(), "haproxy.cfg")
 	f.vars["server_state_file"] = filepath.Join(filepath.Dir(f.dest), "server-state")
 
-	// haproxy starts with what the runner renders first, as after a
-	// restart of shoal: the runner's first render then changes nothing.
-	tmpl, err := ParseTemplate("builtin:haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := NewData(first)
-	d.Vars = f.vars
-	content, _, err := tmpl.Execute(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.dest, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f.hx = backendtest.StartHAProxy(t, f.dest)
+	f.hx = startBuiltinHAProxy(t, first, f.vars, f.dest)
+	var err error
 	f.be, err = backends.NewHAProxy(backends.HAProxyConfig{MasterSocket: f.hx.MasterSocket})
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +210,16 @@ func TestRunner_RuntimeApplyWithRealHAProxy(t *testing.T) {
 // unless the reply is empty (success for "set" commands).
 func socketSend(t *testing.T, socket, command string) {
 	t.Helper()
+	reply, err := socketReply(t, socket, command)
+	if err != nil || strings.TrimSpace(string(reply)) != "" {
+		t.Fatalf("%s: reply %q, %v", command, reply, err)
+	}
+}
+
+// socketReply sends one command to an HAProxy CLI socket and reads the
+// reply to its end; a socket that cannot be reached fails the test.
+func socketReply(t *testing.T, socket, command string) ([]byte, error) {
+	t.Helper()
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -211,8 +228,5 @@ func socketSend(t *testing.T, socket, command string) {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	io.WriteString(c, command+"\n")
 	c.(*net.UnixConn).CloseWrite()
-	reply, err := io.ReadAll(c)
-	if err != nil || strings.TrimSpace(string(reply)) != "" {
-		t.Fatalf("%s: reply %q, %v", command, reply, err)
-	}
+	return io.ReadAll(c)
 }
