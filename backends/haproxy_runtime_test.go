@@ -1,11 +1,9 @@
 package backends_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -197,14 +195,14 @@ func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 	if st := r.h.RuntimeStats(); st.Draining != 1 {
 		t.Errorf("stats: %d draining, want 1", st.Draining)
 	}
-	if err := conn.ping(); err != nil {
+	if err := conn.Echo(waitTimeout); err != nil {
 		t.Fatalf("the draining server's connection: %v", err)
 	}
 	content := []byte(rtConfig(r.port, "roundrobin", servers, ""))
 	if drift, err := r.h.Reconcile(context.Background(), content); drift != "" || err != nil {
 		t.Fatalf("Reconcile while a drains = %q, %v; want no drift", drift, err)
 	}
-	if err := conn.ping(); err != nil {
+	if err := conn.Echo(waitTimeout); err != nil {
 		t.Fatalf("the draining server's connection after a reconcile: %v", err)
 	}
 
@@ -237,7 +235,7 @@ func TestHAProxyRuntime_FailedServerIsShutAtOnce(t *testing.T) {
 		t.Fatalf("Apply = false (%v), want the removal made at runtime", err)
 	}
 	r.assertNoReload()
-	if err := conn.ping(); err == nil {
+	if err := conn.Echo(waitTimeout); err == nil {
 		t.Fatal("the failed server's session still carries data; want it shut")
 	}
 	if err := r.stateDiff(servers); err != nil {
@@ -265,47 +263,24 @@ func TestHAProxyRuntime_DrainTimeoutShutsSessions(t *testing.T) {
 		}
 		return r.stateDiff(servers)
 	})
-	if err := conn.ping(); err == nil {
+	if err := conn.Echo(waitTimeout); err == nil {
 		t.Fatal("the connection to the removed server is still open after the drain timeout")
 	}
 	r.assertNoReload()
 }
 
-// longConn is a connection through haproxy that stays open.
-type longConn struct {
-	net.Conn
-	rd *bufio.Reader
-}
-
-func longLived(t *testing.T, port int, want string) *longConn {
+// longLived connects through port, where want must answer, and keeps the
+// connection open until the test ends.
+func longLived(t *testing.T, port int, want string) *backendtest.HeldConn {
 	t.Helper()
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
+	c, got, err := backendtest.DialNamed(port, waitTimeout)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
 	}
-	t.Cleanup(func() { c.Close() })
-	lc := &longConn{Conn: c, rd: bufio.NewReader(c)}
-	greeting, err := lc.rd.ReadString('\n')
-	if err != nil || strings.TrimSpace(greeting) != want {
-		t.Fatalf("long-lived connection greeted by %q (%v), want %q", greeting, err, want)
+	if err != nil || got != want {
+		t.Fatalf("long-lived connection greeted by %q (%v), want %q", got, err, want)
 	}
-	return lc
-}
-
-// ping sends a line and waits for its echo.
-func (c *longConn) ping() error {
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return err
-	}
-	line, err := c.rd.ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "ping\n" {
-		return fmt.Errorf("echo %q, want ping", line)
-	}
-	return nil
+	return c
 }
 
 // trackedConfig is rtConfig with server c plus, when present, n pairs of a
