@@ -1,11 +1,9 @@
 package backends_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -24,14 +22,13 @@ func TestHAProxyRuntime_ServerChangesWithoutReload(t *testing.T) {
 	t.Parallel()
 	one, two, three, four := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three"), backendtest.NamedTCPServer(t, "four")
 	servers := []srv{{name: "a", addr: one, weight: 1}, {name: "b", addr: two, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { return rtConfig(p, "roundrobin", servers, "") })
 	r.waitServes("one")
 	r.assertState(servers)
 	step := func(what string, next []srv) {
 		t.Helper()
 		servers = next
-		r.mustApply(rtConfig(port, "roundrobin", servers, ""))
+		r.mustApply(rtConfig(r.port, "roundrobin", servers, ""))
 		r.assertNoReload()
 		r.assertState(servers)
 		t.Logf("%s: applied without a reload", what)
@@ -77,12 +74,11 @@ func TestHAProxyRuntime_StructuralChangeReloads(t *testing.T) {
 	t.Parallel()
 	one := backendtest.NamedTCPServer(t, "one")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { return rtConfig(p, "roundrobin", servers, "") })
 	r.waitServes("one")
 
 	extra := fmt.Sprintf("listen svc_api\n    bind 127.0.0.1:%d\n    server x %s\n", backendtest.FreePort(t), one)
-	applied, err := r.change(rtConfig(port, "roundrobin", servers, extra))
+	applied, err := r.change(rtConfig(r.port, "roundrobin", servers, extra))
 	var fe *backends.FallbackError
 	if applied || !errors.As(err, &fe) || fe.Reason != backends.FallbackStructure {
 		t.Fatalf("Apply(new listen section) = %v, %v; want false with reason %q", applied, err, backends.FallbackStructure)
@@ -103,12 +99,11 @@ func TestHAProxyRuntime_RefusedCommandFallsBackToReload(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return rtConfig(p, "static-rr", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { return rtConfig(p, "static-rr", servers, "") })
 	r.waitServes("one")
 
 	servers = append(servers, srv{name: "b", addr: two, weight: 1})
-	applied, err := r.change(rtConfig(port, "static-rr", servers, ""))
+	applied, err := r.change(rtConfig(r.port, "static-rr", servers, ""))
 	var fe *backends.FallbackError
 	if applied || !errors.As(err, &fe) || fe.Reason != backends.FallbackRefused || !strings.Contains(err.Error(), "dynamic load balancing") {
 		t.Fatalf("Apply(add to static-rr) = %v, %v; want false, refused with HAProxy's reason", applied, err)
@@ -184,15 +179,14 @@ func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{DrainTimeout: waitTimeout}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{DrainTimeout: waitTimeout}, func(p int) string { return rtConfig(p, "roundrobin", servers, "") })
 	r.waitServes("one")
-	conn := longLived(t, port, "one")
+	conn := longLived(t, r.port, "one")
 
 	servers = []srv{{name: "b", addr: two, weight: 1}}
-	r.mustApply(rtConfig(port, "roundrobin", servers, ""))
+	r.mustApply(rtConfig(r.port, "roundrobin", servers, ""))
 	r.assertNoReload()
-	if got := served(t, port, 10); got["two"] != 10 {
+	if got := served(t, r.port, 10); got["two"] != 10 {
 		t.Fatalf("with a draining: answers %v, want all from two", got)
 	}
 	if row, ok := r.serversState()["a"]; !ok || row.admin&0x08 == 0 {
@@ -201,14 +195,14 @@ func TestHAProxyRuntime_RemovalDrainsThenDeletes(t *testing.T) {
 	if st := r.h.RuntimeStats(); st.Draining != 1 {
 		t.Errorf("stats: %d draining, want 1", st.Draining)
 	}
-	if err := conn.ping(); err != nil {
+	if err := conn.Echo(waitTimeout); err != nil {
 		t.Fatalf("the draining server's connection: %v", err)
 	}
-	content := []byte(rtConfig(port, "roundrobin", servers, ""))
+	content := []byte(rtConfig(r.port, "roundrobin", servers, ""))
 	if drift, err := r.h.Reconcile(context.Background(), content); drift != "" || err != nil {
 		t.Fatalf("Reconcile while a drains = %q, %v; want no drift", drift, err)
 	}
-	if err := conn.ping(); err != nil {
+	if err := conn.Echo(waitTimeout); err != nil {
 		t.Fatalf("the draining server's connection after a reconcile: %v", err)
 	}
 
@@ -231,18 +225,17 @@ func TestHAProxyRuntime_FailedServerIsShutAtOnce(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{DrainTimeout: time.Hour}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{DrainTimeout: time.Hour}, func(p int) string { return rtConfig(p, "roundrobin", servers, "") })
 	r.waitServes("one")
-	conn := longLived(t, port, "one")
+	conn := longLived(t, r.port, "one")
 
 	servers = []srv{{name: "b", addr: two, weight: 1}}
 	hints := backends.ApplyHints{Failed: []netip.AddrPort{netip.MustParseAddrPort(one)}}
-	if applied, err := r.changeWith(rtConfig(port, "roundrobin", servers, ""), hints); !applied {
+	if applied, err := r.changeWith(rtConfig(r.port, "roundrobin", servers, ""), hints); !applied {
 		t.Fatalf("Apply = false (%v), want the removal made at runtime", err)
 	}
 	r.assertNoReload()
-	if err := conn.ping(); err == nil {
+	if err := conn.Echo(waitTimeout); err == nil {
 		t.Fatal("the failed server's session still carries data; want it shut")
 	}
 	if err := r.stateDiff(servers); err != nil {
@@ -257,61 +250,37 @@ func TestHAProxyRuntime_DrainTimeoutShutsSessions(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{DrainTimeout: 1}, func(p int) string { port = p; return rtConfig(p, "roundrobin", servers, "") })
+	r := newRig(t, backends.HAProxyConfig{DrainTimeout: 1}, func(p int) string { return rtConfig(p, "roundrobin", servers, "") })
 	r.waitServes("one")
-	conn := longLived(t, port, "one")
+	conn := longLived(t, r.port, "one")
 
 	servers = []srv{{name: "b", addr: two, weight: 1}}
-	r.mustApply(rtConfig(port, "roundrobin", servers, ""))
-	content := []byte(rtConfig(port, "roundrobin", servers, ""))
+	r.mustApply(rtConfig(r.port, "roundrobin", servers, ""))
+	content := []byte(rtConfig(r.port, "roundrobin", servers, ""))
 	testutil.WaitFor(t, waitTimeout, func() error {
 		if _, err := r.h.Reconcile(context.Background(), content); err != nil {
 			return err
 		}
 		return r.stateDiff(servers)
 	})
-	if err := conn.ping(); err == nil {
+	if err := conn.Echo(waitTimeout); err == nil {
 		t.Fatal("the connection to the removed server is still open after the drain timeout")
 	}
 	r.assertNoReload()
 }
 
-// longConn is a connection through haproxy that stays open.
-type longConn struct {
-	net.Conn
-	rd *bufio.Reader
-}
-
-func longLived(t *testing.T, port int, want string) *longConn {
+// longLived connects through port, where want must answer, and keeps the
+// connection open until the test ends.
+func longLived(t *testing.T, port int, want string) *backendtest.HeldConn {
 	t.Helper()
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
+	c, got, err := backendtest.DialNamed(port, waitTimeout)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
 	}
-	t.Cleanup(func() { c.Close() })
-	lc := &longConn{Conn: c, rd: bufio.NewReader(c)}
-	greeting, err := lc.rd.ReadString('\n')
-	if err != nil || strings.TrimSpace(greeting) != want {
-		t.Fatalf("long-lived connection greeted by %q (%v), want %q", greeting, err, want)
+	if err != nil || got != want {
+		t.Fatalf("long-lived connection greeted by %q (%v), want %q", got, err, want)
 	}
-	return lc
-}
-
-// ping sends a line and waits for its echo.
-func (c *longConn) ping() error {
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return err
-	}
-	line, err := c.rd.ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "ping\n" {
-		return fmt.Errorf("echo %q, want ping", line)
-	}
-	return nil
+	return c
 }
 
 // trackedConfig is rtConfig with server c plus, when present, n pairs of a
@@ -334,11 +303,10 @@ func trackedConfig(port int, cAddr, tAddr string, n int, present bool) string {
 func TestHAProxyRuntime_TrackedServerStaysAGhost(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
-	var port int
-	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return trackedConfig(p, two, one, 1, true) })
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { return trackedConfig(p, two, one, 1, true) })
 	r.waitServes("one")
 
-	without := trackedConfig(port, two, one, 1, false)
+	without := trackedConfig(r.port, two, one, 1, false)
 	r.mustApply(without)
 	rows := r.serversState()
 	if row, ok := rows["t0"]; !ok || row.admin&1 == 0 {
@@ -351,7 +319,7 @@ func TestHAProxyRuntime_TrackedServerStaysAGhost(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 ghost", st)
 	}
 	for range 10 {
-		if got, err := backendtest.AskName(port); err != nil || got != "two" {
+		if got, err := backendtest.AskName(r.port); err != nil || got != "two" {
 			t.Fatalf("with a ghost: served by %q (%v), want two", got, err)
 		}
 	}
@@ -362,7 +330,7 @@ func TestHAProxyRuntime_TrackedServerStaysAGhost(t *testing.T) {
 		t.Errorf("NextReconcile with only a pinned ghost = %s, want the interval %s", next, backends.DefaultReconcileInterval)
 	}
 
-	r.mustApply(trackedConfig(port, two, one, 1, true))
+	r.mustApply(trackedConfig(r.port, two, one, 1, true))
 	r.assertNoReload()
 	if st := r.h.RuntimeStats(); st.Ghosts != 0 {
 		t.Fatalf("stats %+v after t0 came back, want no ghost", st)
@@ -376,10 +344,9 @@ func TestHAProxyRuntime_TooManyGhostsReload(t *testing.T) {
 	t.Parallel()
 	one, two := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two")
 	const pairs = 17
-	var port int
-	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { port = p; return trackedConfig(p, two, one, pairs, true) })
+	r := newRig(t, backends.HAProxyConfig{}, func(p int) string { return trackedConfig(p, two, one, pairs, true) })
 	r.waitServes("one")
-	without := trackedConfig(port, two, one, pairs, false)
+	without := trackedConfig(r.port, two, one, pairs, false)
 	r.mustApply(without)
 	if st := r.h.RuntimeStats(); st.Ghosts != pairs {
 		t.Fatalf("stats %+v, want %d ghosts", st, pairs)
@@ -407,12 +374,11 @@ func TestHAProxyRuntime_ThroughStatsSocket(t *testing.T) {
 		return strings.Replace(rtConfig(port, "roundrobin", servers, ""), "global\n", "global\n    stats socket "+stats+" level admin\n", 1)
 	}
 	servers := []srv{{name: "a", addr: one, weight: 1}}
-	var port int
-	r := newRig(t, backends.HAProxyConfig{StatsSocket: stats}, func(p int) string { port = p; return cfg(p, servers) })
+	r := newRig(t, backends.HAProxyConfig{StatsSocket: stats}, func(p int) string { return cfg(p, servers) })
 	r.waitServes("one")
 
 	servers = []srv{{name: "b", addr: two, weight: 4}}
-	r.mustApply(cfg(port, servers))
+	r.mustApply(cfg(r.port, servers))
 	r.assertNoReload()
 	r.assertState(servers)
 	r.waitServes("two")

@@ -135,18 +135,31 @@ func TestHAProxy_ValidateRejectsBadConfigWithHAProxysMessage(t *testing.T) {
 	}
 }
 
-func TestHAProxy_ReloadSwitchesBackend(t *testing.T) {
-	t.Parallel()
+// haproxyServingOne is a running haproxy, with its config at path, that serves
+// port from a server named "one"; two is a second server, named "two", for
+// a test to reload to, and before haproxy's status ahead of any reload.
+type haproxyServingOne struct {
+	hx        *backendtest.HAProxyProcess
+	port      int
+	path, two string
+	before    backends.HAProxyStatus
+}
+
+func startHAProxyServingOne(t *testing.T) haproxyServingOne {
+	t.Helper()
 	one, two := namedServer(t, "one"), namedServer(t, "two")
 	port := backendtest.FreePort(t)
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, haproxyConfig(port, one))
 	hx := backendtest.StartHAProxy(t, path)
 	waitServedBy(t, port, "one")
-	before, err := hx.Backend.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	return haproxyServingOne{hx: hx, port: port, path: path, two: two, before: hx.Status(t)}
+}
+
+func TestHAProxy_ReloadSwitchesBackend(t *testing.T) {
+	t.Parallel()
+	f := startHAProxyServingOne(t)
+	hx, port, path, two, before := f.hx, f.port, f.path, f.two, f.before
 
 	writeFile(t, path, haproxyConfig(port, two))
 	if err := hx.Backend.Validate(context.Background(), path); err != nil {
@@ -173,16 +186,8 @@ func TestHAProxy_ReloadSwitchesBackend(t *testing.T) {
 
 func TestHAProxy_ReloadThatCannotStartIsReportedAndOldWorkerServes(t *testing.T) {
 	t.Parallel()
-	one, two := namedServer(t, "one"), namedServer(t, "two")
-	port := backendtest.FreePort(t)
-	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	writeFile(t, path, haproxyConfig(port, one))
-	hx := backendtest.StartHAProxy(t, path)
-	waitServedBy(t, port, "one")
-	before, err := hx.Backend.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startHAProxyServingOne(t)
+	hx, port, path, two, before := f.hx, f.port, f.path, f.two, f.before
 
 	// A port held by someone else: "haproxy -c" does not bind, so it passes
 	// the check, and the new master fails to start it.

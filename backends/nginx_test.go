@@ -98,8 +98,19 @@ func TestNginx_ValidateRejectsBadConfigWithNginxsMessage(t *testing.T) {
 	}
 }
 
-func TestNginx_ReloadSwitchesBackend(t *testing.T) {
-	t.Parallel()
+// nginxServingOne is a running nginx, with its prefix and config, that
+// serves port from a server named "one"; two is a second server, named
+// "two", for a test to reload to, and before the workers ahead of any
+// reload.
+type nginxServingOne struct {
+	nx                *backendtest.NginxProcess
+	port              int
+	prefix, conf, two string
+	before            []int
+}
+
+func startNginxServingOne(t *testing.T) nginxServingOne {
+	t.Helper()
 	one, two := namedServer(t, "one"), namedServer(t, "two")
 	port := backendtest.FreePort(t)
 	prefix, conf := nginxPrefix(t, nginxConfig(port, one))
@@ -109,6 +120,13 @@ func TestNginx_ReloadSwitchesBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nginxServingOne{nx: nx, port: port, prefix: prefix, conf: conf, two: two, before: before}
+}
+
+func TestNginx_ReloadSwitchesBackend(t *testing.T) {
+	t.Parallel()
+	f := startNginxServingOne(t)
+	nx, port, prefix, conf, two, before := f.nx, f.port, f.prefix, f.conf, f.two, f.before
 	n := newNginx(t, backends.NginxConfig{Prefix: prefix, PidFile: "nginx.pid", ErrorLog: "error.log"})
 
 	writeFile(t, conf, nginxConfig(port, two))
@@ -143,15 +161,8 @@ func TestNginx_ReloadThatCannotStartIsReportedAndOldWorkersServe(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			one, two := namedServer(t, "one"), namedServer(t, "two")
-			port := backendtest.FreePort(t)
-			prefix, conf := nginxPrefix(t, nginxConfig(port, one))
-			nx := backendtest.StartNginx(t, prefix, conf)
-			waitServedBy(t, port, "one")
-			before, err := nx.Workers()
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := startNginxServingOne(t)
+			nx, port, prefix, conf, two, before := f.nx, f.port, f.prefix, f.conf, f.two, f.before
 			timeout := backends.DefaultTimeout
 			if tc.errorLog == "" {
 				timeout = time.Second // the wait for workers that never come

@@ -93,11 +93,7 @@ func newRig(t *testing.T, cfg backends.HAProxyConfig, content func(port int) str
 
 func (r *rig) status() backends.HAProxyStatus {
 	r.t.Helper()
-	st, err := r.h.Status(context.Background())
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return st
+	return r.hx.Status(r.t)
 }
 
 // change does what the renderer does with a new file: validate, install,

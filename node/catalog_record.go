@@ -135,11 +135,9 @@ type catalogNotice struct {
 	Version uint64
 }
 
-func (m *catalogNotice) encode(e *encoder) { e.str(m.Node); e.uvarint(m.Version) }
-func (m *catalogNotice) decode(d *decoder) { m.Node = d.str(); m.Version = d.uvarint() }
+func (m *catalogNotice) walk(f fields) { f.str(&m.Node); uvarintField(f, &m.Version) }
 
 // catalogFetch asks a member, over TCP, to send its record to From.
 type catalogFetch struct{ From string }
 
-func (m *catalogFetch) encode(e *encoder) { e.str(m.From) }
-func (m *catalogFetch) decode(d *decoder) { m.From = d.str() }
+func (m *catalogFetch) walk(f fields) { f.str(&m.From) }

@@ -163,3 +163,69 @@ func (d *decoder) float() float64 {
 	d.buf = d.buf[8:]
 	return v
 }
+
+// fields walks a message's fields in wire order, writing each through e or
+// reading it through d (exactly one is set). A message lists its fields
+// once, in one walk method, so its two directions cannot drift apart.
+type fields struct {
+	e *encoder
+	d *decoder
+}
+
+func (f fields) u8(p *uint8) {
+	if f.e != nil {
+		f.e.u8(*p)
+		return
+	}
+	*p = f.d.u8()
+}
+
+func (f fields) bytes(p *[]byte) {
+	if f.e != nil {
+		f.e.bytes(*p)
+		return
+	}
+	*p = f.d.bytes()
+}
+
+func (f fields) str(p *string) {
+	if f.e != nil {
+		f.e.str(*p)
+		return
+	}
+	*p = f.d.str()
+}
+
+func (f fields) boolean(p *bool) {
+	if f.e != nil {
+		f.e.boolean(*p)
+		return
+	}
+	*p = f.d.boolean()
+}
+
+func (f fields) strs(p *[]string) {
+	if f.e != nil {
+		f.e.strs(*p)
+		return
+	}
+	*p = f.d.strs()
+}
+
+func (f fields) strMap(p *map[string]string) {
+	if f.e != nil {
+		f.e.strMap(*p)
+		return
+	}
+	*p = f.d.strMap()
+}
+
+// uvarintField walks any unsigned-varint field (a Lamport time, an ID, a
+// port, a duration); it is a function because methods cannot be generic.
+func uvarintField[T ~uint64 | ~uint32 | ~uint16 | ~int64](f fields, p *T) {
+	if f.e != nil {
+		f.e.uvarint(uint64(*p))
+		return
+	}
+	*p = T(f.d.uvarint())
+}

@@ -41,16 +41,10 @@ type conflictAnswer struct {
 	Port  uint16
 }
 
-func (m *conflictAnswer) encode(e *encoder) {
-	e.boolean(m.Known)
-	e.bytes(m.Addr)
-	e.uvarint(uint64(m.Port))
-}
-
-func (m *conflictAnswer) decode(d *decoder) {
-	m.Known = d.boolean()
-	m.Addr = d.bytes()
-	m.Port = uint16(d.uvarint())
+func (m *conflictAnswer) walk(f fields) {
+	f.boolean(&m.Known)
+	f.bytes(&m.Addr)
+	uvarintField(f, &m.Port)
 }
 
 // Fatal yields at most one error: why the node stopped on its own (it lost
@@ -172,9 +166,7 @@ func (n *Node) answerConflictQuery(q *Query) {
 	if m, ok := n.Snapshot().Get(name); ok && m.Status.AliveOrSuspect() {
 		a = conflictAnswer{Known: true, Addr: m.Addr, Port: m.Port}
 	}
-	e := encoder{}
-	a.encode(&e)
-	if err := q.Respond(e.buf); err != nil {
+	if err := q.Respond(encodeBody(&a)); err != nil {
 		n.logger.Warn("name conflict answer failed", "name", clip(name), "to", q.SourceNode, "err", err)
 	}
 }

@@ -77,41 +77,24 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	var queue *broadcastQueue
 	switch t {
 	case msgJoinIntent:
-		var m joinIntent
-		if !n.decodeOrDrop(t, body, &m) {
-			return
-		}
-		rebroadcast, queue = n.handleJoinIntent(&m), n.broadcasts
+		rebroadcast = receive(n, t, body, n.handleJoinIntent)
+		queue = n.broadcasts
 	case msgLeaveIntent:
-		var m leaveIntent
-		if !n.decodeOrDrop(t, body, &m) {
-			return
-		}
-		rebroadcast, queue = n.handleLeaveIntent(&m), n.broadcasts
+		rebroadcast = receive(n, t, body, n.handleLeaveIntent)
+		queue = n.broadcasts
 	case msgSuspicion:
-		var m suspicionMsg
-		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.Node) || !n.nameOrDrop(t, m.From) {
-			return
-		}
-		rebroadcast, queue = n.handleSuspicion(&m), n.broadcasts
+		rebroadcast = receive(n, t, body, n.handleSuspicion, func(m *suspicionMsg) string { return m.Node },
+			func(m *suspicionMsg) string { return m.From })
+		queue = n.broadcasts
 	case msgUserEvent:
-		var m userEventMsg
-		if !n.decodeOrDrop(t, body, &m) {
-			return
-		}
-		rebroadcast, queue = n.handleUserEvent(&m), n.eventBroadcasts
+		rebroadcast = receive(n, t, body, n.handleUserEvent)
+		queue = n.eventBroadcasts
 	case msgQuery:
-		var m queryMsg
-		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.SourceNode) {
-			return
-		}
-		rebroadcast, queue = n.handleQuery(&m), n.queryBroadcasts
+		rebroadcast = receive(n, t, body, n.handleQuery, func(m *queryMsg) string { return m.SourceNode })
+		queue = n.queryBroadcasts
 	case msgQueryResponse:
-		var m queryResponseMsg
-		if !n.decodeOrDrop(t, body, &m) || !n.nameOrDrop(t, m.From) {
-			return
-		}
-		n.handleQueryResponse(&m)
+		receive(n, t, body, func(m *queryResponseMsg) bool { n.handleQueryResponse(m); return false },
+			func(m *queryResponseMsg) string { return m.From })
 	case msgRelay:
 		n.handleRelay(body)
 	case msgCatalog, msgCatalogNotice, msgCatalogFetch:
@@ -225,6 +208,26 @@ func (n *Node) nameOrDrop(t messageType, name string) bool {
 		return false
 	}
 	return true
+}
+
+// receive decodes body as an M and hands it to handle, which says whether
+// to rebroadcast it. A message that is malformed, or carries a node name
+// (read by one of names) that breaks the rules, is counted and dropped,
+// never rebroadcast.
+func receive[M any, P interface {
+	*M
+	message
+}](n *Node, t messageType, body []byte, handle func(P) bool, names ...func(P) string) bool {
+	m := P(new(M))
+	if !n.decodeOrDrop(t, body, m) {
+		return false
+	}
+	for _, name := range names {
+		if !n.nameOrDrop(t, name(m)) {
+			return false
+		}
+	}
+	return handle(m)
 }
 
 // decodeOrDrop decodes body into m, counting and dropping a malformed message.

@@ -47,6 +47,16 @@ type keyResult struct {
 	Primary []byte
 }
 
+// walk: the key list needs a loop of its own in each direction, so
+// keyResult keeps separate encode and decode.
+func (m *keyResult) walk(f fields) {
+	if f.e != nil {
+		m.encode(f.e)
+	} else {
+		m.decode(f.d)
+	}
+}
+
 func (m *keyResult) encode(e *encoder) {
 	e.boolean(m.OK)
 	e.str(m.Message)
@@ -256,9 +266,7 @@ func (n *Node) handleInternalQuery(q *Query) {
 	} else if kr != nil {
 		res.Keys, res.Primary = kr.GetKeys(), kr.GetPrimaryKey()
 	}
-	e := encoder{}
-	res.encode(&e)
-	if err := q.Respond(e.buf); err != nil {
+	if err := q.Respond(encodeBody(&res)); err != nil {
 		n.logger.Warn("keyring response failed", "op", q.Name, "err", err)
 	}
 }

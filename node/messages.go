@@ -54,21 +54,29 @@ func (t messageType) String() string {
 	}
 }
 
+// message is one of shoal's gossip messages: walk lists its fields in
+// wire order, once for both directions (see fields).
 type message interface {
-	encode(e *encoder)
-	decode(d *decoder)
+	walk(f fields)
 }
 
 func encodeMessage(t messageType, m message) []byte {
 	e := encoder{buf: make([]byte, 0, 64)}
 	e.u8(uint8(t))
-	m.encode(&e)
+	m.walk(fields{e: &e})
+	return e.buf
+}
+
+// encodeBody encodes m with no type byte, as a query's response payload.
+func encodeBody(m message) []byte {
+	e := encoder{}
+	m.walk(fields{e: &e})
 	return e.buf
 }
 
 func decodeMessage(buf []byte, m message) error {
 	d := decoder{buf: buf}
-	m.decode(&d)
+	m.walk(fields{d: &d})
 	return d.done()
 }
 
@@ -80,8 +88,7 @@ type joinIntent struct {
 	Node  string
 }
 
-func (m *joinIntent) encode(e *encoder) { e.uvarint(uint64(m.LTime)); e.str(m.Node) }
-func (m *joinIntent) decode(d *decoder) { m.LTime = LamportTime(d.uvarint()); m.Node = d.str() }
+func (m *joinIntent) walk(f fields) { uvarintField(f, &m.LTime); f.str(&m.Node) }
 
 type leaveIntent struct {
 	LTime LamportTime
@@ -89,15 +96,10 @@ type leaveIntent struct {
 	Prune bool
 }
 
-func (m *leaveIntent) encode(e *encoder) {
-	e.uvarint(uint64(m.LTime))
-	e.str(m.Node)
-	e.boolean(m.Prune)
-}
-func (m *leaveIntent) decode(d *decoder) {
-	m.LTime = LamportTime(d.uvarint())
-	m.Node = d.str()
-	m.Prune = d.boolean()
+func (m *leaveIntent) walk(f fields) {
+	uvarintField(f, &m.LTime)
+	f.str(&m.Node)
+	f.boolean(&m.Prune)
 }
 
 // userEventMsg is a user event. Prev is the Lamport time of the sender's
@@ -110,19 +112,12 @@ type userEventMsg struct {
 	Coalesce bool
 }
 
-func (m *userEventMsg) encode(e *encoder) {
-	e.uvarint(uint64(m.LTime))
-	e.uvarint(uint64(m.Prev))
-	e.str(m.Name)
-	e.bytes(m.Payload)
-	e.boolean(m.Coalesce)
-}
-func (m *userEventMsg) decode(d *decoder) {
-	m.LTime = LamportTime(d.uvarint())
-	m.Prev = LamportTime(d.uvarint())
-	m.Name = d.str()
-	m.Payload = d.bytes()
-	m.Coalesce = d.boolean()
+func (m *userEventMsg) walk(f fields) {
+	uvarintField(f, &m.LTime)
+	uvarintField(f, &m.Prev)
+	f.str(&m.Name)
+	f.bytes(&m.Payload)
+	f.boolean(&m.Coalesce)
 }
 
 const (
@@ -145,34 +140,19 @@ type queryMsg struct {
 	RelayFactor uint8
 }
 
-func (m *queryMsg) encode(e *encoder) {
-	e.uvarint(uint64(m.LTime))
-	e.uvarint(uint64(m.ID))
-	e.bytes(m.Addr)
-	e.uvarint(uint64(m.Port))
-	e.str(m.SourceNode)
-	e.strs(m.FilterNodes)
-	e.strMap(m.FilterTags)
-	e.u8(m.Flags)
-	e.uvarint(uint64(m.Timeout))
-	e.str(m.Name)
-	e.bytes(m.Payload)
-	e.u8(m.RelayFactor)
-}
-
-func (m *queryMsg) decode(d *decoder) {
-	m.LTime = LamportTime(d.uvarint())
-	m.ID = uint32(d.uvarint())
-	m.Addr = d.bytes()
-	m.Port = uint16(d.uvarint())
-	m.SourceNode = d.str()
-	m.FilterNodes = d.strs()
-	m.FilterTags = d.strMap()
-	m.Flags = d.u8()
-	m.Timeout = time.Duration(d.uvarint())
-	m.Name = d.str()
-	m.Payload = d.bytes()
-	m.RelayFactor = d.u8()
+func (m *queryMsg) walk(f fields) {
+	uvarintField(f, &m.LTime)
+	uvarintField(f, &m.ID)
+	f.bytes(&m.Addr)
+	uvarintField(f, &m.Port)
+	f.str(&m.SourceNode)
+	f.strs(&m.FilterNodes)
+	f.strMap(&m.FilterTags)
+	f.u8(&m.Flags)
+	uvarintField(f, &m.Timeout)
+	f.str(&m.Name)
+	f.bytes(&m.Payload)
+	f.u8(&m.RelayFactor)
 }
 
 type queryResponseMsg struct {
@@ -183,19 +163,12 @@ type queryResponseMsg struct {
 	Payload []byte
 }
 
-func (m *queryResponseMsg) encode(e *encoder) {
-	e.uvarint(uint64(m.LTime))
-	e.uvarint(uint64(m.ID))
-	e.str(m.From)
-	e.boolean(m.Ack)
-	e.bytes(m.Payload)
-}
-func (m *queryResponseMsg) decode(d *decoder) {
-	m.LTime = LamportTime(d.uvarint())
-	m.ID = uint32(d.uvarint())
-	m.From = d.str()
-	m.Ack = d.boolean()
-	m.Payload = d.bytes()
+func (m *queryResponseMsg) walk(f fields) {
+	uvarintField(f, &m.LTime)
+	uvarintField(f, &m.ID)
+	f.str(&m.From)
+	f.boolean(&m.Ack)
+	f.bytes(&m.Payload)
 }
 
 // relayMsg asks a member to forward Msg, an encoded query response, to the
@@ -207,17 +180,11 @@ type relayMsg struct {
 	Msg      []byte
 }
 
-func (m *relayMsg) encode(e *encoder) {
-	e.bytes(m.DestAddr)
-	e.uvarint(uint64(m.DestPort))
-	e.str(m.DestName)
-	e.bytes(m.Msg)
-}
-func (m *relayMsg) decode(d *decoder) {
-	m.DestAddr = d.bytes()
-	m.DestPort = uint16(d.uvarint())
-	m.DestName = d.str()
-	m.Msg = d.bytes()
+func (m *relayMsg) walk(f fields) {
+	f.bytes(&m.DestAddr)
+	uvarintField(f, &m.DestPort)
+	f.str(&m.DestName)
+	f.bytes(&m.Msg)
 }
 
 // pushPullMsg is exchanged on memberlist's periodic full-state sync: the
@@ -234,6 +201,16 @@ type pushPullMsg struct {
 	Catalog      map[string]uint64
 }
 
+// walk: the maps and the event list need a loop of their own in each
+// direction, so push-pull keeps separate encode and decode.
+func (m *pushPullMsg) walk(f fields) {
+	if f.e != nil {
+		m.encode(f.e)
+	} else {
+		m.decode(f.d)
+	}
+}
+
 func (m *pushPullMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.LTime))
 	e.uvarint(uint64(len(m.StatusLTimes)))
@@ -245,7 +222,7 @@ func (m *pushPullMsg) encode(e *encoder) {
 	e.uvarint(uint64(m.EventLTime))
 	e.uvarint(uint64(len(m.Events)))
 	for i := range m.Events {
-		m.Events[i].encode(e)
+		m.Events[i].walk(fields{e: e})
 	}
 	e.uvarint(uint64(m.QueryLTime))
 	e.uvarint(uint64(len(m.Catalog)))
@@ -267,7 +244,7 @@ func (m *pushPullMsg) decode(d *decoder) {
 	m.EventLTime = LamportTime(d.uvarint())
 	for n := d.count(4); n > 0 && d.err == nil; n-- {
 		var ev userEventMsg
-		ev.decode(d)
+		ev.walk(fields{d: d})
 		m.Events = append(m.Events, ev)
 	}
 	m.QueryLTime = LamportTime(d.uvarint())

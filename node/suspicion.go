@@ -81,18 +81,11 @@ type suspicionMsg struct {
 	Alive bool
 }
 
-func (m *suspicionMsg) encode(e *encoder) {
-	e.uvarint(uint64(m.LTime))
-	e.str(m.Node)
-	e.str(m.From)
-	e.boolean(m.Alive)
-}
-
-func (m *suspicionMsg) decode(d *decoder) {
-	m.LTime = LamportTime(d.uvarint())
-	m.Node = d.str()
-	m.From = d.str()
-	m.Alive = d.boolean()
+func (m *suspicionMsg) walk(f fields) {
+	uvarintField(f, &m.LTime)
+	f.str(&m.Node)
+	f.str(&m.From)
+	f.boolean(&m.Alive)
 }
 
 // suspicion is what a node knows about one member's suspicion.

@@ -2,10 +2,12 @@ package render
 
 import (
 	"cmp"
+	"iter"
 	"net"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/shoal-dev/shoal/node"
 )
@@ -393,6 +395,34 @@ func clampWeight(w int) int {
 	return w
 }
 
+// servingMembers yields each member of prev that offered instances (alive
+// or suspect, with services) and what next holds for it (nil: nothing).
+// healthLost and urgentChange both compare from this set; a nil snapshot
+// yields nothing.
+func servingMembers(prev, next *node.Snapshot) iter.Seq2[*node.Member, *node.Member] {
+	return func(yield func(p, n *node.Member) bool) {
+		if prev == nil || next == nil {
+			return
+		}
+		for i := range prev.Members {
+			p := &prev.Members[i]
+			if !p.Status.AliveOrSuspect() || len(p.Services) == 0 {
+				continue
+			}
+			// next.Get's search, yielding into next rather than a copy.
+			var n *node.Member
+			if j, ok := slices.BinarySearchFunc(next.Members, p.Name, func(m node.Member, name string) int {
+				return strings.Compare(m.Name, name)
+			}); ok {
+				n = &next.Members[j]
+			}
+			if !yield(p, n) {
+				return
+			}
+		}
+	}
+}
+
 // healthLost reports whether an instance that was routable in prev (on an
 // alive or suspect member) is still offered in next but no longer
 // routable: its check turned critical, it or its node went into
@@ -401,16 +431,8 @@ func clampWeight(w int) int {
 // that waits keeps sending traffic to an instance that said it fails.
 // (A vanished instance or member is urgentChange's to report.)
 func healthLost(prev, next *node.Snapshot) bool {
-	if prev == nil || next == nil {
-		return false
-	}
-	for i := range prev.Members {
-		p := &prev.Members[i]
-		if !p.Status.AliveOrSuspect() || len(p.Services) == 0 {
-			continue
-		}
-		n, ok := next.Get(p.Name)
-		if !ok {
+	for p, n := range servingMembers(prev, next) {
+		if n == nil {
 			continue
 		}
 		for _, s := range p.Services {

@@ -7,6 +7,33 @@ import (
 	"github.com/shoal-dev/shoal/node"
 )
 
+// textCase is a template text, what it must render and how many backends
+// it declares.
+type textCase struct {
+	name, text, want string
+	backends         int
+}
+
+// runTextCases renders each case in a subtest, against a fresh snapshot
+// from snap.
+func runTextCases(t *testing.T, snap func() *node.Snapshot, cases []textCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n, err := execText(t, tc.text, snap())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if n != tc.backends {
+				t.Errorf("backends: got %d, want %d", n, tc.backends)
+			}
+		})
+	}
+}
+
 func execText(t *testing.T, text string, snap *node.Snapshot) (string, int, error) {
 	t.Helper()
 	dir := t.TempDir()

@@ -14,10 +14,7 @@ func writeFile(t *testing.T, path, text string) {
 }
 
 func TestFuncs(t *testing.T) {
-	for _, tc := range []struct {
-		name, text, want string
-		backends         int
-	}{
+	runTextCases(t, webCluster, []textCase{
 		{"service", `{{ range service "web" }}{{ .Node }}/{{ .Weight }} {{ end }}`, "web1/5 web2/10 ", 2},
 		{"service by tag", `{{ range service "v2.web" }}{{ .Node }} {{ end }}`, "web2 ", 1},
 		{"unknown service", `{{ len (service "nope") }}`, "0", 0},
@@ -36,20 +33,7 @@ func TestFuncs(t *testing.T) {
 		{"listenPort twice", `{{ listenPort "web" }} {{ listenPort "web" }}`, "8825 8825", 0},
 		{"has tag", `{{ range service "web" }}{{ .HasTag "v1" }} {{ end }}`, "true false ", 2},
 		{"sprig", `{{ list "b" "a" | sortAlpha | join "," }}`, "a,b", 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, n, err := execText(t, tc.text, webCluster())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-			if n != tc.backends {
-				t.Errorf("backends: got %d, want %d", n, tc.backends)
-			}
-		})
-	}
+	})
 }
 
 func TestFuncs_Errors(t *testing.T) {

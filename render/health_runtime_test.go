@@ -34,7 +34,7 @@ func TestRunner_HealthWithRealHAProxy(t *testing.T) {
 	if st.Applied != 1 || st.Reloads != 0 || f.reloads() != 0 {
 		t.Fatalf("after web2 turned critical: applied %d reloads %d, master reloads %d; want 1 0 0", st.Applied, st.Reloads, f.reloads())
 	}
-	if err := toTwo.echo(); err == nil {
+	if err := toTwo.Echo(time.Minute); err == nil {
 		t.Fatal("web2 critical: its session still carries data; want it shut at once")
 	}
 	if w := serverWeights(t, f.hx.MasterSocket, "svc_web"); len(w) != 2 {
@@ -45,7 +45,7 @@ func TestRunner_HealthWithRealHAProxy(t *testing.T) {
 	if st.Applied != 2 || f.reloads() != 0 {
 		t.Fatalf("after web3 went into maintenance: applied %d, master reloads %d; want 2 and 0", st.Applied, f.reloads())
 	}
-	if err := toThree.echo(); err != nil {
+	if err := toThree.Echo(time.Minute); err != nil {
 		t.Fatalf("web3 in maintenance: its session: %v; want it to drain, still open", err)
 	}
 	for range 10 {

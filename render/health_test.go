@@ -55,10 +55,7 @@ func healthCluster() *node.Snapshot {
 // service gives the routable instances by default and others on request;
 // each instance has its id, own address, health, checks and meta.
 func TestFuncs_ServiceHealth(t *testing.T) {
-	for _, tc := range []struct {
-		name, text, want string
-		backends         int
-	}{
+	runTextCases(t, healthCluster, []textCase{
 		{"routable by default", `{{ range service "web" }}{{ .ServerName }}={{ .HostPort }}/{{ .Status }} {{ end }}`,
 			"web1=10.0.0.11:8080/passing web1:web-2=10.0.0.11:8081/passing web1:web-own=10.9.0.1:9000/passing web2=10.0.0.12:8080/warning ", 4},
 		{"any", `{{ range service "web|any" }}{{ .ServerName }}/{{ .Status }} {{ end }}`,
@@ -80,20 +77,7 @@ func TestFuncs_ServiceHealth(t *testing.T) {
 		{"member health", `{{ range members }}{{ .Name }}={{ .Health }} {{ end }}`,
 			"lb1=passing web1=passing web2=passing web3=passing web4=passing web5=critical ", 0},
 		{"member instances, any health", `{{ range members }}{{ len .Services }}{{ end }}`, "031211", 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, n, err := execText(t, tc.text, healthCluster())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-			if n != tc.backends {
-				t.Errorf("backends: got %d, want %d", n, tc.backends)
-			}
-		})
-	}
+	})
 }
 
 func TestFuncs_HealthFilterErrors(t *testing.T) {

@@ -97,21 +97,7 @@ func startGatedHAProxy(t *testing.T, first *node.Snapshot) *gatedHAProxy {
 	g.dest, g.gate = filepath.Join(dir, "haproxy.cfg"), filepath.Join(dir, "reload-allowed")
 	vars["server_state_file"] = filepath.Join(dir, "server-state")
 
-	// haproxy starts with what the runner renders first.
-	tmpl, err := ParseTemplate("builtin:haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := NewData(first)
-	d.Vars = vars
-	content, _, err := tmpl.Execute(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(g.dest, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g.hx = backendtest.StartHAProxy(t, g.dest)
+	g.hx = startBuiltinHAProxy(t, first, vars, g.dest)
 	be, err := backends.NewHAProxy(backends.HAProxyConfig{
 		NoRuntime: true,
 		ReloadCommand: []string{"sh", "-c", `test -e "$1" || { echo "reload refused: $1 is missing" >&2; exit 1; }; kill -USR2 "$2"`,

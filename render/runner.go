@@ -538,16 +538,8 @@ func (r *Runner) reloadTemplate(ts *tmplState) {
 // drains it or brings it back (a suspicion lasts seconds; waiting for
 // quiet would spend most of it).
 func urgentChange(prev, next *node.Snapshot) bool {
-	if prev == nil || next == nil {
-		return false
-	}
-	for i := range prev.Members {
-		p := &prev.Members[i]
-		if !p.Status.AliveOrSuspect() || len(p.Services) == 0 {
-			continue
-		}
-		n, ok := next.Get(p.Name)
-		if !ok || n.Status != p.Status || !n.Addr.Equal(p.Addr) {
+	for p, n := range servingMembers(prev, next) {
+		if n == nil || n.Status != p.Status || !n.Addr.Equal(p.Addr) {
 			return true
 		}
 		for _, s := range p.Services {

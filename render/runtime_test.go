@@ -1,7 +1,6 @@
 package render
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +36,21 @@ func localMember(t *testing.T, name string, i int, services map[string]string) n
 	return m
 }
 
+// threeWebs starts servers named one, two and three (at addrs) and returns
+// a load balancer member lb1 and members web1, web2 and web3 offering
+// service web on them.
+func threeWebs(t *testing.T) (lb, web1, web2, web3 node.Member, addrs [3]string) {
+	t.Helper()
+	for i, name := range []string{"one", "two", "three"} {
+		addrs[i] = backendtest.NamedTCPServer(t, name)
+	}
+	lb = localMember(t, "lb1", 1, nil)
+	web1 = localMember(t, "web1", 11, map[string]string{"web": addrs[0]})
+	web2 = localMember(t, "web2", 12, map[string]string{"web": addrs[1]})
+	web3 = localMember(t, "web3", 13, map[string]string{"web": addrs[2]})
+	return lb, web1, web2, web3, addrs
+}
+
 // haproxyFixture is the built-in template rendered for a real haproxy that
 // runs the first render.
 type haproxyFixture struct {
@@ -52,6 +66,27 @@ type haproxyFixture struct {
 	base backends.HAProxyStatus
 }
 
+// startBuiltinHAProxy starts haproxy on the built-in template rendered
+// for first with vars, written to dest, as after a restart of shoal: the
+// runner's first render then changes nothing.
+func startBuiltinHAProxy(t *testing.T, first *node.Snapshot, vars map[string]string, dest string) *backendtest.HAProxyProcess {
+	t.Helper()
+	tmpl, err := ParseTemplate("builtin:haproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewData(first)
+	d.Vars = vars
+	content, _, err := tmpl.Execute(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return backendtest.StartHAProxy(t, dest)
+}
+
 func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -62,22 +97,8 @@ func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 	f.dest = filepath.Join(t.TempDir(), "haproxy.cfg")
 	f.vars["server_state_file"] = filepath.Join(filepath.Dir(f.dest), "server-state")
 
-	// haproxy starts with what the runner renders first, as after a
-	// restart of shoal: the runner's first render then changes nothing.
-	tmpl, err := ParseTemplate("builtin:haproxy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := NewData(first)
-	d.Vars = f.vars
-	content, _, err := tmpl.Execute(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.dest, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f.hx = backendtest.StartHAProxy(t, f.dest)
+	f.hx = startBuiltinHAProxy(t, first, f.vars, f.dest)
+	var err error
 	f.be, err = backends.NewHAProxy(backends.HAProxyConfig{MasterSocket: f.hx.MasterSocket})
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +117,7 @@ func newHAProxyFixture(t *testing.T, first *node.Snapshot) *haproxyFixture {
 
 func (f *haproxyFixture) proc() backends.HAProxyStatus {
 	f.t.Helper()
-	st, err := f.be.Status(context.Background())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return st
+	return f.hx.Status(f.t)
 }
 
 // set renders snap and waits for the runner to finish with it.
@@ -137,11 +154,8 @@ func (f *haproxyFixture) waitServedBy(port int, name string) {
 // listen section) reloads, and drift made behind shoal's back is repaired
 // at the next reconcile.
 func TestRunner_RuntimeApplyWithRealHAProxy(t *testing.T) {
-	one, two, three := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three")
-	lb := localMember(t, "lb1", 1, nil)
-	web1 := localMember(t, "web1", 11, map[string]string{"web": one})
-	web2 := localMember(t, "web2", 12, map[string]string{"web": two})
-	web3 := localMember(t, "web3", 13, map[string]string{"web": three})
+	lb, web1, web2, web3, addrs := threeWebs(t)
+	one, three := addrs[0], addrs[2]
 	f := newHAProxyFixture(t, snapshot("lb1", 1, lb, web1, web2))
 	f.waitServedBy(f.port, "one")
 	if st := statusOf(t, f.r, "lb"); st.Installs != 0 || st.Reloads != 0 {
@@ -196,6 +210,16 @@ func TestRunner_RuntimeApplyWithRealHAProxy(t *testing.T) {
 // unless the reply is empty (success for "set" commands).
 func socketSend(t *testing.T, socket, command string) {
 	t.Helper()
+	reply, err := socketReply(t, socket, command)
+	if err != nil || strings.TrimSpace(string(reply)) != "" {
+		t.Fatalf("%s: reply %q, %v", command, reply, err)
+	}
+}
+
+// socketReply sends one command to an HAProxy CLI socket and reads the
+// reply to its end; a socket that cannot be reached fails the test.
+func socketReply(t *testing.T, socket, command string) ([]byte, error) {
+	t.Helper()
 	c, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +228,5 @@ func socketSend(t *testing.T, socket, command string) {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	io.WriteString(c, command+"\n")
 	c.(*net.UnixConn).CloseWrite()
-	reply, err := io.ReadAll(c)
-	if err != nil || strings.TrimSpace(string(reply)) != "" {
-		t.Fatalf("%s: reply %q, %v", command, reply, err)
-	}
+	return io.ReadAll(c)
 }

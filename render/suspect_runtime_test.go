@@ -1,11 +1,8 @@
 package render
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,15 +17,7 @@ import (
 // the master socket: server name -> user weight, for one backend.
 func serverWeights(t *testing.T, socket, backend string) map[string]int {
 	t.Helper()
-	c, err := net.Dial("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	io.WriteString(c, "@1 show servers state "+backend+"\n")
-	c.(*net.UnixConn).CloseWrite()
-	reply, err := io.ReadAll(c)
+	reply, err := socketReply(t, socket, "@1 show servers state "+backend)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,46 +39,23 @@ func serverWeights(t *testing.T, socket, backend string) map[string]int {
 	return out
 }
 
-// heldConn is a connection through haproxy to one named server, kept open.
-type heldConn struct {
-	net.Conn
-	rd *bufio.Reader
-}
-
-// holdConn connects through port until the server called name answers.
-func holdConn(t *testing.T, port int, name string) *heldConn {
+// holdConn connects through port until the server called name answers,
+// and keeps that connection open until the test ends.
+func holdConn(t *testing.T, port int, name string) *backendtest.HeldConn {
 	t.Helper()
+	var err error
 	for range 50 {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(time.Minute))
-		rd := bufio.NewReader(c)
-		greeting, err := rd.ReadString('\n')
-		if err == nil && strings.TrimSpace(greeting) == name {
+		var c *backendtest.HeldConn
+		var got string
+		if c, got, err = backendtest.DialNamed(port, time.Minute); err == nil && got == name {
 			t.Cleanup(func() { c.Close() })
-			return &heldConn{Conn: c, rd: rd}
+			return c
 		}
-		c.Close()
+		if c != nil {
+			c.Close()
+		}
 	}
-	t.Fatalf("no connection through port %d reached %s in 50 tries", port, name)
-	return nil
-}
-
-// echo reports whether the connection still carries a line both ways.
-func (c *heldConn) echo() error {
-	c.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(c, "ping\n"); err != nil {
-		return err
-	}
-	line, err := c.rd.ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "ping\n" {
-		return fmt.Errorf("echo %q, want ping", line)
-	}
+	t.Fatalf("no connection through port %d reached %s in 50 tries (last error %v)", port, name, err)
 	return nil
 }
 
@@ -98,11 +64,7 @@ func (c *heldConn) echo() error {
 // back without a reload; then a member that leaves drains, keeping its
 // sessions, while one that fails is removed with its sessions shut at once.
 func TestRunner_SuspectDrainsWithRealHAProxy(t *testing.T) {
-	one, two, three := backendtest.NamedTCPServer(t, "one"), backendtest.NamedTCPServer(t, "two"), backendtest.NamedTCPServer(t, "three")
-	lb := localMember(t, "lb1", 1, nil)
-	web1 := localMember(t, "web1", 11, map[string]string{"web": one})
-	web2 := localMember(t, "web2", 12, map[string]string{"web": two})
-	web3 := localMember(t, "web3", 13, map[string]string{"web": three})
+	lb, web1, web2, web3, _ := threeWebs(t)
 	base := snapshot("lb1", 1, lb, web1, web2, web3)
 	f := newHAProxyFixture(t, base)
 	f.waitServedBy(f.port, "two")
@@ -143,7 +105,7 @@ func TestRunner_SuspectDrainsWithRealHAProxy(t *testing.T) {
 	toTwo, toThree := holdConn(t, f.port, "two"), holdConn(t, f.port, "three")
 	left := withStatus(base, 4, node.StatusLeft, "web3")
 	st = f.set(left)
-	if err := toThree.echo(); err != nil {
+	if err := toThree.Echo(time.Minute); err != nil {
 		t.Fatalf("web3 left: its session: %v; want it to drain, still open", err)
 	}
 	notServedBy("web3 left", "three")
@@ -151,7 +113,7 @@ func TestRunner_SuspectDrainsWithRealHAProxy(t *testing.T) {
 	if st.Applied != 4 || f.reloads() != reloads {
 		t.Fatalf("after web3 left and web2 failed: applied %d, master reloads %d; want 4 and %d", st.Applied, f.reloads(), reloads)
 	}
-	if err := toTwo.echo(); err == nil {
+	if err := toTwo.Echo(time.Minute); err == nil {
 		t.Fatal("web2 failed: its session still carries data; want it shut")
 	}
 	testutil.WaitFor(t, time.Minute, func() error {
@@ -160,7 +122,7 @@ func TestRunner_SuspectDrainsWithRealHAProxy(t *testing.T) {
 		}
 		return nil
 	})
-	if err := toThree.echo(); err != nil {
+	if err := toThree.Echo(time.Minute); err != nil {
 		t.Fatalf("web3's draining session after web2 failed: %v", err)
 	}
 }

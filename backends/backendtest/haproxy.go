@@ -57,6 +57,17 @@ func StartHAProxy(t testing.TB, cfgPath string) *HAProxyProcess {
 	return p
 }
 
+// Status is the master's "show proc", through Backend; an error fails the
+// test.
+func (p *HAProxyProcess) Status(t testing.TB) backends.HAProxyStatus {
+	t.Helper()
+	st, err := p.Backend.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // Output returns what haproxy has written to its stdout and stderr so far:
 // the master's alerts, such as why a reload failed.
 func (p *HAProxyProcess) Output() string { return p.child.output.String() }

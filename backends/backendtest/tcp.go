@@ -91,3 +91,45 @@ func AskName(port int) (string, error) {
 	}
 	return strings.TrimSpace(line), nil
 }
+
+// HeldConn is a connection to a NamedTCPServer, usually through a load
+// balancer, held open: after the greeting, the server echoes every line.
+type HeldConn struct {
+	net.Conn
+	rd *bufio.Reader
+}
+
+// DialNamed connects to 127.0.0.1:port and returns the connection with the
+// name its server greeted it with; timeout bounds the dial and the
+// greeting.
+func DialNamed(port int, timeout time.Duration) (*HeldConn, string, error) {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), timeout)
+	if err != nil {
+		return nil, "", err
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	hc := &HeldConn{Conn: c, rd: bufio.NewReader(c)}
+	greeting, err := hc.rd.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, "", fmt.Errorf("read greeting: %w", err)
+	}
+	return hc, strings.TrimSpace(greeting), nil
+}
+
+// Echo reports whether the connection still carries a line both ways
+// within timeout.
+func (c *HeldConn) Echo(timeout time.Duration) error {
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		return err
+	}
+	line, err := c.rd.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "ping\n" {
+		return fmt.Errorf("echo %q, want ping", line)
+	}
+	return nil
+}

@@ -176,7 +176,7 @@ func run(o options) error {
 	var alive, shutLost, otherLost int
 	for _, lc := range longConns {
 		switch {
-		case lc.ping() == nil:
+		case lc.Echo(5*time.Second) == nil:
 			alive++
 		case c.shut[lc.server]:
 			shutLost++ // its server turned critical while it was on it
@@ -598,40 +598,20 @@ func freePort() (int, error) {
 
 // longConn is a connection through haproxy held open for the whole run.
 type longConn struct {
-	net.Conn
-	rd     *bufio.Reader
+	*backendtest.HeldConn
 	server string // the name the server greeted with
 }
 
 func openLong(port, n int) ([]*longConn, error) {
 	var out []*longConn
 	for range n {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+		c, server, err := backendtest.DialNamed(port, 10*time.Second)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("long-lived connection: %w", err)
 		}
-		lc := &longConn{Conn: c, rd: bufio.NewReader(c)}
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		greeting, err := lc.rd.ReadString('\n')
-		if err != nil {
-			return nil, fmt.Errorf("long-lived connection greeting: %w", err)
-		}
-		lc.server = strings.TrimSpace(greeting)
-		out = append(out, lc)
+		out = append(out, &longConn{HeldConn: c, server: server})
 	}
 	return out, nil
-}
-
-func (c *longConn) ping() error {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, "ping\n"); err != nil {
-		return err
-	}
-	line, err := c.rd.ReadString('\n')
-	if err == nil && line != "ping\n" {
-		err = fmt.Errorf("echo %q", line)
-	}
-	return err
 }
 
 type loadResult struct{ ok, failed, stray int }
