@@ -438,10 +438,10 @@ func countWebSuspicions(lb *Agent, webs []string, start time.Time) int {
 }
 
 // membershipEvents counts the suspicions and their refutations in every
-// agent's log since start, and lists members marked failed (by a handler's
-// member-failed event or a "member failed" log line).
+// agent's log since start, and lists members marked failed, one entry per
+// agent's "member failed" log line (the handler's member-failed event is
+// the same failure again, so it is not counted too).
 func membershipEvents(c *Cluster, start time.Time) (suspected, refuted, expired int, failed []string) {
-	failed = memberFailed(c.All())
 	for _, a := range c.All() {
 		suspected += len(logTimes(a.Proc.Log, start, `msg="member suspected"`))
 		refuted += len(logTimes(a.Proc.Log, start, `msg="member no longer suspected"`))
