@@ -144,13 +144,16 @@ func (c *client) call(method, path string, in, out any) error {
 }
 
 // stream calls fn with each line of a newline-delimited JSON answer, as it
-// arrives.
-func (c *client) stream(method, path string, in any, fn func(line []byte) error) error {
+// arrives; opened, when not nil, once the agent has accepted the request.
+func (c *client) stream(method, path string, in any, opened func(), fn func(line []byte) error) error {
 	resp, err := c.request(method, path, in)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if opened != nil {
+		opened()
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {

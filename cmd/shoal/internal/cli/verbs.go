@@ -162,10 +162,13 @@ func runQuery(e env, args []string) int {
 	if *format == "text" && req.Name == api.QueryConfigHash {
 		return runConfigHash(e, c, req)
 	}
+	var dispatched func()
 	if *format == "text" {
-		fmt.Fprintf(e.stdout, "Query '%s' dispatched\n", req.Name)
+		// Said once the agent has taken the query, as Serf says it after
+		// its RPC call: with no agent there is nothing to have dispatched.
+		dispatched = func() { fmt.Fprintf(e.stdout, "Query '%s' dispatched\n", req.Name) }
 	}
-	err := c.stream("POST", "/v1/query", req, func(line []byte) error {
+	err := c.stream("POST", "/v1/query", req, dispatched, func(line []byte) error {
 		if *format == "json" {
 			_, err := fmt.Fprintf(e.stdout, "%s\n", line)
 			return err
@@ -210,7 +213,7 @@ func runMonitor(e env, args []string) int {
 	defer signal.Stop(stop)
 	done := make(chan int, 1)
 	go func() {
-		err := c.stream("GET", "/v1/monitor?level="+url.QueryEscape(*level), nil, func(line []byte) error {
+		err := c.stream("GET", "/v1/monitor?level="+url.QueryEscape(*level), nil, nil, func(line []byte) error {
 			var l api.MonitorLine
 			if err := json.Unmarshal(line, &l); err != nil {
 				return fmt.Errorf("bad line from the agent: %w", err)
@@ -567,7 +570,7 @@ func runConfigHash(e env, c *client, req api.QueryRequest) int {
 	}
 	var answers []answer
 	acks := 0
-	err := c.stream("POST", "/v1/query", req, func(line []byte) error {
+	err := c.stream("POST", "/v1/query", req, nil, func(line []byte) error {
 		var l api.QueryLine
 		if err := json.Unmarshal(line, &l); err != nil {
 			return fmt.Errorf("bad line from the agent: %w", err)

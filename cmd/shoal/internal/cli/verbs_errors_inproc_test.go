@@ -6,11 +6,10 @@ import (
 )
 
 // clientVerbs are a valid call of each verb that talks to an agent,
-// without -http-addr. (Text-format query is left out: it prints "Query 'q'
-// dispatched" before it has reached the agent.)
+// without -http-addr.
 var clientVerbs = [][]string{
 	{"members"}, {"join", "127.0.0.1:7946"}, {"leave"}, {"force-leave", "x"}, {"event", "e"},
-	{"query", "-format", "json", "q"}, {"query", "config-hash"}, {"monitor"}, {"tags"}, {"tags", "-set", "k=v"}, {"keys", "-list"},
+	{"query", "q"}, {"query", "-format", "json", "q"}, {"query", "config-hash"}, {"monitor"}, {"tags"}, {"tags", "-set", "k=v"}, {"keys", "-list"},
 	{"info"}, {"render"}, {"render", "-dry"}, {"render", "-once"}, {"services"}, {"services", "-local"},
 	{"services", "register", "-name", "web", "-port", "80"}, {"services", "deregister", "web"},
 	{"check", "pass", "web"}, {"maint"}, {"maint", "-enable"}, {"rtt", "a"}, {"reachability"},
