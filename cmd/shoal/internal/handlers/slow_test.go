@@ -1,37 +1,17 @@
 package handlers
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/testutil"
 	"github.com/shoal-dev/shoal/node"
 )
-
-// lockedLog is a log sink the runner's goroutines and the test share.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // TestRunner_WarnsWhileSlowScriptRuns: a script still running after a
 // second is logged as slow while it runs, as Serf's agent does; it blocks
@@ -40,7 +20,7 @@ func (l *lockedLog) String() string {
 func TestRunner_WarnsWhileSlowScriptRuns(t *testing.T) {
 	dir := t.TempDir()
 	release, done := filepath.Join(dir, "release"), filepath.Join(dir, "done")
-	logs := &lockedLog{}
+	logs := &testutil.SyncBuffer{}
 	r := NewRunner(slog.New(slog.NewTextHandler(logs, nil)), Options{Timeout: 2 * time.Minute})
 	defer r.Close()
 	// The loop is the script waiting for the test, not the test waiting.
@@ -81,7 +61,7 @@ func TestRunner_WarnsWhileSlowScriptRuns(t *testing.T) {
 // A run that ends within the threshold stops the timer before it fires,
 // so no warning follows it.
 func TestWarnWhenSlow_StopBeforeThreshold(t *testing.T) {
-	logs := &lockedLog{}
+	logs := &testutil.SyncBuffer{}
 	stop := warnWhenSlow(slog.New(slog.NewTextHandler(logs, nil)))
 	if !stop() {
 		t.Errorf("stop right after start: got false (timer already fired, log %q), want it stopped", logs.String())

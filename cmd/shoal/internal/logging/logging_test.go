@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
+	"github.com/shoal-dev/shoal/internal/testutil"
 )
 
 // jsonLines decodes each line of buf as one JSON record.
@@ -229,7 +230,7 @@ func TestSubscribe_SlowSubscriberLoses(t *testing.T) {
 // TestHub_Concurrent: logging, subscribing, cancelling and changing the
 // level at once (run with -race).
 func TestHub_Concurrent(t *testing.T) {
-	log, hub := logging.New(&lockedWriter{}, "text", slog.LevelInfo)
+	log, hub := logging.New(&testutil.SyncBuffer{}, "text", slog.LevelInfo)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(2)
@@ -254,18 +255,6 @@ func TestHub_Concurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// lockedWriter is an io.Writer safe for concurrent records.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
 }
 
 func TestParseLevel(t *testing.T) {
