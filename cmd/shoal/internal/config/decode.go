@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -111,46 +112,50 @@ func blockStruct(t reflect.Type) reflect.Type {
 	return t
 }
 
-// labels returns the label fields of the struct type t, in order.
-func labels(t reflect.Type) []hclField {
-	var out []hclField
-	for _, f := range hclFields(t) {
-		if f.kind == labelField {
-			out = append(out, f)
-		}
-	}
-	return out
+// structInfo is what decoding needs of one struct type, worked out once:
+// every file decodes into the same few types, and reading their tags again
+// for every block was a quarter of the decoder's allocations.
+type structInfo struct {
+	fields []hclField
+	labels []hclField
+	schema *hcl.BodySchema
 }
 
-// schemaOf is the hcl schema of a struct with the given fields; hcl checks
-// a body against it and reports unknown, missing and repeated keys.
-func schemaOf(t reflect.Type, fields []hclField) *hcl.BodySchema {
-	s := &hcl.BodySchema{}
-	for _, f := range fields {
+var structInfos sync.Map // reflect.Type -> *structInfo
+
+func infoOf(t reflect.Type) *structInfo {
+	if si, ok := structInfos.Load(t); ok {
+		return si.(*structInfo)
+	}
+	si := &structInfo{fields: hclFields(t), schema: &hcl.BodySchema{}}
+	for _, f := range si.fields {
 		switch f.kind {
 		case attrField:
-			s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: f.name, Required: !f.optional})
+			si.schema.Attributes = append(si.schema.Attributes, hcl.AttributeSchema{Name: f.name, Required: !f.optional})
 		case blockField:
 			var names []string
-			for _, l := range labels(blockStruct(t.Field(f.index).Type)) {
+			for _, l := range infoOf(blockStruct(t.Field(f.index).Type)).labels {
 				names = append(names, l.name)
 			}
-			s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: f.name, LabelNames: names})
+			si.schema.Blocks = append(si.schema.Blocks, hcl.BlockHeaderSchema{Type: f.name, LabelNames: names})
+		case labelField:
+			si.labels = append(si.labels, f)
 		}
 	}
-	return s
+	structInfos.Store(t, si)
+	return si
 }
 
 // decodeBody decodes body into the struct v. path is where v sits in the
 // file ("", "dns", "service[1].check[0]"), to name a key in an error.
 func decodeBody(body hcl.Body, path string, v reflect.Value) hcl.Diagnostics {
-	fields := hclFields(v.Type())
-	content, diags := body.Content(schemaOf(v.Type(), fields))
+	si := infoOf(v.Type())
+	content, diags := body.Content(si.schema)
 	if content == nil {
 		return diags
 	}
 	blocks := content.Blocks.ByType()
-	for _, f := range fields {
+	for _, f := range si.fields {
 		key := f.name
 		if path != "" {
 			key = path + "." + f.name
@@ -244,7 +249,7 @@ func decodeBlock(b *hcl.Block, key string, v reflect.Value) hcl.Diagnostics {
 	diags := decodeBody(b.Body, key, v)
 	// hcl has checked the count against the schema; a block with the wrong
 	// count already has its diagnostic.
-	for i, l := range labels(v.Type()) {
+	for i, l := range infoOf(v.Type()).labels {
 		if i < len(b.Labels) {
 			v.Field(l.index).SetString(b.Labels[i])
 		}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -207,5 +209,29 @@ func TestDecode_OneErrorPerProblem(t *testing.T) {
 	diags := decodeFile("v.hcl", []byte("node_name = var.x\n"), &fileConfig{})
 	if len(diags) != 1 {
 		t.Errorf("got %d diagnostics (%v), want 1", len(diags), diagErrors(diags))
+	}
+}
+
+// BenchmarkDecodeFile_Examples decodes every file of examples/config, the
+// work each agent start and shoal validate do per file.
+func BenchmarkDecodeFile_Examples(b *testing.B) {
+	files, err := filepath.Glob("../../../../examples/config/*.hcl")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("examples/config: %v, %d files", err, len(files))
+	}
+	srcs := make([][]byte, len(files))
+	for i, f := range files {
+		if srcs[i], err = os.ReadFile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, src := range srcs {
+			var fc fileConfig
+			if diags := decodeFile(files[i], src, &fc); diags.HasErrors() {
+				b.Fatal(diagErrors(diags))
+			}
+		}
 	}
 }
