@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsimple"
 
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
@@ -199,23 +198,22 @@ func applyFile(c *Config, path string) error {
 		return fmt.Errorf("config file: %w", err)
 	}
 	var fc fileConfig
-	if err := hclsimple.Decode(path, src, nil, &fc); err != nil {
-		return diagErrors(err)
+	if diags := decodeFile(path, src, &fc); diags.HasErrors() {
+		return diagErrors(diags)
 	}
 	a := applier{file: path}
 	a.apply(c, &fc)
 	return errors.Join(a.errs...)
 }
 
-// diagErrors turns hcl diagnostics into one error per problem, each of which
-// starts with file:line.
-func diagErrors(err error) error {
-	var diags hcl.Diagnostics
-	if !errors.As(err, &diags) {
-		return err
-	}
+// diagErrors turns hcl's error diagnostics into one error per problem,
+// each of which starts with file:line.
+func diagErrors(diags hcl.Diagnostics) error {
 	var errs []error
 	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
 		msg := d.Summary
 		if d.Detail != "" {
 			msg += ": " + strings.TrimSuffix(d.Detail, ".")
