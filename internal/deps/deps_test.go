@@ -37,6 +37,9 @@ var allowed = map[string][]string{
 	"internal/debounce":   {},
 	"internal/atomicfile": {},
 	"internal/testutil":   {},
+	// Prometheus exposition: go-metrics only for the sink memberlist
+	// reports to.
+	"internal/metrics": {"github.com/hashicorp/go-metrics"},
 
 	// The agent's parts. agent, config and cli wire everything and are
 	// not listed here; forbidden below keeps memberlist out of them.
