@@ -24,7 +24,7 @@ func WriteText(w io.Writer, families []*Family) error {
 		bw.WriteString("# HELP ")
 		bw.WriteString(f.Name)
 		bw.WriteByte(' ')
-		bw.WriteString(helpEscaper.Replace(f.Help))
+		writeEscaped(bw, f.Help, false)
 		bw.WriteString("\n# TYPE ")
 		bw.WriteString(f.Name)
 		bw.WriteByte(' ')
@@ -58,7 +58,7 @@ func writeSample(w *bufio.Writer, num []byte, name, suffix string, labels []Labe
 			}
 			w.WriteString(l.Name)
 			w.WriteString(`="`)
-			w.WriteString(labelEscaper.Replace(l.Value))
+			writeEscaped(w, l.Value, true)
 			w.WriteByte('"')
 		}
 		if q != nil {
@@ -79,12 +79,29 @@ func writeSample(w *bufio.Writer, num []byte, name, suffix string, labels []Labe
 	return num
 }
 
-var (
-	// Label values escape backslash, double quote and line feed; HELP
-	// texts escape backslash and line feed (the format's rules).
-	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-)
+// writeEscaped writes s with the format's escapes: backslash and line
+// feed always, double quote in a label value (not in HELP). A function
+// rather than a strings.Replacer, which every process would build at init.
+func writeEscaped(w io.StringWriter, s string, label bool) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch c := s[i]; {
+		case c == '\\':
+			esc = `\\`
+		case c == '\n':
+			esc = `\n`
+		case c == '"' && label:
+			esc = `\"`
+		default:
+			continue
+		}
+		w.WriteString(s[start:i])
+		w.WriteString(esc)
+		start = i + 1
+	}
+	w.WriteString(s[start:])
+}
 
 // appendFloat formats v as the Prometheus client does: +Inf, -Inf, NaN,
 // and otherwise the shortest representation that reads back exactly
@@ -113,7 +130,9 @@ func formatLabels(labels []Label) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(l.Name + `="` + labelEscaper.Replace(l.Value) + `"`)
+		b.WriteString(l.Name + `="`)
+		writeEscaped(&b, l.Value, true)
+		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()

@@ -26,7 +26,7 @@ const odd = "a\\b\"c\nd é"
 // go-metrics' sink.
 func populated() *Registry {
 	reg := NewRegistry()
-	c := NewCounter("t_plain_total", "A counter; HELP with a \\ and a\nline feed.")
+	c := NewCounter("t_plain_total", "A counter; HELP with a \\, a \"quote\" and a\nline feed.")
 	c.Add(3)
 	vec := NewCounterVec("t_vec_total", "A counter vec.", "kind")
 	vec.WithLabelValues("b").Inc()
@@ -91,7 +91,7 @@ t_negative -1.5e-07
 t_pair{app="api",zone="z1"} 3
 t_pair{app="web",zone="z1"} 1
 t_pair{app="web",zone="z2"} 2
-# HELP t_plain_total A counter; HELP with a \\ and a\nline feed.
+# HELP t_plain_total A counter; HELP with a \\, a "quote" and a\nline feed.
 # TYPE t_plain_total counter
 t_plain_total 3
 # HELP t_small A small integer and a fraction.
@@ -174,7 +174,7 @@ func TestWriteText_ParsesBack(t *testing.T) {
 	if v, ok := sample(parsed["t_nan"], ""); !ok || !math.IsNaN(v) {
 		t.Errorf("t_nan = %v, want NaN", v)
 	}
-	if got := parsed["t_plain_total"].GetHelp(); got != "A counter; HELP with a \\ and a\nline feed." {
+	if got := parsed["t_plain_total"].GetHelp(); got != "A counter; HELP with a \\, a \"quote\" and a\nline feed." {
 		t.Errorf("HELP read back as %q", got)
 	}
 	s := parsed["t_summary_seconds"].GetMetric()[0].GetSummary()
