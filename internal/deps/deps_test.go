@@ -43,10 +43,9 @@ var allowed = map[string][]string{
 
 	// The agent's parts. agent, config and cli wire everything and are
 	// not listed here; forbidden below keeps memberlist out of them.
-	"cmd/shoal/internal/api": {module + "node", module + "cmd/shoal/internal/logging",
-		"github.com/prometheus/client_golang/prometheus"},
+	"cmd/shoal/internal/api": {module + "node", module + "cmd/shoal/internal/logging", module + "internal/metrics"},
 	"cmd/shoal/internal/handlers": {module + "node", module + "internal/debounce", module + "internal/procgroup",
-		"github.com/prometheus/client_golang/prometheus"},
+		module + "internal/metrics"},
 	"cmd/shoal/internal/logging":   {},
 	"cmd/shoal/internal/buildinfo": {},
 }
@@ -103,6 +102,22 @@ func TestForbiddenImports(t *testing.T) {
 			if matches(imp, deny) {
 				t.Errorf("%s imports %s: only node may use memberlist, and the API takes interfaces, not the config", pkg, imp)
 			}
+		}
+	}
+}
+
+// The shoal binary links no Prometheus client library and no protobuf:
+// their package init cost every CLI call and agent start ~4 ms (issue
+// 13). internal/metrics writes the exposition instead; tests may still
+// parse it with Prometheus' own parser.
+func TestNoPrometheusClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../cmd/shoal").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "github.com/prometheus/") || strings.HasPrefix(p, "google.golang.org/protobuf/") {
+			t.Errorf("cmd/shoal links %s", p)
 		}
 	}
 }
