@@ -1,9 +1,9 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package metrics
 
-// collect reports nothing where neither /proc nor getrusage exist
-// (Windows): the process metrics are left out there.
+// collect reports nothing where the OS offers neither /proc, getrusage
+// nor GetProcessTimes.
 func (c *processCollector) collect(*Scrape, *processDescs) {}
 
 func bootTime() float64 { return 0 }
