@@ -105,19 +105,3 @@ func TestForbiddenImports(t *testing.T) {
 		}
 	}
 }
-
-// The shoal binary links no Prometheus client library and no protobuf:
-// their package init cost every CLI call and agent start ~4 ms (issue
-// 13). internal/metrics writes the exposition instead; tests may still
-// parse it with Prometheus' own parser.
-func TestNoPrometheusClient(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "../../cmd/shoal").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if strings.HasPrefix(p, "github.com/prometheus/") || strings.HasPrefix(p, "google.golang.org/protobuf/") {
-			t.Errorf("cmd/shoal links %s", p)
-		}
-	}
-}
