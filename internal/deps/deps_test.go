@@ -37,13 +37,15 @@ var allowed = map[string][]string{
 	"internal/debounce":   {},
 	"internal/atomicfile": {},
 	"internal/testutil":   {},
+	// Prometheus exposition: go-metrics only for the sink memberlist
+	// reports to.
+	"internal/metrics": {"github.com/hashicorp/go-metrics"},
 
 	// The agent's parts. agent, config and cli wire everything and are
 	// not listed here; forbidden below keeps memberlist out of them.
-	"cmd/shoal/internal/api": {module + "node", module + "cmd/shoal/internal/logging",
-		"github.com/prometheus/client_golang/prometheus"},
+	"cmd/shoal/internal/api": {module + "node", module + "cmd/shoal/internal/logging", module + "internal/metrics"},
 	"cmd/shoal/internal/handlers": {module + "node", module + "internal/debounce", module + "internal/procgroup",
-		"github.com/prometheus/client_golang/prometheus"},
+		module + "internal/metrics"},
 	"cmd/shoal/internal/logging":   {},
 	"cmd/shoal/internal/buildinfo": {},
 }

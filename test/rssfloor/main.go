@@ -1,8 +1,9 @@
 // Command rssfloor is the yardstick for shoal's idle-memory benchmark: a
 // process that holds only the parts every shoal agent must have (a
 // memberlist node, a miekg/dns server, and an HTTP listener serving a
-// Prometheus registry) and does nothing with them. Its VmRSS is the floor
-// under any agent built on those libraries; see test/idle-rss.sh.
+// metrics registry, shoal's internal/metrics) and does nothing with
+// them. Its VmRSS is the floor under any agent built on those libraries;
+// see test/idle-rss.sh.
 //
 // With -join ADDR it joins the memberlist node at ADDR (and -encrypt KEY
 // sets the gossip key, base64), so three of them gossip as a 3-node
@@ -17,15 +18,15 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-dev/shoal/internal/metrics"
 )
 
 func main() {
@@ -73,8 +74,8 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
+	reg.Register(metrics.NewGoCollector(), metrics.NewProcessCollector())
 	fmt.Println("ready", ml.LocalNode().Address())
-	return http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return http.Serve(ln, reg.Handler(slog.Default()))
 }

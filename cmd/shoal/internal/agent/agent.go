@@ -26,12 +26,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/buildinfo"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/handlers"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -40,7 +39,7 @@ type Agent struct {
 	node    gossipNode // *node.Node; tags change only through UpdateTags and Reload
 	log     *slog.Logger
 	hub     *logging.Hub
-	reg     *prometheus.Registry
+	reg     *metrics.Registry
 	metrics *gossipMetrics // memberlist's go-metrics, routed to reg
 
 	httpLn  net.Listener
@@ -84,9 +83,7 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 		return nil, err
 	}
 	a.reloads = newReloadGate(reloadEventInterval, a.fireReload)
-	if a.reg, a.metrics, err = newRegistry(); err != nil {
-		return nil, err
-	}
+	a.reg, a.metrics = newRegistry()
 	if a.svc, err = newServices(cfg, logger, a.publishCatalog); err != nil {
 		return nil, err
 	}
@@ -107,9 +104,9 @@ func New(cfg config.Config, logger *slog.Logger, hub *logging.Hub) (*Agent, erro
 	warnGossipTrust(cfg, n.Encrypted(), logger)
 	warnDNSName(cfg.NodeName, logger)
 	warnRejoinWithoutSnapshot(cfg.RejoinAfterLeave, cfg.SnapshotPath, logger)
-	a.reg.MustRegister(newNodeCollector(n.Stats), newRenderCollector(a.renderTotals))
-	a.reg.MustRegister(newTrustGauges(a.GossipSecurity)...)
-	a.reg.MustRegister(a.svc.metrics)
+	a.reg.Register(newNodeCollector(n.Stats), newRenderCollector(a.renderTotals))
+	a.reg.Register(newTrustGauges(a.GossipSecurity)...)
+	a.reg.Register(a.svc.metrics)
 	if err := a.listenHTTP(cfg); err != nil {
 		return nil, err
 	}
@@ -222,7 +219,7 @@ func (a *Agent) startRunner() *handlers.Runner {
 		MemberQuiescentPeriod: cfg.MemberQuiescentPeriod,
 		MemberCoalescePeriod:  cfg.MemberCoalescePeriod,
 		Self:                  a.self,
-		Registerer:            a.reg,
+		Metrics:               a.reg,
 	})
 	a.runner.SetScripts(a.scripts)
 	return a.runner
@@ -368,4 +365,4 @@ func (a *Agent) GossipAddr() string {
 func (a *Agent) DNSAddr() string { return a.dnsAddr() }
 
 // Registry is the agent's own metrics registry (GET /metrics).
-func (a *Agent) Registry() *prometheus.Registry { return a.reg }
+func (a *Agent) Registry() *metrics.Registry { return a.reg }

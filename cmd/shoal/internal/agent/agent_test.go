@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
@@ -350,28 +348,21 @@ func TestAgent_LastTwoLeaveCleanly(t *testing.T) {
 // when the registry has no such metric.
 func metricValue(t *testing.T, a *Agent, name string) (float64, bool) {
 	t.Helper()
-	mfs, err := a.Registry().Gather()
+	fams, err := a.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
+	for _, f := range fams {
+		if f.Name != name {
 			continue
 		}
 		sum := 0.0
-		for _, m := range mf.GetMetric() {
-			sum += counterOrGauge(m)
+		for _, m := range f.Metrics {
+			sum += m.Value
 		}
 		return sum, true
 	}
 	return 0, false
-}
-
-func counterOrGauge(m *dto.Metric) float64 {
-	if c := m.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return m.GetGauge().GetValue()
 }
 
 // Each agent counts its own gossip: memberlist reports through go-metrics'

@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+	"github.com/shoal-dev/shoal/internal/metrics"
 )
 
 // Bounds on the HTTP API's connections, so a slow or idle client cannot
@@ -70,7 +69,7 @@ func (a *Agent) newHTTPServer(ctx context.Context) (*http.Server, net.Listener) 
 	cfg := a.config()
 	log := a.log.With("component", "api")
 	ln := api.LimitListener(a.httpLn, api.ConnLimits{Total: cfg.HTTP.MaxConns, PerClient: cfg.HTTP.MaxConnsPerClient}, log)
-	a.reg.MustRegister(newConnCollector(ln.Stats))
+	a.reg.Register(newConnCollector(ln.Stats))
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ConnContext:       ln.ConnContext,
@@ -94,30 +93,24 @@ func (a *Agent) Handler() http.Handler {
 // connCollector reads the API listener's counts at scrape time.
 type connCollector struct {
 	stats   func() api.ConnStats
-	open    *prometheus.Desc
-	refused *prometheus.Desc
-	evicted *prometheus.Desc
+	open    *metrics.Desc
+	refused *metrics.Desc
+	evicted *metrics.Desc
 }
 
 func newConnCollector(stats func() api.ConnStats) *connCollector {
 	return &connCollector{
 		stats:   stats,
-		open:    prometheus.NewDesc("shoal_http_connections_open", "Open connections to the HTTP API.", nil, nil),
-		refused: prometheus.NewDesc("shoal_http_connections_refused_total", "HTTP API connections closed at once because a cap was reached with every connection busy, by the config key of the cap.", []string{"cap"}, nil),
-		evicted: prometheus.NewDesc("shoal_http_connections_evicted_total", "Idle HTTP API connections closed to make room for a new one at a cap.", nil, nil),
+		open:    metrics.NewDesc("shoal_http_connections_open", "Open connections to the HTTP API.", metrics.GaugeKind),
+		refused: metrics.NewDesc("shoal_http_connections_refused_total", "HTTP API connections closed at once because a cap was reached with every connection busy, by the config key of the cap.", metrics.CounterKind, "cap"),
+		evicted: metrics.NewDesc("shoal_http_connections_evicted_total", "Idle HTTP API connections closed to make room for a new one at a cap.", metrics.CounterKind),
 	}
 }
 
-func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.open
-	ch <- c.refused
-	ch <- c.evicted
-}
-
-func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *connCollector) Collect(s *metrics.Scrape) {
 	st := c.stats()
-	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(st.Open))
-	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedTotal), "http_max_conns")
-	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.RefusedClient), "http_max_conns_per_client")
-	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
+	s.Add(c.open, float64(st.Open))
+	s.Add(c.refused, float64(st.RefusedTotal), "http_max_conns")
+	s.Add(c.refused, float64(st.RefusedClient), "http_max_conns_per_client")
+	s.Add(c.evicted, float64(st.Evicted))
 }

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/backends"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 	"github.com/shoal-dev/shoal/render"
 )
@@ -138,21 +137,20 @@ func TestRenderer_ReloadKeepsHAProxyState(t *testing.T) {
 // gather scrapes the render collector into "name{labels}" -> value.
 func gather(t *testing.T, r *renderer) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newRenderCollector(r.totals))
-	mfs, err := reg.Gather()
+	reg := metrics.NewRegistry()
+	reg.Register(newRenderCollector(r.totals))
+	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
+	for _, f := range fams {
+		for _, m := range f.Metrics {
 			var lbl []string
-			for _, l := range m.GetLabel() {
-				lbl = append(lbl, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			for _, l := range m.Labels {
+				lbl = append(lbl, fmt.Sprintf("%s=%q", l.Name, l.Value))
 			}
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			out[mf.GetName()+"{"+strings.Join(lbl, ",")+"}"] = v
+			out[f.Name+"{"+strings.Join(lbl, ",")+"}"] = m.Value
 		}
 	}
 	return out

@@ -4,10 +4,9 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/backends"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/render"
 )
 
@@ -107,27 +106,27 @@ var fallbackReasons = []string{
 // runtimeDescs are the metrics of HAProxy's runtime path, per template (the
 // first template, by name, of an HAProxy that several templates drive).
 type runtimeDescs struct {
-	counters  []*prometheus.Desc // in the order of runtimeCounters
-	fallbacks *prometheus.Desc
-	draining  *prometheus.Desc
-	ghosts    *prometheus.Desc
+	counters  []*metrics.Desc // in the order of runtimeCounters
+	fallbacks *metrics.Desc
+	draining  *metrics.Desc
+	ghosts    *metrics.Desc
 }
 
 func newRuntimeDescs() runtimeDescs {
 	lbl := []string{"template"}
 	return runtimeDescs{
-		counters: []*prometheus.Desc{
-			prometheus.NewDesc("shoal_haproxy_runtime_applies_total", "Changes HAProxy took through its Runtime API, without a reload.", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_runtime_commands_total", "Runtime API commands sent to HAProxy (state reads aside).", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_runtime_servers_added_total", "Servers added through the Runtime API (add server).", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_runtime_servers_removed_total", "Servers deleted through the Runtime API (del server).", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_reloads_total", "Successful HAProxy reloads, for any reason (changes, drift repairs).", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_runtime_reconciles_total", "Comparisons of HAProxy's running servers with the installed file outside a change.", lbl, nil),
-			prometheus.NewDesc("shoal_haproxy_runtime_drift_repairs_total", "Reloads because HAProxy's running servers differed from the installed file.", lbl, nil),
+		counters: []*metrics.Desc{
+			metrics.NewDesc("shoal_haproxy_runtime_applies_total", "Changes HAProxy took through its Runtime API, without a reload.", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_runtime_commands_total", "Runtime API commands sent to HAProxy (state reads aside).", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_runtime_servers_added_total", "Servers added through the Runtime API (add server).", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_runtime_servers_removed_total", "Servers deleted through the Runtime API (del server).", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_reloads_total", "Successful HAProxy reloads, for any reason (changes, drift repairs).", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_runtime_reconciles_total", "Comparisons of HAProxy's running servers with the installed file outside a change.", metrics.CounterKind, lbl...),
+			metrics.NewDesc("shoal_haproxy_runtime_drift_repairs_total", "Reloads because HAProxy's running servers differed from the installed file.", metrics.CounterKind, lbl...),
 		},
-		fallbacks: prometheus.NewDesc("shoal_haproxy_runtime_fallbacks_total", "Changes that needed a reload instead of the Runtime API, by reason.", []string{"template", "reason"}, nil),
-		draining:  prometheus.NewDesc("shoal_haproxy_draining_servers", "Servers removed from the file that still drain their sessions.", lbl, nil),
-		ghosts:    prometheus.NewDesc("shoal_haproxy_ghost_servers", "Removed servers kept in maintenance because HAProxy refused to delete them yet.", lbl, nil),
+		fallbacks: metrics.NewDesc("shoal_haproxy_runtime_fallbacks_total", "Changes that needed a reload instead of the Runtime API, by reason.", metrics.CounterKind, "template", "reason"),
+		draining:  metrics.NewDesc("shoal_haproxy_draining_servers", "Servers removed from the file that still drain their sessions.", metrics.GaugeKind, lbl...),
+		ghosts:    metrics.NewDesc("shoal_haproxy_ghost_servers", "Removed servers kept in maintenance because HAProxy refused to delete them yet.", metrics.GaugeKind, lbl...),
 	}
 }
 
@@ -135,22 +134,13 @@ func runtimeCounters(s *backends.RuntimeStats) []uint64 {
 	return []uint64{s.Applies, s.Commands, s.ServersAdded, s.ServersRemoved, s.Reloads, s.Reconciles, s.DriftRepairs}
 }
 
-func (d runtimeDescs) describe(ch chan<- *prometheus.Desc) {
-	for _, c := range d.counters {
-		ch <- c
-	}
-	ch <- d.fallbacks
-	ch <- d.draining
-	ch <- d.ghosts
-}
-
-func (d runtimeDescs) collect(ch chan<- prometheus.Metric, t templateTotals) {
+func (d runtimeDescs) collect(sc *metrics.Scrape, t templateTotals) {
 	s := t.Runtime
 	if s == nil || t.sharedRuntime {
 		return
 	}
 	for i, v := range runtimeCounters(s) {
-		ch <- prometheus.MustNewConstMetric(d.counters[i], prometheus.CounterValue, float64(v), t.Name)
+		sc.Add(d.counters[i], float64(v), t.Name)
 	}
 	reasons := slices.Clone(fallbackReasons)
 	for reason := range s.FallbackReasons {
@@ -159,8 +149,8 @@ func (d runtimeDescs) collect(ch chan<- prometheus.Metric, t templateTotals) {
 		}
 	}
 	for _, reason := range reasons {
-		ch <- prometheus.MustNewConstMetric(d.fallbacks, prometheus.CounterValue, float64(s.FallbackReasons[reason]), t.Name, reason)
+		sc.Add(d.fallbacks, float64(s.FallbackReasons[reason]), t.Name, reason)
 	}
-	ch <- prometheus.MustNewConstMetric(d.draining, prometheus.GaugeValue, float64(s.Draining), t.Name)
-	ch <- prometheus.MustNewConstMetric(d.ghosts, prometheus.GaugeValue, float64(s.Ghosts), t.Name)
+	sc.Add(d.draining, float64(s.Draining), t.Name)
+	sc.Add(d.ghosts, float64(s.Ghosts), t.Name)
 }

@@ -1,10 +1,9 @@
 package agent
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/checks"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/services"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -14,24 +13,20 @@ type serviceMetrics struct {
 		Services() []services.ServiceStatus
 		NodeChecks() []checks.Result
 	}
-	status      *prometheus.Desc
-	transitions *prometheus.CounterVec
-	publishes   *prometheus.CounterVec
+	status      *metrics.Desc
+	transitions *metrics.CounterVec
+	publishes   *metrics.CounterVec
 }
 
 func newServiceMetrics() *serviceMetrics {
 	return &serviceMetrics{
-		status: prometheus.NewDesc("shoal_check_status",
+		status: metrics.NewDesc("shoal_check_status",
 			"1 for the status each local check is in, 0 for the others (service is empty for a node check; maintenance shows as check _maintenance).",
-			[]string{"check", "service", "status"}, nil),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_check_transitions_total",
-			Help: "Status changes of local checks, by the status entered.",
-		}, []string{"check", "service", "status"}),
-		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_services_publishes_total",
-			Help: "Times the service registry handed its instances and health to gossip (coalesced: at most 10/s), by result.",
-		}, []string{"result"}),
+			metrics.GaugeKind, "check", "service", "status"),
+		transitions: metrics.NewCounterVec("shoal_check_transitions_total",
+			"Status changes of local checks, by the status entered.", "check", "service", "status"),
+		publishes: metrics.NewCounterVec("shoal_services_publishes_total",
+			"Times the service registry handed its instances and health to gossip (coalesced: at most 10/s), by result.", "result"),
 	}
 }
 
@@ -55,13 +50,7 @@ func (m *serviceMetrics) counting(publish func([]node.Service, []node.CheckState
 
 var healthStates = []node.Health{node.HealthPassing, node.HealthWarning, node.HealthCritical, node.HealthMaintenance}
 
-func (m *serviceMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.status
-	m.transitions.Describe(ch)
-	m.publishes.Describe(ch)
-}
-
-func (m *serviceMetrics) Collect(ch chan<- prometheus.Metric) {
+func (m *serviceMetrics) Collect(s *metrics.Scrape) {
 	results := m.view.NodeChecks()
 	for _, st := range m.view.Services() {
 		results = append(results, st.Checks...)
@@ -72,9 +61,9 @@ func (m *serviceMetrics) Collect(ch chan<- prometheus.Metric) {
 			if r.Status == h {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(m.status, prometheus.GaugeValue, v, r.ID, r.ServiceID, h.String())
+			s.Add(m.status, v, r.ID, r.ServiceID, h.String())
 		}
 	}
-	m.transitions.Collect(ch)
-	m.publishes.Collect(ch)
+	m.transitions.Collect(s)
+	m.publishes.Collect(s)
 }

@@ -8,10 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/config"
+	"github.com/shoal-dev/shoal/internal/metrics"
 )
 
 // Gossip is the write path into load-balancer configs and DNS: whoever can
@@ -66,22 +65,20 @@ func (a *Agent) GossipSecurity() api.GossipSecurity {
 
 // newTrustGauges exports GossipSecurity as metrics, so an unkeyed agent
 // can be alerted on.
-func newTrustGauges(sec func() api.GossipSecurity) []prometheus.Collector {
+func newTrustGauges(sec func() api.GossipSecurity) []metrics.Collector {
 	one := func(b bool) float64 {
 		if b {
 			return 1
 		}
 		return 0
 	}
-	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "shoal_gossip_encrypted",
-			Help: "1 if gossip is encrypted and authenticated: the node's keyring holds a key.",
-		}, func() float64 { return one(sec().Encrypted) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "shoal_insecure_gossip",
-			Help: "1 if the agent runs without a gossip key because insecure_gossip is set.",
-		}, func() float64 { return one(sec().Insecure) }),
+	return []metrics.Collector{
+		metrics.NewGaugeFunc("shoal_gossip_encrypted",
+			"1 if gossip is encrypted and authenticated: the node's keyring holds a key.",
+			func() float64 { return one(sec().Encrypted) }),
+		metrics.NewGaugeFunc("shoal_insecure_gossip",
+			"1 if the agent runs without a gossip key because insecure_gossip is set.",
+			func() float64 { return one(sec().Insecure) }),
 	}
 }
 

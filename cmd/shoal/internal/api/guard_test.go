@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/api"
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -72,7 +71,7 @@ func (a *recAgent) RenderNow(ctx context.Context, _ string) ([]api.TemplateStatu
 func newServer(t *testing.T, a api.Agent, opts api.Options) (*api.Server, *slog.Logger) {
 	t.Helper()
 	logger, hub := logging.New(io.Discard, "text", slog.LevelInfo)
-	return api.NewServer(a, logger, hub, prometheus.NewRegistry(), opts), logger
+	return api.NewServer(a, logger, hub, metrics.NewRegistry(), opts), logger
 }
 
 // TestServer_TrustRules runs requests a browser page or a rebinding

@@ -11,10 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/shoal-dev/shoal/cmd/shoal/internal/logging"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -100,7 +98,7 @@ type Options struct {
 // NewServer builds the handler tree. /v1/health stays open so load
 // balancers and probes need no secret; it tells only that the agent is up
 // and how many members are alive.
-func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.Registry, opts Options) *Server {
+func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *metrics.Registry, opts Options) *Server {
 	s := &Server{agent: a, log: logger, hub: hub, token: opts.Token, allowedHosts: map[string]bool{}, mux: http.NewServeMux(), services: opts.Services}
 	for _, h := range opts.AllowedHosts {
 		s.allowedHosts[strings.ToLower(h)] = true
@@ -122,7 +120,7 @@ func NewServer(a Agent, logger *slog.Logger, hub *logging.Hub, reg *prometheus.R
 	s.mux.HandleFunc("POST /v1/render", s.renderNow)
 	s.registerCoordinates()
 	s.registerServices()
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	s.mux.Handle("GET /metrics", reg.Handler(logger))
 	return s
 }
 

@@ -6,9 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/shoal-dev/shoal/internal/debounce"
+	"github.com/shoal-dev/shoal/internal/metrics"
 	"github.com/shoal-dev/shoal/node"
 )
 
@@ -29,8 +28,8 @@ type Options struct {
 	Clock debounce.Clock
 	// Self returns the local node as a script should see it.
 	Self func() Self
-	// Registerer receives the runner's metrics; nil registers none.
-	Registerer prometheus.Registerer
+	// Metrics receives the runner's metrics; nil registers none.
+	Metrics *metrics.Registry
 }
 
 // Runner dispatches events to scripts. Handle never blocks: each script has
@@ -49,9 +48,9 @@ type Runner struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	runs    *prometheus.CounterVec
-	dropped prometheus.Counter
-	refused prometheus.Counter
+	runs    *metrics.CounterVec
+	dropped *metrics.Counter
+	refused *metrics.Counter
 }
 
 type job struct {
@@ -77,24 +76,15 @@ func NewRunner(logger *slog.Logger, opts Options) *Runner {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{log: logger, opts: opts, ctx: ctx, cancel: cancel,
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_handler_runs_total",
-			Help: "Handler script runs by result: ok, failed, timeout.",
-		}, []string{"result"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shoal_handler_dropped_total",
-			Help: "Events not given to a handler script because its queue was full.",
-		}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "shoal_handler_responses_refused_total",
-			Help: "Query handler outputs not sent because they were over the response limit.",
-		}),
+		runs:    metrics.NewCounterVec("shoal_handler_runs_total", "Handler script runs by result: ok, failed, timeout.", "result"),
+		dropped: metrics.NewCounter("shoal_handler_dropped_total", "Events not given to a handler script because its queue was full."),
+		refused: metrics.NewCounter("shoal_handler_responses_refused_total", "Query handler outputs not sent because they were over the response limit."),
 	}
 	for _, res := range []string{"ok", "failed", "timeout"} {
 		r.runs.WithLabelValues(res) // export zeros before the first run
 	}
-	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(r.runs, r.dropped, r.refused)
+	if opts.Metrics != nil {
+		opts.Metrics.Register(r.runs, r.dropped, r.refused)
 	}
 	if opts.MemberQuiescentPeriod > 0 && opts.MemberCoalescePeriod > 0 {
 		if opts.Clock == nil {
