@@ -8,8 +8,9 @@
 # Prints one line per agent (VmRSS, its anonymous and file-backed parts,
 # and PSS, which splits the shared executable pages between the agents),
 # then a summary line, then the floor: test/rssfloor, a process holding
-# only memberlist, a miekg/dns server and an HTTP listener with a
-# metrics registry, measured the same way. Exits 1 when
+# only the libraries the design requires (memberlist, a miekg/dns server,
+# an HTTP listener, text/template with sprig, fsnotify, the HCL parser),
+# measured the same way. Exits 1 when
 # an agent's VmRSS is over GOAL_KB.
 #
 # SERF=1 measures side by side with Serf instead (issue 13's memory goal:
@@ -307,5 +308,5 @@ curl -s "http://$http/metrics" | grep -E "^go_memstats_(heap_inuse|heap_alloc|st
 floor=$!
 for _ in $(seq 1 100); do grep -q ready "$work/floor.log" && break; sleep 0.1; done
 sleep "$SETTLE"
-echo "floor (memberlist + miekg/dns + net/http + metrics, idle): $(memory "$floor")"
+echo "floor (memberlist + miekg/dns + net/http + sprig + fsnotify + hcl, idle): $(memory "$floor")"
 [ "$max" -le "$GOAL_KB" ]

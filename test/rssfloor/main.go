@@ -1,9 +1,10 @@
 // Command rssfloor is the yardstick for shoal's idle-memory benchmark: a
-// process that holds only the parts every shoal agent must have (a
-// memberlist node, a miekg/dns server, and an HTTP listener serving a
-// metrics registry, shoal's internal/metrics) and does nothing with
-// them. Its VmRSS is the floor under any agent built on those libraries;
-// see test/idle-rss.sh.
+// process that holds only the parts the design requires of every shoal
+// agent, each used once so that the linker keeps it: a memberlist node, a
+// miekg/dns server, an HTTP listener (the API), a text/template with
+// sprig's functions (rendering), an fsnotify watcher (template files) and
+// the HCL parser (config files). It does nothing else. Its VmRSS is the
+// floor under any agent built on those libraries; see test/idle-rss.sh.
 //
 // With -join ADDR it joins the memberlist node at ADDR (and -encrypt KEY
 // sets the gossip key, base64), so three of them gossip as a 3-node
@@ -18,15 +19,18 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/miekg/dns"
+	"strings"
+	"text/template"
 
-	"github.com/shoal-dev/shoal/internal/metrics"
+	"github.com/Masterminds/sprig/v3"
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
 func main() {
@@ -74,8 +78,46 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
-	reg := metrics.NewRegistry()
-	reg.Register(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	page, err := renderOnce()
+	if err != nil {
+		return err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("fsnotify: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(os.TempDir()); err != nil {
+		return fmt.Errorf("fsnotify: %w", err)
+	}
 	fmt.Println("ready", ml.LocalNode().Address())
-	return http.Serve(ln, reg.Handler(slog.Default()))
+	return http.Serve(ln, http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(rw, page)
+	}))
+}
+
+// renderOnce parses a one-line HCL config and renders a sprig template
+// with its value, as an agent does once at start.
+func renderOnce() (string, error) {
+	f, diags := hclparse.NewParser().ParseHCL([]byte("node_name = \"floor\"\n"), "floor.hcl")
+	if diags.HasErrors() {
+		return "", fmt.Errorf("hcl: %w", diags)
+	}
+	attrs, diags := f.Body.JustAttributes()
+	if diags.HasErrors() {
+		return "", fmt.Errorf("hcl: %w", diags)
+	}
+	name, diags := attrs["node_name"].Expr.Value(nil)
+	if diags.HasErrors() {
+		return "", fmt.Errorf("hcl: %w", diags)
+	}
+	t, err := template.New("floor").Funcs(sprig.TxtFuncMap()).Parse(`{{ . | upper }}`)
+	if err != nil {
+		return "", fmt.Errorf("template: %w", err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, name.AsString()); err != nil {
+		return "", fmt.Errorf("template: %w", err)
+	}
+	return b.String(), nil
 }
