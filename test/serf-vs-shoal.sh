@@ -6,7 +6,8 @@
 # user event to the sender's handler and to every handler, join
 # convergence, one join call, idle VmRSS / anonymous memory / PSS, binary
 # size, with the goals met or not. The measuring is TestSerfSideBySide
-# (test/serfbench_test.go). Needs root and iproute2; about 6 minutes.
+# (test/serfbench_test.go). Needs root and iproute2; about 6 minutes,
+# plus 40 s for each event some handler never runs (counted as lost).
 #
 #   sudo bash test/serf-vs-shoal.sh
 #   ROUNDS=1 SIZES=5 EVENTS=5 SETTLE=5s sudo bash test/serf-vs-shoal.sh   # quick look

@@ -21,18 +21,24 @@ const eventPace = 300 * time.Millisecond
 // events sends cfg.events user events, rotating the sender over the hosts,
 // and returns per event the delay to the sender's own handler and to the
 // last handler. The clock starts when the sender's CLI starts, as a user
-// would see it.
-func (r *sideBySideRun) events() (sender, every []time.Duration, err error) {
+// would see it. An event that some handler has not run after
+// eventDeadline is counted as lost (and logged with the agents' last
+// lines) instead of ending the run; one that reached every handler only
+// after eventLate, by anti-entropy rather than gossip, counts as late and
+// stays in every.
+func (r *sideBySideRun) events() (sender, every []time.Duration, late, lost int, err error) {
 	for i := range r.cfg.events {
 		from := r.hosts[i%len(r.hosts)]
 		name := fmt.Sprintf("sb%d", i)
 		start := time.Now()
 		if out, _, err := r.sys.cli(from, r.sys.event(name)...); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s", err, out)
+			return nil, nil, 0, 0, fmt.Errorf("%w: %s", err, out)
 		}
-		stamps, err := r.waitStamps(name, 15*time.Second)
+		stamps, err := r.waitStamps(name, eventDeadline)
 		if err != nil {
-			return nil, nil, err
+			r.t.Logf("%s %s: %v", r.sys.name, r.tag, err)
+			lost++
+			continue
 		}
 		last := stamps[from]
 		for _, s := range stamps {
@@ -40,12 +46,23 @@ func (r *sideBySideRun) events() (sender, every []time.Duration, err error) {
 				last = s
 			}
 		}
+		if last.Sub(start) > eventLate {
+			late++
+		}
 		sender = append(sender, stamps[from].Sub(start))
 		every = append(every, last.Sub(start))
 		time.Sleep(eventPace) // pacing between measurements, not synchronisation
 	}
-	return sender, every, nil
+	return sender, every, late, lost, nil
 }
+
+// eventDeadline is past the LAN profile's 30 s push/pull interval, so an
+// event that gossip failed to bring has had one anti-entropy round to
+// arrive; eventLate is far past any gossip delay on a LAN.
+const (
+	eventDeadline = 40 * time.Second
+	eventLate     = 5 * time.Second
+)
 
 // waitStamps polls every host's event log until each has run its handler
 // for the user event name, and returns the handlers' wall-clock stamps.
@@ -122,9 +139,10 @@ func quantileDur(ds []time.Duration, q float64) time.Duration {
 // and the goal shoal's median must meet against Serf's (nil: no goal).
 type metric struct {
 	name   string
-	pooled func(roundResult) []float64 // per-event samples, pooled over rounds
-	round  func(roundResult) float64   // one value per round
-	unit   string                      // "ms" or "MB"
+	pooled func(roundResult) []float64  // per-event samples, pooled over rounds
+	round  func(roundResult) float64    // one value per round
+	count  func(roundResult) (int, int) // two tallies summed over rounds
+	unit   string                       // "ms" or "MB"
 	goal   func(shoal, serf float64) (string, bool)
 }
 
@@ -145,6 +163,7 @@ func ms(ds []time.Duration) []float64 {
 var sideBySideMetrics = []metric{
 	{name: "user event → sender's handler", pooled: func(r roundResult) []float64 { return ms(r.sender) }, unit: "ms", goal: atMost(1)},
 	{name: "user event → every handler", pooled: func(r roundResult) []float64 { return ms(r.every) }, unit: "ms", goal: atMost(1)},
+	{name: "user events late (> 5 s, by anti-entropy) / lost (> 40 s)", count: func(r roundResult) (int, int) { return r.late, r.lost }},
 	{name: "join convergence (start of h1 → all list N alive)", round: func(r roundResult) float64 { return ms([]time.Duration{r.converge})[0] }, unit: "ms", goal: atMost(1)},
 	{name: "of which h1 start → its API answers", round: func(r roundResult) float64 { return ms([]time.Duration{r.ready})[0] }, unit: "ms"},
 	{name: "of which start of h1 → the last agent's API answers", round: func(r roundResult) float64 { return ms([]time.Duration{r.lastUp})[0] }, unit: "ms"},
@@ -158,6 +177,14 @@ var sideBySideMetrics = []metric{
 // summary prints samples and returns their median: per-event metrics as
 // "median (p90 x)", per-round ones as "median (min–max)".
 func (m metric) summary(rs []roundResult) (string, float64) {
+	if m.count != nil {
+		var a, b, events int
+		for _, r := range rs {
+			x, y := m.count(r)
+			a, b, events = a+x, b+y, events+len(r.sender)+r.lost
+		}
+		return fmt.Sprintf("%d / %d of %d", a, b, events), float64(a + b)
+	}
 	var vs []float64
 	for _, r := range rs {
 		if m.pooled != nil {

@@ -29,12 +29,14 @@ type roundResult struct {
 	rss      float64         // kB, median over the round's agents
 	anon     float64         // kB, RssAnon
 	pss      float64         // kB, from smaps_rollup
+	late     int             // events every handler ran only after eventLate
+	lost     int             // events some handler had not run at eventDeadline
 }
 
 func (r roundResult) String() string {
-	return fmt.Sprintf("converge %s (h1 API after %s, last API after %s), join %s, members call %s, sender %s, every %s, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
+	return fmt.Sprintf("converge %s (h1 API after %s, last API after %s), join %s, members call %s, sender %s, every %s, late %d, lost %d, VmRSS %.0f kB, anon %.0f kB, PSS %.0f kB",
 		r.converge.Round(time.Millisecond), r.ready.Round(time.Millisecond), r.lastUp.Round(time.Millisecond), r.join.Round(time.Millisecond), r.members.Round(time.Millisecond),
-		durs(r.sender), durs(r.every), r.rss, r.anon, r.pss)
+		durs(r.sender), durs(r.every), r.late, r.lost, r.rss, r.anon, r.pss)
 }
 
 func durs(ds []time.Duration) string {
@@ -73,7 +75,7 @@ func runSideBySideRound(t *testing.T, cfg sideBySideConfig, sys *benchSystem, ho
 	if rr.rss, rr.anon, rr.pss, err = run.memory(); err != nil {
 		return rr, err
 	}
-	if rr.sender, rr.every, err = run.events(); err != nil {
+	if rr.sender, rr.every, rr.late, rr.lost, err = run.events(); err != nil {
 		return rr, fmt.Errorf("events: %w", err)
 	}
 	if rr.members, err = run.membersCall(); err != nil {
