@@ -66,6 +66,11 @@ type Config struct {
 	// It should span a few gossip intervals: a burst larger than one
 	// packet arrives newest first over several.
 	EventOrderWindow time.Duration
+	// EventPushRate is how many user events a second this node sends at
+	// once to GossipNodes random peers, besides gossiping them, so that
+	// they arrive in network round trips rather than gossip ticks; past
+	// it, events go by gossip alone (eagerpush.go). 0 turns it off.
+	EventPushRate int
 	// CoalescePeriod is the longest a coalescing user event is held;
 	// QuiescentPeriod is how long without a newer event of the same name
 	// releases it early. Only the latest event of each name is delivered.
@@ -195,6 +200,7 @@ func DefaultConfig() Config {
 		QueryResponseSizeLimit: 1024,
 		UserEventSizeLimit:     512,
 		EventOrderWindow:       time.Second,
+		EventPushRate:          10,
 		CoalescePeriod:         3 * time.Second,
 		QuiescentPeriod:        time.Second,
 		MaxQueueDepth:          4096,
@@ -289,6 +295,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Tuning.validate()...)
 	if c.MinQueueDepth < 0 {
 		bad("min queue depth %d: must not be negative", c.MinQueueDepth)
+	}
+	if c.EventPushRate < 0 {
+		bad("event push rate %d: must not be negative (0 turns eager push off)", c.EventPushRate)
 	}
 	if c.UserEventSizeLimit > MaxSizeLimit || c.QuerySizeLimit > MaxSizeLimit || c.QueryResponseSizeLimit > MaxSizeLimit {
 		bad("event, query and response size limits must be at most %d bytes", MaxSizeLimit)

@@ -30,6 +30,15 @@ func (r *seenRing[T]) raiseMinTime(t LamportTime) {
 	}
 }
 
+// windowStart is the oldest time a de-duplication window of size ending
+// at clock still covers.
+func windowStart(clock LamportTime, size int) LamportTime {
+	if s := LamportTime(size); clock >= s {
+		return clock - s + 1
+	}
+	return 0
+}
+
 type admission uint8
 
 const (
@@ -80,9 +89,10 @@ func (r *seenRing[T]) all() []T {
 }
 
 // settled reports whether nothing more is to be expected at ltime: an item
-// was seen there, or it is before minTime or older than the ring, so it
-// would be refused. now is the current clock.
-func (r *seenRing[T]) settled(ltime, now LamportTime) bool {
+// that is the one waited for (match) was seen there, or ltime is before
+// minTime or older than the ring, so it would be refused. now is the
+// current clock.
+func (r *seenRing[T]) settled(ltime, now LamportTime, match func(T) bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	size := LamportTime(len(r.slots))
@@ -90,5 +100,13 @@ func (r *seenRing[T]) settled(ltime, now LamportTime) bool {
 		return true
 	}
 	slot := r.slots[ltime%size]
-	return slot != nil && slot.ltime == ltime && len(slot.items) > 0
+	if slot == nil || slot.ltime != ltime {
+		return false
+	}
+	for _, item := range slot.items {
+		if match(item) {
+			return true
+		}
+	}
+	return false
 }

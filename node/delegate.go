@@ -87,7 +87,7 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			func(m *suspicionMsg) string { return m.From })
 		queue = n.broadcasts
 	case msgUserEvent:
-		rebroadcast = receive(n, t, body, n.handleUserEvent)
+		rebroadcast = receive(n, t, body, n.handleUserEvent, func(m *userEventMsg) string { return m.Origin })
 		queue = n.eventBroadcasts
 	case msgQuery:
 		rebroadcast = receive(n, t, body, n.handleQuery, func(m *queryMsg) string { return m.SourceNode })
@@ -107,6 +107,9 @@ func (d *delegate) NotifyMsg(buf []byte) {
 		// Copy: memberlist may reuse buf after we return.
 		msg := append([]byte(nil), buf...)
 		queue.QueueBroadcast(&broadcast{msg: msg})
+		if t == msgUserEvent {
+			n.pushEventEagerly(msg)
+		}
 	}
 }
 
@@ -165,9 +168,16 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n.eventClock.Witness(pp.EventLTime)
 	n.queryClock.Witness(pp.QueryLTime)
 	if join && n.events.joinIgnore.Load() {
-		// A join without replay: everything the cluster did before now is old.
-		n.events.raiseMinTime(pp.EventLTime + 1)
-		n.queries.raiseMinTime(pp.QueryLTime + 1)
+		// A join without replay: what the cluster did before now is old.
+		// The remote's clock cannot say which events those are: a member
+		// whose clock runs behind the remote's (it witnessed fewer state
+		// exchanges) sends new events at lower times, and refusing
+		// everything up to the remote's clock lost them. So the events the
+		// remote knows are marked seen, never delivered, and time refuses
+		// only what is older than its de-duplication window.
+		n.events.markSeen(pp.Events, n.eventClock.Time())
+		n.events.raiseMinTime(windowStart(pp.EventLTime, n.cfg.EventBuffer))
+		n.queries.raiseMinTime(windowStart(pp.QueryLTime, n.cfg.QueryBuffer))
 	}
 	left := make(map[string]bool, len(pp.LeftMembers))
 	for _, name := range pp.LeftMembers {

@@ -37,11 +37,12 @@ type delivery struct {
 	// mu makes admission (de-duplication) and delivery one step, so an
 	// event the de-duplication ring has seen is either delivered or held.
 	mu sync.Mutex
-	// waiting holds overtaking events by the Lamport time they wait for;
-	// holding counts held events by their own Lamport time, so an event
-	// whose predecessor is itself held queues behind it.
-	waiting map[LamportTime][]*heldEvent
-	holding map[LamportTime]int
+	// waiting holds overtaking events by the event they wait for;
+	// holding counts held events by their own key, so an event whose
+	// predecessor is itself held queues behind it. Keys name the sender:
+	// events of different senders can share a Lamport time.
+	waiting map[eventKey][]*heldEvent
+	holding map[eventKey]int
 	held    int
 	wake    chan struct{} // capacity 1: run re-arms its timer
 
@@ -49,9 +50,16 @@ type delivery struct {
 }
 
 type heldEvent struct {
-	ev    *UserEvent
-	prev  LamportTime
-	until time.Time
+	ev     *UserEvent
+	origin string
+	prev   LamportTime
+	until  time.Time
+}
+
+// eventKey is one sender's event at one Lamport time.
+type eventKey struct {
+	origin string
+	ltime  LamportTime
 }
 
 // maxHeldEvents bounds the events held for order; past it, an overtaking
@@ -61,8 +69,8 @@ const maxHeldEvents = 1024
 func newDelivery(n *Node) *delivery {
 	return &delivery{
 		n:        n,
-		waiting:  map[LamportTime][]*heldEvent{},
-		holding:  map[LamportTime]int{},
+		waiting:  map[eventKey][]*heldEvent{},
+		holding:  map[eventKey]int{},
 		wake:     make(chan struct{}, 1),
 		coalesce: make(chan *UserEvent, 1024),
 	}
@@ -87,13 +95,14 @@ func (d *delivery) offer(msg *userEventMsg) bool {
 	n.stats.userEvents.Add(1)
 	ev := &UserEvent{LTime: msg.LTime, Name: msg.Name, Payload: msg.Payload, Coalesce: msg.Coalesce}
 	// A predecessor at or after the event itself is nonsense; don't wait for it.
-	if msg.Prev >= msg.LTime || d.ready(msg.Prev) || d.held >= maxHeldEvents {
-		d.deliverLocked(ev)
+	if msg.Prev >= msg.LTime || d.ready(msg.Origin, msg.Prev) || d.held >= maxHeldEvents {
+		d.deliverLocked(ev, msg.Origin)
 		return true
 	}
-	h := &heldEvent{ev: ev, prev: msg.Prev, until: time.Now().Add(n.cfg.EventOrderWindow)}
-	d.waiting[msg.Prev] = append(d.waiting[msg.Prev], h)
-	d.holding[ev.LTime]++
+	h := &heldEvent{ev: ev, origin: msg.Origin, prev: msg.Prev, until: time.Now().Add(n.cfg.EventOrderWindow)}
+	prev := eventKey{msg.Origin, msg.Prev}
+	d.waiting[prev] = append(d.waiting[prev], h)
+	d.holding[eventKey{msg.Origin, ev.LTime}]++
 	d.held++
 	select {
 	case d.wake <- struct{}{}:
@@ -104,35 +113,37 @@ func (d *delivery) offer(msg *userEventMsg) bool {
 
 // ready reports whether an event whose sender's previous event is at prev
 // may go now: prev is none, delivered, or can no longer arrive.
-func (d *delivery) ready(prev LamportTime) bool {
+func (d *delivery) ready(origin string, prev LamportTime) bool {
 	if prev == 0 {
 		return true
 	}
-	if d.holding[prev] > 0 {
+	if d.holding[eventKey{origin, prev}] > 0 {
 		return false
 	}
-	return d.n.events.settled(prev, d.n.eventClock.Time())
+	return d.n.events.settled(prev, d.n.eventClock.Time(), func(e userEventMsg) bool { return e.Origin == origin })
 }
 
 // deliverLocked delivers ev and then every held event that waited for it,
 // transitively, in order.
-func (d *delivery) deliverLocked(ev *UserEvent) {
-	queue := []*UserEvent{ev}
+func (d *delivery) deliverLocked(ev *UserEvent, origin string) {
+	queue := []*heldEvent{{ev: ev, origin: origin}}
 	for len(queue) > 0 {
-		ev := queue[0]
+		h := queue[0]
 		queue = queue[1:]
-		d.emit(ev)
-		for _, h := range d.waiting[ev.LTime] {
-			d.unhold(h)
-			queue = append(queue, h.ev)
+		d.emit(h.ev)
+		key := eventKey{h.origin, h.ev.LTime}
+		for _, next := range d.waiting[key] {
+			d.unhold(next)
+			queue = append(queue, next)
 		}
-		delete(d.waiting, ev.LTime)
+		delete(d.waiting, key)
 	}
 }
 
 func (d *delivery) unhold(h *heldEvent) {
-	if d.holding[h.ev.LTime]--; d.holding[h.ev.LTime] <= 0 {
-		delete(d.holding, h.ev.LTime)
+	key := eventKey{h.origin, h.ev.LTime}
+	if d.holding[key]--; d.holding[key] <= 0 {
+		delete(d.holding, key)
 	}
 	d.held--
 }
@@ -181,7 +192,7 @@ func (d *delivery) expire(now time.Time) time.Time {
 		d.unhold(h)
 		d.n.logger.Debug("user event's predecessor did not arrive in time; delivered without it",
 			"event", h.ev.Name, "ltime", h.ev.LTime, "waited_for", h.prev)
-		d.deliverLocked(h.ev)
+		d.deliverLocked(h.ev, h.origin)
 	}
 	return next
 }

@@ -110,6 +110,10 @@ type userEventMsg struct {
 	Name     string
 	Payload  []byte
 	Coalesce bool
+	// Origin names the sender, so that Prev names one event: events of
+	// different senders can share a Lamport time. It orders delivery only;
+	// de-duplication stays by time, name and payload, as in Serf.
+	Origin string
 }
 
 func (m *userEventMsg) walk(f fields) {
@@ -118,6 +122,7 @@ func (m *userEventMsg) walk(f fields) {
 	f.str(&m.Name)
 	f.bytes(&m.Payload)
 	f.boolean(&m.Coalesce)
+	f.str(&m.Origin)
 }
 
 const (

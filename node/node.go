@@ -76,9 +76,10 @@ type Node struct {
 	suspicionCh    chan string
 	suspicionRearm chan struct{}
 
-	delivery *delivery
-	snapshot *snapshotter
-	coords   *coordinates // nil with DisableCoordinates
+	delivery  *delivery
+	eagerPush *eagerPusher // user events pushed at once (eagerpush.go)
+	snapshot  *snapshotter
+	coords    *coordinates // nil with DisableCoordinates
 
 	subMu     sync.Mutex
 	subs      map[int]chan Event
@@ -110,6 +111,7 @@ type counters struct {
 	nameConflicts     atomic.Uint64
 	rejectedMembers   atomic.Uint64
 	userEvents        atomic.Uint64
+	eventPushes       atomic.Uint64
 	queries           atomic.Uint64
 	// Query relays: responses forwarded for others, and repeats of an
 	// ack or response the querier already had.
@@ -137,6 +139,7 @@ type Stats struct {
 	DroppedBroadcasts uint64
 	NameConflicts     uint64
 	UserEvents        uint64
+	EventPushes       uint64 // user events this node pushed eagerly (eagerpush.go)
 	Queries           uint64
 	// PendingQueries counts this node's queries still waiting for answers.
 	PendingQueries int
@@ -198,6 +201,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n.cat.local, n.cat.dirty = local, true
 	n.snap.Store(&Snapshot{Self: cfg.Name})
 	n.delivery = newDelivery(n)
+	n.eagerPush = newEagerPusher(cfg.EventPushRate)
 	if n.keyring, err = loadKeyring(cfg); err != nil {
 		return nil, err
 	}
@@ -624,6 +628,7 @@ func (n *Node) Stats() Stats {
 		NameConflicts:     n.stats.nameConflicts.Load(),
 		RejectedMembers:   n.stats.rejectedMembers.Load(),
 		UserEvents:        n.stats.userEvents.Load(),
+		EventPushes:       n.stats.eventPushes.Load(),
 		Queries:           n.stats.queries.Load(),
 		PendingQueries:    n.queries.pending(),
 		Encrypted:         n.Encrypted(),

@@ -58,6 +58,16 @@ func (s *eventState) stopHolding() []userEventMsg {
 	return held
 }
 
+// markSeen records events as seen without delivering them, so that a
+// copy arriving later is a duplicate. now is the event clock.
+func (s *eventState) markSeen(events []userEventMsg, now LamportTime) {
+	for _, e := range events {
+		s.admit(e.LTime, now, e, func(seen userEventMsg) bool {
+			return seen.Name == e.Name && string(seen.Payload) == string(e.Payload)
+		})
+	}
+}
+
 // recent returns the remembered events, for push-pull anti-entropy.
 func (s *eventState) recent() []userEventMsg { return s.all() }
 
@@ -88,11 +98,13 @@ func (n *Node) UserEvent(name string, payload []byte, coalesce bool) error {
 	defer n.events.sendMu.Unlock()
 	msg := userEventMsg{
 		LTime: n.eventClock.Increment(), Prev: n.events.lastSent,
-		Name: name, Payload: payload, Coalesce: coalesce,
+		Name: name, Payload: payload, Coalesce: coalesce, Origin: n.cfg.Name,
 	}
 	n.events.lastSent = msg.LTime
 	n.acceptUserEvent(&msg)
-	n.eventBroadcasts.QueueBroadcast(&broadcast{msg: encodeMessage(msgUserEvent, &msg)})
+	encoded := encodeMessage(msgUserEvent, &msg)
+	n.eventBroadcasts.QueueBroadcast(&broadcast{msg: encoded})
+	n.pushEventEagerly(encoded)
 	return nil
 }
 
