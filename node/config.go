@@ -138,6 +138,9 @@ type Tuning struct {
 	GossipInterval   time.Duration // how often broadcasts are gossiped
 	PushPullInterval time.Duration // how often full state is exchanged
 	SuspicionMult    int           // suspicion timeout, in probe intervals
+	// DisableCompression turns memberlist's message compression off
+	// (Serf's -disable-compression), trading bandwidth for CPU.
+	DisableCompression bool
 }
 
 // validate reports negative values: zero keeps the profile's.
@@ -170,6 +173,9 @@ func (t Tuning) apply(mc *memberlist.Config) {
 	}
 	if t.SuspicionMult != 0 {
 		mc.SuspicionMult = t.SuspicionMult
+	}
+	if t.DisableCompression {
+		mc.EnableCompression = false
 	}
 }
 

@@ -27,6 +27,13 @@ func TestConfig_TuningOverProfile(t *testing.T) {
 	if got := mc.MetricLabels; len(got) != 2 || got[0].Name != "a" || got[1].Value != "2" {
 		t.Errorf("metric labels %v, want [a=1 b=2]", got)
 	}
+	if !mc.EnableCompression {
+		t.Error("compression is off by default; memberlist's default is on")
+	}
+	c.Tuning.DisableCompression = true
+	if c.memberlistConfig().EnableCompression {
+		t.Error("DisableCompression left memberlist's compression on")
+	}
 }
 
 func TestConfig_TuningNegativeRejected(t *testing.T) {

@@ -42,7 +42,7 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	nc.Tuning = node.Tuning{
 		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
 		GossipInterval: g.GossipInterval, PushPullInterval: g.PushPullInterval,
-		SuspicionMult: g.SuspicionMult,
+		SuspicionMult: g.SuspicionMult, DisableCompression: g.DisableCompression,
 	}
 	return nc, nil
 }

@@ -230,6 +230,8 @@ type Gossip struct {
 	TombstoneTimeout  time.Duration
 	ReapInterval      time.Duration
 	LeaveTimeout      time.Duration
+	// DisableCompression turns gossip message compression off.
+	DisableCompression bool
 }
 
 // DefaultConfig sets every default in one place.

@@ -166,6 +166,8 @@ type fileGossip struct {
 	TombstoneTimeout  *string `hcl:"tombstone_timeout,optional"`
 	ReapInterval      *string `hcl:"reap_interval,optional"`
 	LeaveTimeout      *string `hcl:"leave_timeout,optional"`
+	// Serf's disable_compression.
+	DisableCompression *bool `hcl:"disable_compression,optional"`
 }
 
 // DirFiles lists the *.hcl and *.json files of dir in lexical order.
@@ -415,6 +417,9 @@ func (a *applier) gossip(c *Gossip, g *fileGossip) {
 	a.duration("gossip.reap_interval", g.ReapInterval, &c.ReapInterval, reapIntervalRange)
 	a.duration("gossip.leave_timeout", g.LeaveTimeout, &c.LeaveTimeout, leaveTimeoutRange)
 	a.count("gossip.suspicion_mult", g.SuspicionMult, &c.SuspicionMult, suspicionMultRange)
+	if g.DisableCompression != nil {
+		c.DisableCompression = *g.DisableCompression
+	}
 }
 
 func (a *applier) template(c *Config, i int, ft fileTemplate) {

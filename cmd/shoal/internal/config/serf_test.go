@@ -58,6 +58,11 @@ func TestParseFlags_SerfFlags(t *testing.T) {
 		!c.EnableSyslog || c.SyslogFacility != "DAEMON" {
 		t.Errorf("got %+v", c)
 	}
+	if c, err = load(t, "-disable-compression", "-broadcast-timeout", "9s"); err != nil ||
+		!c.Gossip.DisableCompression || c.Gossip.LeaveTimeout != 9*time.Second {
+		t.Errorf("-disable-compression -broadcast-timeout 9s: got compression off %v, leave timeout %s (%v)",
+			c.Gossip.DisableCompression, c.Gossip.LeaveTimeout, err)
+	}
 	if c, err = load(t, "-role", "web"); err != nil || c.Tags["role"] != "web" {
 		t.Errorf("-role web: got tags %v (%v), want role=web", c.Tags, err)
 	}
@@ -69,6 +74,7 @@ func TestParseFlags_SerfFlags(t *testing.T) {
 func TestParseFlags_SerfFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-retry-max", "many"}, {"-retry-max", "-1"}, {"-retry-interval", "soon"}, {"-retry-interval", "1ms"},
+		{"-broadcast-timeout", "soon"}, {"-broadcast-timeout", "0s"},
 	} {
 		if _, err := ParseFlags(args, &strings.Builder{}); !errors.Is(err, ErrUsage) {
 			t.Errorf("%q: got %v, want a usage error", args, err)

@@ -9,6 +9,8 @@ import (
 // serfFlags are the agent flags that carry Serf's names (serf.go).
 type serfFlags struct {
 	replay, rejoin, syslog         bool
+	disableCompression             bool
+	broadcastTimeout               string
 	mdnsNoIPv4, mdnsNoIPv6         bool
 	retryMax                       int
 	retryInterval                  string
@@ -36,6 +38,14 @@ func (s *serfFlags) define(fs *flag.FlagSet) {
 		s.retryMax = n
 		return nil
 	}}, "retry-max", "give up -retry-join after `N` attempts and exit (default 0: retry until it succeeds)")
+	fs.BoolVar(&s.disableCompression, "disable-compression", false, "send gossip uncompressed (gossip.disable_compression)")
+	fs.Var(value{&s.broadcastTimeout, func(v string) error {
+		d, err := parseDuration(v)
+		if err == nil {
+			err = leaveTimeoutRange.check(d)
+		}
+		return err
+	}}, "broadcast-timeout", "`DURATION` a leave waits for its broadcast to go out: Serf's name for gossip.leave_timeout (default 5s)")
 	fs.BoolVar(&s.rejoin, "rejoin", false, "rejoin the cluster from the snapshot after a previous leave (rejoin_after_leave)")
 	fs.StringVar(&s.iface, "iface", "", "bind gossip to the address of network interface `NAME` (with -bind ADDR, check that NAME has ADDR)")
 	fs.StringVar(&s.discover, "discover", "", "find and join agents of `CLUSTER` on the local network with mDNS")
@@ -53,7 +63,8 @@ func (s *serfFlags) apply(c *Config, set map[string]bool) {
 	bools := map[string]struct{ dst, src *bool }{
 		"replay": {&c.ReplayOnJoin, &s.replay}, "rejoin": {&c.RejoinAfterLeave, &s.rejoin},
 		"syslog": {&c.EnableSyslog, &s.syslog}, "mdns-disable-ipv4": {&c.MDNS.DisableIPv4, &s.mdnsNoIPv4},
-		"mdns-disable-ipv6": {&c.MDNS.DisableIPv6, &s.mdnsNoIPv6},
+		"mdns-disable-ipv6":   {&c.MDNS.DisableIPv6, &s.mdnsNoIPv6},
+		"disable-compression": {&c.Gossip.DisableCompression, &s.disableCompression},
 	}
 	for name, b := range bools {
 		if set[name] {
@@ -75,6 +86,9 @@ func (s *serfFlags) apply(c *Config, set map[string]bool) {
 	}
 	if set["retry-interval"] {
 		c.RetryInterval, _ = parseDuration(s.retryInterval)
+	}
+	if set["broadcast-timeout"] {
+		c.Gossip.LeaveTimeout, _ = parseDuration(s.broadcastTimeout)
 	}
 	if set["role"] {
 		c.Tags["role"] = s.role
