@@ -66,23 +66,7 @@ func TestNode_GracefulLeaveIsLeft(t *testing.T) {
 // read as a failure. Each node joins every earlier one, so all know all
 // from the joins' own state exchanges.
 func TestNode_LeaveIntentReachesPeersWithoutGossip(t *testing.T) {
-	var nodes []*testNode
-	var addrs []string
-	for i := range 3 {
-		cfg := testConfig(fmt.Sprintf("direct%d", i))
-		cfg.LeaveTimeout = 200 * time.Millisecond
-		cfg.Memberlist.GossipInterval = time.Hour
-		cfg.Memberlist.ProbeInterval = time.Hour
-		cfg.Memberlist.PushPullInterval = time.Hour
-		n := startNode(t, cfg)
-		if len(addrs) > 0 {
-			if _, err := n.Join(addrs, false); err != nil {
-				t.Fatalf("join %s: %v", cfg.Name, err)
-			}
-		}
-		nodes, addrs = append(nodes, n), append(addrs, n.addr())
-	}
-	waitStatus(t, nodes, StatusAlive, namesOf(nodes)...)
+	nodes := stalledGossipCluster(t, "direct", 3, func(c *Config) { c.LeaveTimeout = 200 * time.Millisecond })
 	leaver := nodes[1]
 	// With gossip stalled memberlist's own leave notice never goes out, and
 	// Leave says so; what matters is what the peers heard.

@@ -268,6 +268,14 @@ func TestNode_CutMemberRestoredIsAliveWithoutFailing(t *testing.T) {
 	cut.setCut(false)
 	waitStatus(t, nodes, StatusAlive, namesOf(nodes)...)
 	for i, o := range observers {
+		// The history is recorded from watch signals, which can trail the
+		// snapshot waitStatus read: wait for it to settle on alive.
+		testutil.WaitFor(t, 10*time.Second, func() error {
+			if seen := hist[i].get(); len(seen) == 0 || seen[len(seen)-1] != StatusAlive {
+				return fmt.Errorf("%s's history of %s is %v, not back to alive yet", o.Name(), victim.Name(), seen)
+			}
+			return nil
+		})
 		if seen := hist[i].get(); slices.Contains(seen, StatusFailed) || !reflect.DeepEqual(seen, []Status{StatusAlive, StatusSuspect, StatusAlive}) {
 			t.Errorf("%s saw %s go %v; want alive, suspect, alive", o.Name(), victim.Name(), seen)
 		}

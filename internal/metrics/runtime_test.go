@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"runtime"
 	"strings"
 	"testing"
@@ -48,15 +47,7 @@ func TestRuntimeCollectors(t *testing.T) {
 	}
 
 	// The whole scrape is valid exposition.
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteText(&b, fams); err != nil {
-		t.Fatal(err)
-	}
-	parsed := parse(t, &b)
+	parsed := parse(t, scrape(t, reg))
 	gc := parsed["go_gc_duration_seconds"].GetMetric()[0].GetSummary()
 	if len(gc.GetQuantile()) != 5 || gc.GetQuantile()[4].GetQuantile() != 1 {
 		t.Errorf("go_gc_duration_seconds quantiles: %v", gc.GetQuantile())

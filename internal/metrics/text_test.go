@@ -114,14 +114,7 @@ t_vec_total{kind="b"} 1
 // metrics: families by name, samples by label values, label pairs by
 // name, its escapes and float formats.
 func TestWriteText_Format(t *testing.T) {
-	fams, err := populated().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteText(&b, fams); err != nil {
-		t.Fatal(err)
-	}
+	b := scrape(t, populated())
 	if got := b.String(); got != populatedText {
 		t.Errorf("got:\n%s\nwant:\n%s", got, populatedText)
 	}
@@ -130,15 +123,8 @@ func TestWriteText_Format(t *testing.T) {
 // Prometheus' own parser reads the output back to the same names, types,
 // labels and values.
 func TestWriteText_ParsesBack(t *testing.T) {
-	fams, err := populated().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteText(&b, fams); err != nil {
-		t.Fatal(err)
-	}
-	parsed := parse(t, &b)
+	b := scrape(t, populated())
+	parsed := parse(t, b)
 	for _, c := range []struct {
 		name   string
 		typ    dto.MetricType
@@ -184,6 +170,20 @@ func TestWriteText_ParsesBack(t *testing.T) {
 	if len(parsed) != 14 {
 		t.Errorf("%d families read back, want 14", len(parsed))
 	}
+}
+
+// scrape gathers reg and writes it as text, as GET /metrics does.
+func scrape(t *testing.T, reg *Registry) *bytes.Buffer {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, fams); err != nil {
+		t.Fatal(err)
+	}
+	return &b
 }
 
 func parse(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {

@@ -157,9 +157,9 @@ func (hc *heldConn) ask(timeout time.Duration) (string, error) {
 // connection still works.
 func (hc *heldConn) watch(ctx context.Context, interval, timeout time.Duration) {
 	defer hc.conn.Close()
-	// Cutting the wait short when ctx ends: the read below then times out.
-	stop := context.AfterFunc(ctx, func() { _ = hc.conn.SetReadDeadline(time.Now()) })
-	defer stop()
+	// ctx is checked between waits, so stopping takes up to one interval.
+	// (Cutting the wait short by moving the read deadline raced with a
+	// request in flight, whose read then timed out and read as a close.)
 	for {
 		_ = hc.conn.SetReadDeadline(time.Now().Add(interval))
 		if ctx.Err() != nil {

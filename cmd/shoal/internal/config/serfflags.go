@@ -20,13 +20,7 @@ type serfFlags struct {
 
 func (s *serfFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&s.replay, "replay", false, "replay past user events on the joins the agent makes (-join, -retry-join, -discover)")
-	fs.Var(value{&s.retryInterval, func(v string) error {
-		d, err := parseDuration(v)
-		if err == nil {
-			err = retryIntervalRange.check(d)
-		}
-		return err
-	}}, "retry-interval", "`DURATION` between -retry-join attempts (default 30s)")
+	fs.Var(durationValue(&s.retryInterval, retryIntervalRange), "retry-interval", "`DURATION` between -retry-join attempts (default 30s)")
 	fs.Var(value{new(string), func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -39,13 +33,7 @@ func (s *serfFlags) define(fs *flag.FlagSet) {
 		return nil
 	}}, "retry-max", "give up -retry-join after `N` attempts and exit (default 0: retry until it succeeds)")
 	fs.BoolVar(&s.disableCompression, "disable-compression", false, "send gossip uncompressed (gossip.disable_compression)")
-	fs.Var(value{&s.broadcastTimeout, func(v string) error {
-		d, err := parseDuration(v)
-		if err == nil {
-			err = leaveTimeoutRange.check(d)
-		}
-		return err
-	}}, "broadcast-timeout", "`DURATION` a leave waits for its broadcast to go out: Serf's name for gossip.leave_timeout (default 5s)")
+	fs.Var(durationValue(&s.broadcastTimeout, leaveTimeoutRange), "broadcast-timeout", "`DURATION` a leave waits for its broadcast to go out: Serf's name for gossip.leave_timeout (default 5s)")
 	fs.BoolVar(&s.rejoin, "rejoin", false, "rejoin the cluster from the snapshot after a previous leave (rejoin_after_leave)")
 	fs.StringVar(&s.iface, "iface", "", "bind gossip to the address of network interface `NAME` (with -bind ADDR, check that NAME has ADDR)")
 	fs.StringVar(&s.discover, "discover", "", "find and join agents of `CLUSTER` on the local network with mDNS")
@@ -56,6 +44,17 @@ func (s *serfFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&s.role, "role", "", "the node's role: the same as -tag role=`ROLE`")
 	fs.BoolVar(&s.syslog, "syslog", false, "also send logs to the local syslog (not on Windows)")
 	fs.StringVar(&s.syslogFacility, "syslog-facility", "", "syslog `facility` with -syslog (default "+DefaultSyslogFacility+")")
+}
+
+// durationValue is a flag holding a duration within r, kept as given.
+func durationValue(dst *string, r durRange) value {
+	return value{dst, func(v string) error {
+		d, err := parseDuration(v)
+		if err == nil {
+			err = r.check(d)
+		}
+		return err
+	}}
 }
 
 // apply lays the Serf flags that were given over c.
