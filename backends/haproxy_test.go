@@ -100,6 +100,21 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// retryTextBusy runs f again while exec says "text file busy": a script
+// the test just wrote can still be open for writing in a child that a
+// parallel test forked and that has not exec'd yet (Go issue 22315).
+func retryTextBusy(t *testing.T, f func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil || !strings.Contains(err.Error(), "text file busy") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond) // retry interval after an exec race, not synchronisation
+	}
+}
+
 func newHAProxy(t *testing.T, cfg backends.HAProxyConfig) *backends.HAProxy {
 	t.Helper()
 	h, err := backends.NewHAProxy(cfg)
@@ -293,7 +308,7 @@ func TestHAProxy_HungValidatorIsKilledAtTimeout(t *testing.T) {
 	}
 	h := newHAProxy(t, backends.HAProxyConfig{Binary: fake, ReloadCommand: []string{"true"}, Timeout: 300 * time.Millisecond})
 
-	err := h.Validate(context.Background(), filepath.Join(dir, "haproxy.cfg"))
+	err := retryTextBusy(t, func() error { return h.Validate(context.Background(), filepath.Join(dir, "haproxy.cfg")) })
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "killed after") {
 		t.Fatalf("Validate with a hung validator = %v, want it killed at the deadline", err)
 	}

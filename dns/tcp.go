@@ -121,8 +121,10 @@ func (l *tcpListener) admit(c net.Conn) *tcpConn {
 		victim = l.longestIdle()
 		if victim == nil {
 			l.mu.Unlock()
+			// Counted before the close, so whoever sees the close sees it counted.
+			total := l.refused.Add(1)
 			c.Close()
-			if total := l.refused.Add(1); l.logFull.allow() {
+			if l.logFull.allow() {
 				l.logger.Warn("dns: TCP connections at their cap and all busy; closing new ones",
 					"max", max, "refused", total, "evicted", l.evicted.Load())
 			}

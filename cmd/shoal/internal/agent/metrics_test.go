@@ -52,6 +52,10 @@ func TestAgent_MetricsExposition(t *testing.T) {
 		if v := value(fams, "shoal_memberlist_tcp_accept"); !(v >= 1) {
 			return fmt.Errorf("shoal_memberlist_tcp_accept = %v, want >= 1", v)
 		}
+		// memberlist counts UDP only once it has sent some (a probe or gossip).
+		if v := value(fams, "shoal_memberlist_udp_sent"); !(v >= 1) {
+			return fmt.Errorf("shoal_memberlist_udp_sent = %v, want >= 1", v)
+		}
 		return nil
 	})
 	for name, typ := range map[string]dto.MetricType{
