@@ -43,6 +43,7 @@ func testConfig(name string) config.Config {
 	cfg.LogLevel = slog.LevelDebug
 	cfg.MemberQuiescentPeriod, cfg.MemberCoalescePeriod = 0, 0
 	cfg.Gossip = config.Gossip{
+		EventPushRate:  cfg.Gossip.EventPushRate, // the default: events pushed as in production
 		GossipInterval: 20 * time.Millisecond,
 		// Generous probes: under -race a short timeout fails healthy nodes.
 		ProbeInterval: 400 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond,

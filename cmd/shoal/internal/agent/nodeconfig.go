@@ -39,6 +39,7 @@ func nodeConfig(c config.Config, tags map[string]string) (node.Config, error) {
 	setNonZero(&nc.TombstoneTimeout, g.TombstoneTimeout)
 	setNonZero(&nc.ReapInterval, g.ReapInterval)
 	setNonZero(&nc.LeaveTimeout, g.LeaveTimeout)
+	nc.EventPushRate = g.EventPushRate // as it is: 0 turns eager push off
 	nc.Tuning = node.Tuning{
 		ProbeInterval: g.ProbeInterval, ProbeTimeout: g.ProbeTimeout,
 		GossipInterval: g.GossipInterval, PushPullInterval: g.PushPullInterval,

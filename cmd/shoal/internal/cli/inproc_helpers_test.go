@@ -77,6 +77,7 @@ func agentConfig(t *testing.T, name, key string) config.Config {
 	cfg.MemberQuiescentPeriod, cfg.MemberCoalescePeriod = 0, 0
 	cfg.UserQuiescentPeriod, cfg.UserCoalescePeriod = 0, 0
 	cfg.Gossip = config.Gossip{
+		EventPushRate:  cfg.Gossip.EventPushRate, // the default: events pushed as in production
 		GossipInterval: 20 * time.Millisecond,
 		ProbeInterval:  400 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond,
 		SuspicionMult:    3,

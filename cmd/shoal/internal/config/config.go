@@ -232,6 +232,10 @@ type Gossip struct {
 	LeaveTimeout      time.Duration
 	// DisableCompression turns gossip message compression off.
 	DisableCompression bool
+	// EventPushRate is how many user events a second the node pushes to a
+	// few peers at once besides gossiping them; 0 is gossip alone, as in
+	// Serf. Unlike the fields above, 0 is meaningful: DefaultConfig sets it.
+	EventPushRate int
 }
 
 // DefaultConfig sets every default in one place.
@@ -256,6 +260,7 @@ func DefaultConfig() Config {
 		MemberCoalescePeriod:  handlers.DefaultMemberCoalescePeriod,
 		UserQuiescentPeriod:   node.DefaultConfig().QuiescentPeriod,
 		UserCoalescePeriod:    node.DefaultConfig().CoalescePeriod,
+		Gossip:                Gossip{EventPushRate: node.DefaultConfig().EventPushRate},
 		Profile:               DefaultProfile,
 		LogLevel:              slog.LevelInfo,
 		LogFormat:             "text",

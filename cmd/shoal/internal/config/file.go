@@ -168,6 +168,7 @@ type fileGossip struct {
 	LeaveTimeout      *string `hcl:"leave_timeout,optional"`
 	// Serf's disable_compression.
 	DisableCompression *bool `hcl:"disable_compression,optional"`
+	EventPushRate      *int  `hcl:"event_push_rate,optional"`
 }
 
 // DirFiles lists the *.hcl and *.json files of dir in lexical order.
@@ -420,6 +421,7 @@ func (a *applier) gossip(c *Gossip, g *fileGossip) {
 	if g.DisableCompression != nil {
 		c.DisableCompression = *g.DisableCompression
 	}
+	a.count("gossip.event_push_rate", g.EventPushRate, &c.EventPushRate, eventPushRateRange)
 }
 
 func (a *applier) template(c *Config, i int, ft fileTemplate) {

@@ -35,3 +35,21 @@ user_event_size_limit     = 1
 		}
 	}
 }
+
+// Eager push of user events is on by default; 0 is gossip alone, as in
+// Serf, and a rate past the range is refused with the key named.
+func TestLoad_EventPushRate(t *testing.T) {
+	dir := t.TempDir()
+	c, err := load(t)
+	if err != nil || c.Gossip.EventPushRate != 10 {
+		t.Fatalf("default: got %d (%v), want 10", c.Gossip.EventPushRate, err)
+	}
+	off := write(t, dir, "off.hcl", "gossip {\n  event_push_rate = 0\n}\n")
+	if c, err = load(t, "-config-file", off); err != nil || c.Gossip.EventPushRate != 0 {
+		t.Fatalf("event_push_rate = 0: got %d (%v)", c.Gossip.EventPushRate, err)
+	}
+	bad := write(t, dir, "bad.hcl", "gossip {\n  event_push_rate = 5000\n}\n")
+	if _, err = load(t, "-config-file", bad); err == nil || !strings.Contains(err.Error(), "gossip.event_push_rate") {
+		t.Fatalf("event_push_rate = 5000: got %v, want an error naming gossip.event_push_rate", err)
+	}
+}

@@ -53,6 +53,7 @@ var (
 	gossipIntervalRange    = durRange{min: 5 * time.Millisecond, max: 10 * time.Second}
 	pushPullIntervalRange  = durRange{min: 100 * time.Millisecond, max: time.Hour}
 	suspicionMultRange     = intRange{1, 20}
+	eventPushRateRange     = intRange{0, 1000} // 0: gossip alone
 	reconnectIntervalRange = durRange{min: 100 * time.Millisecond, max: day}
 	reconnectTimeoutRange  = durRange{min: time.Minute, max: year}
 	tombstoneTimeoutRange  = durRange{min: time.Minute, max: year}
