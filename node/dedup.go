@@ -56,11 +56,10 @@ func (r *seenRing[T]) admit(ltime, now LamportTime, item T, same func(T) bool) a
 	if ltime < r.minTime {
 		return beforeMinTime
 	}
-	size := LamportTime(len(r.slots))
-	if now > size && ltime < now-size {
+	if ltime < windowStart(now, len(r.slots)) {
 		return tooOld
 	}
-	idx := ltime % size
+	idx := ltime % LamportTime(len(r.slots))
 	slot := r.slots[idx]
 	if slot == nil || slot.ltime != ltime {
 		slot = &seenSlot[T]{ltime: ltime}
@@ -95,11 +94,10 @@ func (r *seenRing[T]) all() []T {
 func (r *seenRing[T]) settled(ltime, now LamportTime, match func(T) bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	size := LamportTime(len(r.slots))
-	if ltime < r.minTime || now > size && ltime < now-size {
+	if ltime < r.minTime || ltime < windowStart(now, len(r.slots)) {
 		return true
 	}
-	slot := r.slots[ltime%size]
+	slot := r.slots[ltime%LamportTime(len(r.slots))]
 	if slot == nil || slot.ltime != ltime {
 		return false
 	}

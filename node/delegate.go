@@ -167,7 +167,8 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n.clock.Witness(pp.LTime)
 	n.eventClock.Witness(pp.EventLTime)
 	n.queryClock.Witness(pp.QueryLTime)
-	if join && n.events.joinIgnore.Load() {
+	ignoreEvents := join && n.events.joinIgnore.Load()
+	if ignoreEvents {
 		// A join without replay: what the cluster did before now is old.
 		// The remote's clock cannot say which events those are: a member
 		// whose clock runs behind the remote's (it witnessed fewer state
@@ -189,8 +190,10 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 			n.handleJoinIntent(&joinIntent{LTime: lt, Node: name})
 		}
 	}
-	for i := range pp.Events {
-		n.handleUserEvent(&pp.Events[i])
+	if !ignoreEvents { // else all marked seen above
+		for i := range pp.Events {
+			n.handleUserEvent(&pp.Events[i])
+		}
 	}
 	for owner, v := range pp.Catalog {
 		if n.nameOrDrop(msgPushPull, owner) {

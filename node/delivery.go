@@ -80,12 +80,9 @@ func newDelivery(n *Node) *delivery {
 // new, that is whether to gossip it on.
 func (d *delivery) offer(msg *userEventMsg) bool {
 	n := d.n
-	same := func(seen userEventMsg) bool {
-		return seen.Name == msg.Name && string(seen.Payload) == string(msg.Payload)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	switch n.events.admit(msg.LTime, n.eventClock.Time(), *msg, same) {
+	switch n.events.admit(msg.LTime, n.eventClock.Time(), *msg, msg.sameEvent) {
 	case duplicate, beforeMinTime:
 		return false
 	case tooOld:

@@ -67,6 +67,9 @@ func (n *Node) pushEventEagerly(msg []byte) {
 			live = append(live, i)
 		}
 	}
+	if len(live) == 0 {
+		return
+	}
 	for k := 0; k < n.mlConfig.GossipNodes && k < len(live); k++ {
 		// A partial Fisher-Yates shuffle: k distinct random peers.
 		j := k + rand.IntN(len(live)-k)

@@ -116,6 +116,12 @@ type userEventMsg struct {
 	Origin string
 }
 
+// sameEvent reports whether o repeats m for de-duplication: the same name
+// and payload (the caller compares Lamport times), as Serf decides.
+func (m *userEventMsg) sameEvent(o userEventMsg) bool {
+	return o.Name == m.Name && string(o.Payload) == string(m.Payload)
+}
+
 func (m *userEventMsg) walk(f fields) {
 	uvarintField(f, &m.LTime)
 	uvarintField(f, &m.Prev)

@@ -62,9 +62,7 @@ func (s *eventState) stopHolding() []userEventMsg {
 // copy arriving later is a duplicate. now is the event clock.
 func (s *eventState) markSeen(events []userEventMsg, now LamportTime) {
 	for _, e := range events {
-		s.admit(e.LTime, now, e, func(seen userEventMsg) bool {
-			return seen.Name == e.Name && string(seen.Payload) == string(e.Payload)
-		})
+		s.admit(e.LTime, now, e, e.sameEvent)
 	}
 }
 
